@@ -1,0 +1,209 @@
+package gcptoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// CacheOptions configures NewCachedProvider. The zero value is usable.
+type CacheOptions struct {
+	// RefreshBefore is how long before expiry a token counts as stale: a stale
+	// token is still handed out while one background refresh runs. Optional;
+	// default 5 minutes (Google's metadata server refreshes 4–5 minutes early
+	// too, so a refreshed token is never older than the upstream one).
+	RefreshBefore time.Duration
+	// MinRemaining is the least lifetime a token must have left to be handed
+	// out at all; a token closer to expiry than this is treated as expired.
+	// Optional; default 10 seconds, so a caller never starts a request with a
+	// token that dies in flight.
+	MinRemaining time.Duration
+	// MaxAttempts bounds the attempts of one refresh, counting the first.
+	// Only transient failures (see IsTemporary) are retried. Optional;
+	// default 3. Set 1 to disable retries.
+	MaxAttempts int
+	// BaseBackoff is the first retry's maximum delay; each retry doubles it
+	// up to MaxBackoff, and the actual delay is drawn uniformly below it
+	// ("full jitter") so many clients do not retry in step. Optional;
+	// defaults 200ms and 5s.
+	BaseBackoff, MaxBackoff time.Duration
+	// FetchTimeout bounds one refresh (all attempts). A refresh is shared by
+	// every waiting caller, so it runs detached from any single caller's
+	// cancellation; this timeout is what stops it. Optional; default 60s.
+	FetchTimeout time.Duration
+	// Now is the clock. Optional; default time.Now.
+	Now func() time.Time
+}
+
+func (o *CacheOptions) withDefaults() CacheOptions {
+	var c CacheOptions
+	if o != nil {
+		c = *o
+	}
+	if c.RefreshBefore <= 0 {
+		c.RefreshBefore = 5 * time.Minute
+	}
+	if c.MinRemaining <= 0 {
+		c.MinRemaining = 10 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.BaseBackoff <= 0 {
+		c.BaseBackoff = 200 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.FetchTimeout <= 0 {
+		c.FetchTimeout = 60 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// NewCachedProvider wraps a plain source with gcptoken's one cache:
+//
+//   - a fresh token is returned without touching the source;
+//   - a stale token (within RefreshBefore of expiry) is returned at once
+//     while a single background refresh replaces it;
+//   - with no usable token, callers block on one shared refresh: however
+//     many goroutines ask at once, the source sees one request;
+//   - transient failures are retried with exponential backoff and jitter;
+//   - if a refresh fails while the cached token is still usable, the cached
+//     token keeps being served; an expired token is never handed out.
+//
+// It does not wrap a provider that is already cached by this function.
+func NewCachedProvider(src TokenProvider, opts *CacheOptions) TokenProvider {
+	if c, ok := src.(*cachedProvider); ok {
+		return c
+	}
+	return &cachedProvider{src: src, opts: opts.withDefaults()}
+}
+
+type cachedProvider struct {
+	src  TokenProvider
+	opts CacheOptions
+
+	mu       sync.Mutex
+	tok      *Token
+	inflight *refreshCall // non-nil while a refresh runs
+}
+
+// refreshCall is one shared refresh; done closes when tok/err are set.
+type refreshCall struct {
+	done chan struct{}
+	tok  *Token
+	err  error
+}
+
+func (c *cachedProvider) Token(ctx context.Context) (*Token, error) {
+	now := c.opts.Now()
+	c.mu.Lock()
+	tok := c.tok
+	switch {
+	case !tok.ExpiresWithin(now, c.opts.RefreshBefore):
+		c.mu.Unlock()
+		return tok, nil
+	case !tok.ExpiresWithin(now, c.opts.MinRemaining):
+		// Stale but usable: serve it, and make sure a refresh is running.
+		c.startLocked(ctx)
+		c.mu.Unlock()
+		return tok, nil
+	}
+	call := c.startLocked(ctx)
+	c.mu.Unlock()
+
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if call.err != nil {
+		return nil, call.err
+	}
+	return call.tok, nil
+}
+
+// startLocked returns the running refresh, starting one if none runs.
+// c.mu must be held.
+func (c *cachedProvider) startLocked(ctx context.Context) *refreshCall {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	call := &refreshCall{done: make(chan struct{})}
+	c.inflight = call
+	// Detach from the caller's cancellation (other callers share this
+	// refresh) but keep its values, e.g. for tracing.
+	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+	go func() {
+		defer cancel()
+		tok, err := c.fetch(fetchCtx)
+		c.mu.Lock()
+		if err == nil {
+			c.tok = tok
+		}
+		c.inflight = nil
+		c.mu.Unlock()
+		call.tok, call.err = tok, err
+		close(call.done)
+	}()
+	return call
+}
+
+// fetch calls the source with retries and checks what it returns.
+func (c *cachedProvider) fetch(ctx context.Context) (*Token, error) {
+	var lastErr error
+	for attempt := 0; attempt < c.opts.MaxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+				return nil, fmt.Errorf("%w (gave up retrying: %v)", lastErr, err)
+			}
+		}
+		tok, err := c.src.Token(ctx)
+		if err == nil {
+			if tok == nil || tok.Value == "" {
+				return nil, errors.New("token source returned an empty token")
+			}
+			if !tok.Expiry.IsZero() && tok.ExpiresWithin(c.opts.Now(), c.opts.MinRemaining) {
+				return nil, fmt.Errorf("token source returned a token that expires at %s, already within %s: check the clock of this machine and of the token server",
+					tok.Expiry.UTC().Format(time.RFC3339), c.opts.MinRemaining)
+			}
+			return tok, nil
+		}
+		lastErr = err
+		if !IsTemporary(err) {
+			return nil, err
+		}
+	}
+	if c.opts.MaxAttempts > 1 {
+		return nil, fmt.Errorf("%w (after %d attempts)", lastErr, c.opts.MaxAttempts)
+	}
+	return nil, lastErr
+}
+
+// backoff returns the delay before retry number attempt (1-based): full
+// jitter below min(MaxBackoff, BaseBackoff·2^(attempt-1)).
+func (c *cachedProvider) backoff(attempt int) time.Duration {
+	ceiling := c.opts.BaseBackoff << (attempt - 1)
+	if ceiling > c.opts.MaxBackoff || ceiling <= 0 {
+		ceiling = c.opts.MaxBackoff
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

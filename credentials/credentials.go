@@ -1,0 +1,307 @@
+package credentials
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
+)
+
+// Credential types, as in Credentials.Type.
+const (
+	TypeServiceAccount  = credsfile.TypeServiceAccount
+	TypeAuthorizedUser  = credsfile.TypeAuthorizedUser
+	TypeComputeMetadata = "compute_metadata"
+)
+
+// Step is one source that the ADC search considered: one line of
+// `gcptoken explain`, e.g. {"GOOGLE_APPLICATION_CREDENTIALS", false, "not set"}.
+type Step struct {
+	// Source names the place searched, e.g. "gcloud well-known file".
+	Source string
+	// Used reports whether the credentials came from this source.
+	Used bool
+	// Detail says what was found there, or why it was skipped.
+	Detail string
+}
+
+// Credentials is a loaded credential. Its fields describe it and contain no
+// secret; its methods make token providers.
+type Credentials struct {
+	// Type is TypeServiceAccount, TypeAuthorizedUser or TypeComputeMetadata.
+	Type string
+	// Source says where the credential came from, for humans, e.g.
+	// `GOOGLE_APPLICATION_CREDENTIALS="/x.json"`.
+	Source string
+	// Path is the credential file, if there is one.
+	Path string
+	// Principal is who the tokens are for: the service account's email, or
+	// for authorized_user the file's "account" field if it has one. Empty
+	// when unknown (always, for now, for the metadata server).
+	Principal string
+	// ClientID is the OAuth client id (service account unique id, or the
+	// OAuth client of a user credential).
+	ClientID string
+	// ProjectID is $GOOGLE_CLOUD_PROJECT, else the file's project_id.
+	ProjectID string
+	// QuotaProjectID is $GOOGLE_CLOUD_QUOTA_PROJECT, else the file's
+	// quota_project_id.
+	QuotaProjectID string
+	// UniverseDomain is the file's universe_domain, else "googleapis.com".
+	UniverseDomain string
+	// Steps is the ADC search as it happened, every source in Google's
+	// order. Set by Detect only.
+	Steps []Step
+
+	impl credential
+}
+
+// credential is what each credential type implements, one file per type.
+type credential interface {
+	accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error)
+	idTokenProvider(audience string) (gcptoken.TokenProvider, error)
+	identity() string
+	tokenEndpoints() []string
+}
+
+// AccessTokenProvider returns a plain, uncached source of OAuth access tokens
+// for scopes: each Token call makes one request. Wrap it with the root
+// package's caching provider. Tokens have Kind gcptoken.AccessToken and
+// Metadata[gcptoken.MetaScope] set to the granted scopes when the server
+// reports them. Service accounts need at least one scope; user credentials
+// without scopes get the scopes they were granted at sign-in.
+func (c *Credentials) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
+	if c.impl == nil {
+		return nil, errNotLoaded
+	}
+	for _, s := range scopes {
+		if s == "" {
+			return nil, errors.New("credentials: empty scope")
+		}
+	}
+	return c.impl.accessTokenProvider(slices.Clone(scopes))
+}
+
+// IDTokenProvider returns a plain, uncached source of OpenID Connect ID
+// tokens for audience. Tokens have Kind gcptoken.IDToken, Expiry from the
+// token's exp claim, and Metadata[gcptoken.MetaAudience] set to the aud
+// claim the token really carries: user credentials cannot choose their
+// audience, which is always their OAuth client id.
+func (c *Credentials) IDTokenProvider(audience string) (gcptoken.TokenProvider, error) {
+	if c.impl == nil {
+		return nil, errNotLoaded
+	}
+	if audience == "" {
+		return nil, errors.New("credentials: an ID token needs an audience (for example the URL of the Cloud Run service to call)")
+	}
+	return c.impl.idTokenProvider(audience)
+}
+
+// Identity returns a string that tells this credential apart from every other
+// one, for cache keys. It contains no secret: see each type's identity
+// method for what goes in.
+func (c *Credentials) Identity() string {
+	if c.impl == nil {
+		return c.Type
+	}
+	return c.impl.identity()
+}
+
+// TokenEndpoints returns the URLs that tokens come from, for cache keys and
+// `gcptoken explain`.
+func (c *Credentials) TokenEndpoints() []string {
+	if c.impl == nil {
+		return nil
+	}
+	return c.impl.tokenEndpoints()
+}
+
+// errNotLoaded is returned by a Credentials not made by this package.
+var errNotLoaded = errors.New("credentials: Credentials must come from Detect, FromFile or FromJSON")
+
+// origin says where credential JSON came from, for errors and Source.
+type origin struct {
+	path   string // the file, or "" for JSON given in memory
+	via    string // "" or e.g. "GOOGLE_APPLICATION_CREDENTIALS", for errors
+	source string // Credentials.Source
+}
+
+func (o origin) name() string {
+	switch {
+	case o.path == "":
+		return "credentials JSON"
+	case o.via != "":
+		return fmt.Sprintf("credentials %q (from %s)", o.path, o.via)
+	}
+	return fmt.Sprintf("credentials %q", o.path)
+}
+
+// FromFile loads the credential file at path. Problems with the file satisfy
+// errors.Is(err, gcptoken.ErrInvalidCredentials) and name the file.
+func FromFile(path string, opts *Options) (*Credentials, error) {
+	s, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return fromFile(path, origin{path: path, source: fmt.Sprintf("file %q", path)}, s)
+}
+
+// FromJSON loads a credential from its JSON. Problems with it satisfy
+// errors.Is(err, gcptoken.ErrInvalidCredentials).
+func FromJSON(data []byte, opts *Options) (*Credentials, error) {
+	s, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, origin{source: "credentials JSON"}, s)
+}
+
+func fromFile(path string, o origin, s *settings) (*Credentials, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, invalid(o.name(), err)
+	}
+	return parse(data, o, s)
+}
+
+// readFile reads a credential file, refusing directories and anything larger
+// than credsfile.MaxSize. Its errors do not repeat the path; callers add it.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileErr(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fileErr(err)
+	}
+	if st.IsDir() {
+		return nil, errors.New("is a directory, not a credentials file")
+	}
+	if st.Mode().IsRegular() && st.Size() > credsfile.MaxSize {
+		return nil, fmt.Errorf("is %d bytes, larger than %d; not a credentials file", st.Size(), credsfile.MaxSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, credsfile.MaxSize+1))
+	if err != nil {
+		return nil, fileErr(err)
+	}
+	return data, nil
+}
+
+// fileErr keeps the *fs.PathError (for errors.Is(err, fs.ErrNotExist)) but
+// words it without the path, which the caller already names.
+func fileErr(err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &quietPathError{"file does not exist", pe}
+	case errors.Is(err, fs.ErrPermission):
+		return &quietPathError{"permission denied", pe}
+	}
+	return &quietPathError{pe.Op + ": " + pe.Err.Error(), pe}
+}
+
+type quietPathError struct {
+	msg string
+	err *fs.PathError
+}
+
+func (e *quietPathError) Error() string { return e.msg }
+func (e *quietPathError) Unwrap() error { return e.err }
+
+// parse is the one switch on the credential file's "type".
+func parse(data []byte, o origin, s *settings) (*Credentials, error) {
+	f, err := credsfile.Parse(data)
+	if err != nil {
+		return nil, invalid(o.name(), err)
+	}
+	var c *Credentials
+	switch f.Type {
+	case credsfile.TypeServiceAccount:
+		c, err = newServiceAccount(f, s)
+	case credsfile.TypeAuthorizedUser:
+		c, err = newAuthorizedUser(f, s)
+	case credsfile.TypeExternalAccount, credsfile.TypeExternalAccountAuthorizedUser,
+		credsfile.TypeImpersonatedServiceAccount, credsfile.TypeGDCHServiceAccount:
+		err = fmt.Errorf("credential type %q is not supported yet (supported: %s, %s)",
+			f.Type, TypeServiceAccount, TypeAuthorizedUser)
+	case "":
+		switch {
+		case f.ClientSecrets:
+			err = errors.New(`is an OAuth client secrets file, not a credential; ` +
+				"run `gcloud auth application-default login --client-id-file=FILE` to make one from it")
+		case f.HasType:
+			err = errors.New(`has an empty "type" field`)
+		default:
+			err = errors.New(`has no "type" field`)
+		}
+	default:
+		t := f.Type
+		if len(t) > 64 {
+			t = t[:64] + "…"
+		}
+		err = fmt.Errorf("unknown credential type %q (supported: %s, %s)", t, TypeServiceAccount, TypeAuthorizedUser)
+	}
+	if err != nil {
+		return nil, invalid(o.name(), err)
+	}
+	c.Source, c.Path = o.source, o.path
+	if p := s.Getenv(envProject); p != "" {
+		c.ProjectID = p
+	}
+	if q := s.Getenv(envQuotaProject); q != "" {
+		c.QuotaProjectID = q
+	}
+	if c.UniverseDomain == "" {
+		c.UniverseDomain = DefaultUniverseDomain
+	}
+	return c, nil
+}
+
+// tokenURL picks the token endpoint of a file credential: the Options
+// override, else the file's token_uri, else Google's.
+func tokenURL(s *settings, fromFile string) (string, error) {
+	switch {
+	case s.TokenURL != "":
+		return s.TokenURL, nil
+	case fromFile == "":
+		return DefaultTokenURL, nil
+	}
+	if err := checkURL(fromFile); err != nil {
+		return "", &credsfile.FieldError{Field: "token_uri", Err: err}
+	}
+	return fromFile, nil
+}
+
+// missing is the error for a required field that is absent or empty.
+func missing(field, typ string) error {
+	return &credsfile.FieldError{Field: field, Err: fmt.Errorf("missing or empty (required for %s)", typ)}
+}
+
+// invalidError is an error caused by the credential itself:
+// errors.Is(err, gcptoken.ErrInvalidCredentials) holds for it.
+type invalidError struct {
+	prefix string
+	err    error
+}
+
+func invalid(prefix string, err error) error { return &invalidError{prefix, err} }
+
+func (e *invalidError) Error() string        { return e.prefix + ": " + e.err.Error() }
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == gcptoken.ErrInvalidCredentials }
+
+// discardLogger silences cloud.google.com/go/auth, which otherwise logs
+// whole requests (refresh tokens, client secrets, assertions) to stderr when
+// GOOGLE_SDK_GO_LOGGING_LEVEL is set.
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,184 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/gcptoken/gcptoken"
+)
+
+// Sources of the ADC search, in Google's order, as named in Step.Source.
+const (
+	SourceExplicit       = "explicit credentials"
+	SourceEnv            = envCredentials
+	SourceWellKnown      = "gcloud well-known file"
+	SourceMetadataServer = "metadata server"
+)
+
+const wellKnownName = "application_default_credentials.json"
+
+// ErrNoCredentials means the ADC search found no credential anywhere. Errors
+// that match it also match gcptoken.ErrInvalidCredentials. Test with
+// errors.Is; errors.As with *NoCredentialsError gives the steps tried.
+var ErrNoCredentials = errors.New("no Google credentials found")
+
+// NoCredentialsError is Detect's error when no source had credentials.
+type NoCredentialsError struct {
+	// Steps lists every source tried and why it was not used.
+	Steps []Step
+}
+
+func (e *NoCredentialsError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrNoCredentials.Error())
+	b.WriteString(" (")
+	for i, s := range e.Steps {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %s", s.Source, s.Detail)
+	}
+	b.WriteString("): set GOOGLE_APPLICATION_CREDENTIALS to a credentials file, " +
+		"run `gcloud auth application-default login`, or pass a credentials file explicitly (--credentials)")
+	return b.String()
+}
+
+// Is makes errors.Is match both ErrNoCredentials and
+// gcptoken.ErrInvalidCredentials: the CLI can give "nothing found" its own
+// message while still treating it as a credentials problem.
+func (e *NoCredentialsError) Is(target error) bool {
+	return target == ErrNoCredentials || target == gcptoken.ErrInvalidCredentials
+}
+
+// Detect finds Application Default Credentials in Google's order:
+//
+//  1. Options.CredentialsFile or Options.CredentialsJSON, if set;
+//  2. the file named by GOOGLE_APPLICATION_CREDENTIALS, if set: a file
+//     that cannot be read or parsed is an error, not skipped, as in
+//     Google's libraries;
+//  3. gcloud's well-known file, $CLOUDSDK_CONFIG/application_default_credentials.json,
+//     else ~/.config/gcloud/application_default_credentials.json
+//     (%APPDATA%\gcloud\… on Windows): skipped if absent, an error if broken;
+//  4. the metadata server. When Options.MetadataHost or GCE_METADATA_HOST
+//     is set it is used without a probe, as Google's Go library does.
+//     Otherwise one GET of http://169.254.169.254/, bounded by
+//     Options.MetadataProbeTimeout, must answer with the header
+//     Metadata-Flavor: Google.
+//
+// ctx bounds the metadata probe. When nothing is found the error is a
+// *NoCredentialsError, matching ErrNoCredentials; it lists what was tried
+// and how to fix it.
+func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
+	s, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	d := &detection{}
+
+	// 1. Explicit file or JSON.
+	switch {
+	case s.CredentialsJSON != nil:
+		c, err := parse(s.CredentialsJSON, origin{source: "credentials JSON (given explicitly)"}, s)
+		return d.use(c, err, "credentials JSON")
+	case s.CredentialsFile != "":
+		o := origin{path: s.CredentialsFile, source: fmt.Sprintf("file %q (given explicitly)", s.CredentialsFile)}
+		c, err := fromFile(s.CredentialsFile, o, s)
+		return d.use(c, err, s.CredentialsFile)
+	}
+	d.skip("not given")
+
+	// 2. GOOGLE_APPLICATION_CREDENTIALS.
+	if p := s.Getenv(envCredentials); p != "" {
+		o := origin{path: p, via: envCredentials, source: fmt.Sprintf("%s=%q", envCredentials, p)}
+		c, err := fromFile(p, o, s)
+		return d.use(c, err, p)
+	}
+	d.skip("not set")
+
+	// 3. gcloud's well-known file.
+	if p, why := wellKnownFile(s); p == "" {
+		d.skip(why)
+	} else if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		d.skip(p + " does not exist")
+	} else {
+		o := origin{path: p, source: fmt.Sprintf("gcloud well-known file %q", p)}
+		c, err := fromFile(p, o, s)
+		return d.use(c, err, p)
+	}
+
+	// 4. Metadata server.
+	if s.metadataSource != "" {
+		detail := fmt.Sprintf("http://%s (%s is set; not probed)", s.metadataHost, s.metadataSource)
+		return d.use(newMetadata(s, s.metadataHost), nil, detail)
+	}
+	host := s.metadataHost
+	if s.probeHost != "" {
+		host = s.probeHost
+	}
+	base := "http://" + host
+	if err := probeMetadata(ctx, s.metadataClient, base, s.MetadataProbeTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("credentials: looking for a metadata server: %w", context.Cause(ctx))
+		}
+		d.skip(fmt.Sprintf("none at %s: %v", base, err))
+		return nil, &NoCredentialsError{Steps: d.steps}
+	}
+	return d.use(newMetadata(s, host), nil, base+" answered with Metadata-Flavor: Google")
+}
+
+// detection records the steps of one ADC search.
+type detection struct {
+	steps []Step
+}
+
+var sources = [...]string{SourceExplicit, SourceEnv, SourceWellKnown, SourceMetadataServer}
+
+// skip records that the current source had nothing.
+func (d *detection) skip(detail string) {
+	d.steps = append(d.steps, Step{Source: sources[len(d.steps)], Detail: detail})
+}
+
+// use ends the search at the current source: with c if err is nil, else
+// with err (a broken credential is reported, not skipped).
+func (d *detection) use(c *Credentials, err error, detail string) (*Credentials, error) {
+	if err != nil {
+		return nil, err
+	}
+	if c.Type != TypeComputeMetadata {
+		detail = fmt.Sprintf("%s (%s)", detail, c.Type)
+	}
+	d.steps = append(d.steps, Step{Source: sources[len(d.steps)], Used: true, Detail: detail})
+	for len(d.steps) < len(sources) {
+		d.steps = append(d.steps, Step{Source: sources[len(d.steps)], Detail: "not tried: an earlier source was used"})
+	}
+	c.Steps = d.steps
+	return c, nil
+}
+
+// wellKnownFile returns the path of gcloud's ADC file, or "" and why not.
+func wellKnownFile(s *settings) (path, why string) {
+	if dir := s.Getenv(envCloudSDK); dir != "" {
+		return filepath.Join(dir, wellKnownName), ""
+	}
+	if runtime.GOOS == "windows" {
+		if dir := s.Getenv("APPDATA"); dir != "" {
+			return filepath.Join(dir, "gcloud", wellKnownName), ""
+		}
+		return "", "APPDATA is not set"
+	}
+	home := s.HomeDir
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", "no home directory: " + err.Error()
+		}
+		home = h
+	}
+	return filepath.Join(home, ".config", "gcloud", wellKnownName), ""
+}

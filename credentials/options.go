@@ -1,0 +1,203 @@
+package credentials
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Google's production endpoints and defaults.
+const (
+	// DefaultTokenURL is Google's OAuth 2.0 token endpoint.
+	DefaultTokenURL = "https://oauth2.googleapis.com/token"
+	// DefaultMetadataHost is the metadata server's link-local address.
+	DefaultMetadataHost = "169.254.169.254"
+	// DefaultMetadataProbeTimeout bounds the "is there a metadata server?"
+	// probe: off Google Cloud nothing answers at all, and ADC must not make
+	// the user wait seconds to learn that.
+	DefaultMetadataProbeTimeout = 300 * time.Millisecond
+	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
+	DefaultUniverseDomain = "googleapis.com"
+)
+
+// Environment variables read through Options.Getenv.
+const (
+	envCredentials  = "GOOGLE_APPLICATION_CREDENTIALS"
+	envCloudSDK     = "CLOUDSDK_CONFIG"
+	envMetadataHost = "GCE_METADATA_HOST"
+	envQuotaProject = "GOOGLE_CLOUD_QUOTA_PROJECT"
+	envProject      = "GOOGLE_CLOUD_PROJECT"
+)
+
+// Options configures Detect, FromFile and FromJSON. A nil *Options means all
+// defaults.
+type Options struct {
+	// CredentialsFile is an explicit credentials file (the CLI's
+	// --credentials). Optional. When set, Detect uses it and searches no
+	// further. Mutually exclusive with CredentialsJSON.
+	CredentialsFile string
+	// CredentialsJSON is an explicit credential as JSON. Optional. When set,
+	// Detect uses it and searches no further.
+	CredentialsJSON []byte
+
+	// HTTPClient makes every request. Optional; the default is a client
+	// with dial, TLS-handshake and response-header timeouts (never
+	// http.DefaultClient, which has none). The default for the metadata
+	// server additionally bypasses HTTP proxies, as the metadata server is
+	// link-local.
+	HTTPClient *http.Client
+
+	// TokenURL overrides the OAuth 2.0 token endpoint of every file
+	// credential. Optional; the default is the file's token_uri (honoured
+	// for authorized_user too, unlike Google's Go library), else
+	// DefaultTokenURL. For service accounts it is also the assertion's
+	// "aud", as in Google's Go library.
+	TokenURL string
+
+	// MetadataHost is the metadata server's host[:port]. Optional; the
+	// default is $GCE_METADATA_HOST, else DefaultMetadataHost. When it or
+	// GCE_METADATA_HOST is set, Detect uses the metadata server without
+	// probing it (as Google's Go library does).
+	MetadataHost string
+	// MetadataProbeTimeout bounds Detect's probe of the default metadata
+	// server. Optional; default DefaultMetadataProbeTimeout.
+	MetadataProbeTimeout time.Duration
+
+	// Getenv reads environment variables. Optional; default os.Getenv.
+	// Injected so that tests can run in parallel.
+	Getenv func(string) string
+	// HomeDir is the user's home directory, used to find gcloud's
+	// well-known file. Optional; default os.UserHomeDir().
+	HomeDir string
+
+	// probeHost, when set, is probed instead of DefaultMetadataHost. Tests
+	// only: an explicit MetadataHost skips the probe altogether.
+	probeHost string
+}
+
+// settings are Options with every default filled in.
+type settings struct {
+	Options
+	client         *http.Client // for token endpoints
+	metadataClient *http.Client
+	metadataHost   string
+	metadataSource string // where metadataHost came from, for Steps; "" if the default
+}
+
+// resolve validates opts and fills in defaults. opts may be nil.
+func (opts *Options) resolve() (*settings, error) {
+	var s settings
+	if opts != nil {
+		s.Options = *opts
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if s.Getenv == nil {
+		s.Getenv = os.Getenv
+	}
+	if s.MetadataProbeTimeout == 0 {
+		s.MetadataProbeTimeout = DefaultMetadataProbeTimeout
+	}
+	s.client, s.metadataClient = s.HTTPClient, s.HTTPClient
+	if s.HTTPClient == nil {
+		s.client, s.metadataClient = defaultClient(), defaultMetadataClient()
+	}
+	switch {
+	case s.MetadataHost != "":
+		h, _ := normalizeHost(s.MetadataHost) // validated above
+		s.metadataHost, s.metadataSource = h, "Options.MetadataHost"
+	case s.Getenv(envMetadataHost) != "":
+		h, err := normalizeHost(s.Getenv(envMetadataHost))
+		if err != nil {
+			return nil, fmt.Errorf("credentials: %s: %w", envMetadataHost, err)
+		}
+		s.metadataHost, s.metadataSource = h, envMetadataHost
+	default:
+		s.metadataHost = DefaultMetadataHost
+	}
+	return &s, nil
+}
+
+func (opts *Options) validate() error {
+	if opts.CredentialsFile != "" && opts.CredentialsJSON != nil {
+		return errors.New("credentials: set Options.CredentialsFile or Options.CredentialsJSON, not both")
+	}
+	if opts.TokenURL != "" {
+		if err := checkURL(opts.TokenURL); err != nil {
+			return fmt.Errorf("credentials: Options.TokenURL: %w", err)
+		}
+	}
+	if opts.MetadataHost != "" {
+		if _, err := normalizeHost(opts.MetadataHost); err != nil {
+			return fmt.Errorf("credentials: Options.MetadataHost: %w", err)
+		}
+	}
+	if opts.MetadataProbeTimeout < 0 {
+		return errors.New("credentials: Options.MetadataProbeTimeout is negative")
+	}
+	return nil
+}
+
+// checkURL accepts absolute http and https URLs.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// normalizeHost accepts host[:port], tolerating an "http://" prefix and a
+// trailing slash (Node's library accepts a scheme, so people write one).
+func normalizeHost(h string) (string, error) {
+	h = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(h), "http://"), "/")
+	u, err := url.Parse("http://" + h)
+	if err != nil || u.Host != h || h == "" || u.User != nil {
+		return "", fmt.Errorf("%q is not a host[:port]", h)
+	}
+	return h, nil
+}
+
+// defaultClient is shared so that connections are reused across
+// credentials. Requests also honour their context; the timeouts here catch
+// servers that accept a connection and then stall.
+var defaultClient = sync.OnceValue(func() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConns:          10,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		Timeout: time.Minute,
+	}
+})
+
+// defaultMetadataClient never uses a proxy: the metadata server is
+// link-local, and a proxy would see (or break) requests meant for it. The
+// short dial timeout matches Google's metadata client.
+var defaultMetadataClient = sync.OnceValue(func() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 10 * time.Second,
+			IdleConnTimeout:       60 * time.Second,
+		},
+		Timeout: 30 * time.Second,
+	}
+})

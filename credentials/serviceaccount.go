@@ -1,0 +1,164 @@
+package credentials
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"cloud.google.com/go/auth"
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
+)
+
+// serviceAccount mints tokens with the JWT-bearer grant: it signs an
+// assertion with the key and posts it to the token endpoint
+// (cloud.google.com/go/auth's 2LO provider does both).
+type serviceAccount struct {
+	email    string
+	keyID    string
+	keyPEM   []byte
+	tokenURL string
+	client   *http.Client
+}
+
+func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
+	var sa credsfile.ServiceAccount
+	if err := f.Decode(&sa); err != nil {
+		return nil, err
+	}
+	if sa.ClientEmail == "" {
+		return nil, missing("client_email", sa.Type)
+	}
+	if sa.PrivateKey == "" {
+		return nil, missing("private_key", sa.Type)
+	}
+	// Parse now, so that a broken key fails at load with the file's name
+	// rather than at the first token request.
+	if err := checkRSAKey([]byte(sa.PrivateKey)); err != nil {
+		return nil, &credsfile.FieldError{Field: "private_key", Err: err}
+	}
+	u, err := tokenURL(s, sa.TokenURI)
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{
+		Type:           TypeServiceAccount,
+		Principal:      sa.ClientEmail,
+		ClientID:       sa.ClientID,
+		ProjectID:      sa.ProjectID,
+		QuotaProjectID: sa.QuotaProjectID,
+		UniverseDomain: sa.UniverseDomain,
+		impl: &serviceAccount{
+			email:    sa.ClientEmail,
+			keyID:    sa.PrivateKeyID,
+			keyPEM:   []byte(sa.PrivateKey),
+			tokenURL: u,
+			client:   s.client,
+		},
+	}, nil
+}
+
+// checkRSAKey accepts an unencrypted PEM RSA key, PKCS#8 or PKCS#1: the
+// JWT-bearer grant is signed RS256. Its errors never quote the key.
+func checkRSAKey(pemBytes []byte) error {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return errors.New(`not a PEM key (want "-----BEGIN PRIVATE KEY-----")`)
+	}
+	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting, not decrypting
+		return errors.New("is encrypted; service-account keys must not be")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		return errors.New("is an EC key; service-account keys must be RSA")
+	default:
+		return fmt.Errorf("is a PEM %q block; want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+	}
+	if err != nil {
+		// asn1's messages dump parser state; x509's own are readable.
+		if msg := err.Error(); strings.HasPrefix(msg, "x509: ") {
+			return fmt.Errorf("cannot parse the %s block: %s", block.Type, msg)
+		}
+		return fmt.Errorf("cannot parse the %s block: malformed key data", block.Type)
+	}
+	switch key.(type) {
+	case *rsa.PrivateKey:
+		return nil
+	case *ecdsa.PrivateKey:
+		return errors.New("is an EC key; service-account keys must be RSA")
+	case ed25519.PrivateKey:
+		return errors.New("is an Ed25519 key; service-account keys must be RSA")
+	}
+	return fmt.Errorf("is a %T; service-account keys must be RSA", key)
+}
+
+func (sa *serviceAccount) options() *auth.Options2LO {
+	return &auth.Options2LO{
+		Email:        sa.email,
+		PrivateKey:   sa.keyPEM,
+		PrivateKeyID: sa.keyID,
+		TokenURL:     sa.tokenURL,
+		Client:       sa.client,
+		Logger:       discardLogger,
+	}
+}
+
+func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
+	if len(scopes) == 0 {
+		return nil, errors.New("credentials: a service account needs at least one scope for an access token " +
+			"(for example https://www.googleapis.com/auth/cloud-platform)")
+	}
+	o := sa.options()
+	o.Scopes = scopes
+	tp, err := auth.New2LOTokenProvider(o)
+	if err != nil {
+		return nil, err
+	}
+	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
+		t, err := tp.Token(ctx)
+		if err != nil {
+			return nil, gcptoken.FromAuthError(opAccessToken, sa.tokenURL, err)
+		}
+		return accessToken(t, opAccessToken, sa.tokenURL)
+	}), nil
+}
+
+func (sa *serviceAccount) idTokenProvider(audience string) (gcptoken.TokenProvider, error) {
+	o := sa.options()
+	// No scopes: the assertion carries target_audience instead, and the
+	// endpoint answers with only an id_token.
+	o.UseIDToken = true
+	o.PrivateClaims = map[string]any{"target_audience": audience}
+	tp, err := auth.New2LOTokenProvider(o)
+	if err != nil {
+		return nil, err
+	}
+	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
+		t, err := tp.Token(ctx)
+		if err != nil {
+			return nil, gcptoken.FromAuthError(opIDToken, sa.tokenURL, err)
+		}
+		return idToken(t.Value, opIDToken, sa.tokenURL)
+	}), nil
+}
+
+// identity is the type, the service account and the key id: two keys of one
+// service account are different credentials (one may be revoked).
+func (sa *serviceAccount) identity() string {
+	return TypeServiceAccount + "|" + sa.email + "|" + sa.keyID
+}
+
+func (sa *serviceAccount) tokenEndpoints() []string { return []string{sa.tokenURL} }

@@ -1,0 +1,218 @@
+package fakegoogle
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"maps"
+	"math/big"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+var hex40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// parsePEMCerts decodes a {kid: PEM certificate} map into public keys.
+func parsePEMCerts(t *testing.T, r response) map[string]*rsa.PublicKey {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("PEM map: %v (body %s)", err, r.body)
+	}
+	out := map[string]*rsa.PublicKey{}
+	for kid, p := range m {
+		block, rest := pem.Decode([]byte(p))
+		if block == nil || block.Type != "CERTIFICATE" || len(strings.TrimSpace(string(rest))) != 0 {
+			t.Fatalf("kid %s: not a single PEM certificate: %q", kid, p)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatalf("kid %s: %v", kid, err)
+		}
+		if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+			t.Errorf("kid %s: certificate is not validly self-signed: %v", kid, err)
+		}
+		out[kid] = cert.PublicKey.(*rsa.PublicKey)
+	}
+	return out
+}
+
+// parseJWKS decodes a JWKS, checking the encoding rules clients rely on.
+func parseJWKS(t *testing.T, r response) map[string]*rsa.PublicKey {
+	t.Helper()
+	var set struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	if err := json.Unmarshal(r.body, &set); err != nil {
+		t.Fatalf("JWKS: %v (body %s)", err, r.body)
+	}
+	out := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		if got := slices.Sorted(maps.Keys(k)); !slices.Equal(got, []string{"alg", "e", "kid", "kty", "n", "use"}) {
+			t.Errorf("JWK fields = %q", got)
+		}
+		if k["kty"] != "RSA" || k["alg"] != "RS256" || k["use"] != "sig" {
+			t.Errorf("JWK kty/alg/use = %q/%q/%q; want RSA/RS256/sig", k["kty"], k["alg"], k["use"])
+		}
+		if k["e"] != "AQAB" {
+			t.Errorf("JWK e = %q; want %q", k["e"], "AQAB")
+		}
+		n, err := base64.RawURLEncoding.DecodeString(k["n"])
+		if err != nil {
+			t.Errorf("JWK n is not unpadded base64url: %v", err)
+		}
+		out[k["kid"]] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
+	}
+	return out
+}
+
+func wantCertHeaders(t *testing.T, r response, now time.Time) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d; want 200 (body %s)", r.status, r.body)
+	}
+	for h, want := range map[string]string{
+		"Content-Type":  "application/json; charset=UTF-8",
+		"Cache-Control": "public, max-age=21600, must-revalidate, no-transform",
+		"Expires":       now.Add(6 * time.Hour).Format(http.TimeFormat),
+	} {
+		if got := r.header.Get(h); got != want {
+			t.Errorf("%s = %q; want %q", h, got, want)
+		}
+	}
+}
+
+func TestSigningCerts(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	f := newFake(t, &Options{Now: clock.Now})
+	rj := get(t, f.URL+"/oauth2/v3/certs", nil)
+	wantCertHeaders(t, rj, clock.Now())
+	jwks := parseJWKS(t, rj)
+	rp := get(t, f.URL+"/oauth2/v1/certs", nil)
+	wantCertHeaders(t, rp, clock.Now())
+	pems := parsePEMCerts(t, rp)
+
+	if len(jwks) != 2 {
+		t.Errorf("JWKS has %d keys; want 2", len(jwks))
+	}
+	if got, want := slices.Sorted(maps.Keys(pems)), slices.Sorted(maps.Keys(jwks)); !slices.Equal(got, want) {
+		t.Errorf("v1 kids = %q; want the v3 kids %q", got, want)
+	}
+	for kid, k := range jwks {
+		if !hex40.MatchString(kid) {
+			t.Errorf("kid = %q; want 40 hex characters", kid)
+		}
+		if p := pems[kid]; p == nil || !p.Equal(k) {
+			t.Errorf("kid %s: v1 certificate key differs from the v3 JWK", kid)
+		}
+	}
+	// The same bytes on every call, so clients caching by kid are not
+	// confused.
+	if again := get(t, f.URL+"/oauth2/v1/certs", nil); string(again.body) != string(rp.body) {
+		t.Errorf("v1 certs changed between calls")
+	}
+}
+
+// TestIDTokenIndependentVerification checks ID tokens with verifiers that
+// share no code with the fake: go-oidc against the JWKS, and crypto/x509
+// against the v1 certificates.
+func TestIDTokenIndependentVerification(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	idt := saIDToken(t, f, DefaultServiceAccount, "https://svc.example.com", time.Now())
+
+	ctx := context.Background()
+	ks := oidc.NewRemoteKeySet(ctx, f.URL+"/oauth2/v3/certs")
+	v := oidc.NewVerifier("https://accounts.google.com", ks, &oidc.Config{ClientID: "https://svc.example.com"})
+	tok, err := v.Verify(ctx, idt)
+	if err != nil {
+		t.Fatalf("go-oidc Verify: %v", err)
+	}
+	var c struct {
+		Email         string `json:"email"`
+		EmailVerified bool   `json:"email_verified"`
+	}
+	if err := tok.Claims(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Email != DefaultServiceAccount || !c.EmailVerified {
+		t.Errorf("email, email_verified = %q, %v; want %q, true", c.Email, c.EmailVerified, DefaultServiceAccount)
+	}
+	if _, err := oidc.NewVerifier("https://accounts.google.com", ks, &oidc.Config{ClientID: "other"}).Verify(ctx, idt); err == nil {
+		t.Errorf("go-oidc accepted the token for another audience")
+	}
+
+	header, _ := decodeJWT(t, idt)
+	pub := parsePEMCerts(t, get(t, f.URL+"/oauth2/v1/certs", nil))[header["kid"].(string)]
+	if pub == nil {
+		t.Fatalf("kid %v not in /oauth2/v1/certs", header["kid"])
+	}
+	if err := verifyRS256(idt, pub); err != nil {
+		t.Errorf("verify with v1 certificate: %v", err)
+	}
+}
+
+func TestServiceAccountPublicKeys(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	f := newFake(t, &Options{Now: clock.Now})
+	kf, priv := saKey(t, f, DefaultServiceAccount)
+	for _, p := range []string{
+		kf.ClientX509CertURL,
+		f.URL + "/robot/v1/metadata/x509/" + DefaultServiceAccount,
+		f.URL + "/service_accounts/v1/metadata/x509/" + url.PathEscape(DefaultServiceAccount),
+	} {
+		r := get(t, p, nil)
+		wantCertHeaders(t, r, clock.Now())
+		keys := parsePEMCerts(t, r)
+		if len(keys) != 1 || keys[kf.PrivateKeyID] == nil || !keys[kf.PrivateKeyID].Equal(&priv.PublicKey) {
+			t.Errorf("%s: keys %v; want only private_key_id %s with the key file's key", p, slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
+		}
+	}
+	r := get(t, f.URL+"/service_accounts/v1/metadata/jwk/"+DefaultServiceAccount, nil)
+	wantCertHeaders(t, r, clock.Now())
+	if keys := parseJWKS(t, r); len(keys) != 1 || keys[kf.PrivateKeyID] == nil || !keys[kf.PrivateKeyID].Equal(&priv.PublicKey) {
+		t.Errorf("jwk: keys %v; want only %s with the key file's key", slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
+	}
+	if r := get(t, f.URL+"/robot/v1/metadata/x509/nobody@example.com", nil); r.status != http.StatusNotFound {
+		t.Errorf("unknown account: status = %d; want 404", r.status)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	m := get(t, f.URL+"/.well-known/openid-configuration", nil).json(t)
+	want := map[string]string{
+		"issuer":                        "https://accounts.google.com",
+		"authorization_endpoint":        f.URL + "/o/oauth2/v2/auth",
+		"device_authorization_endpoint": f.URL + "/device/code",
+		"token_endpoint":                f.URL + "/token",
+		"userinfo_endpoint":             f.URL + "/v1/userinfo",
+		"revocation_endpoint":           f.URL + "/revoke",
+		"jwks_uri":                      f.URL + "/oauth2/v3/certs",
+	}
+	for k, v := range want {
+		if got := m[k]; got != v {
+			t.Errorf("%s = %q; want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+		"scopes_supported", "token_endpoint_auth_methods_supported", "claims_supported",
+		"code_challenge_methods_supported", "grant_types_supported"} {
+		if _, ok := m[k].([]any); !ok {
+			t.Errorf("%s = %#v; want a list", k, m[k])
+		}
+	}
+}

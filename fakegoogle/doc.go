@@ -1,0 +1,46 @@
+// Package fakegoogle is an in-process fake of Google's OAuth 2.0 and OpenID
+// Connect endpoints, for tests and offline use only. It is not secure and
+// must never stand in for Google in production.
+//
+// A Server is one http.Handler that answers, under a single base URL, the
+// paths Google serves on several hosts:
+//
+//   - the token endpoint (/token, and the legacy /o/oauth2/token and
+//     /oauth2/v4/token) for the jwt-bearer grant (service-account keys, both
+//     access tokens and ID tokens via target_audience) and the refresh_token
+//     grant (authorized_user credentials);
+//   - /revoke, and tokeninfo (/tokeninfo, /oauth2/v3/tokeninfo, the legacy
+//     /oauth2/v2/tokeninfo);
+//   - the signing keys (/oauth2/v3/certs as JWKS, /oauth2/v1/certs as PEM
+//     certificates), service-account public keys
+//     (/robot/v1/metadata/x509/{email}, /service_accounts/v1/metadata/...)
+//     and /.well-known/openid-configuration;
+//   - /sample/get_range, a protected service that, like a private Cloud Run
+//     service, accepts only ID tokens for its own URL.
+//
+// Requests are validated the way Google validates them, with Google's error
+// codes and texts where they are known, so a client that works against the
+// fake has a good chance of working against Google. Anything the fake does
+// not model is answered with 404 and a body naming the request, never with a
+// guess.
+//
+// The fake keeps a registry of service accounts (each with an RSA key),
+// users, OAuth clients and refresh tokens, and writes credential files
+// (ServiceAccountKeyJSON, AuthorizedUserJSON) whose URLs point at itself.
+// MarshalState and LoadState keep those identities across restarts.
+//
+// Typical use in a test:
+//
+//	fake, err := fakegoogle.Start("127.0.0.1:0", nil)
+//	if err != nil { t.Fatal(err) }
+//	defer fake.Close()
+//	keyJSON, _ := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+//	// hand keyJSON to the code under test; its token_uri is fake.URL+"/token".
+//
+// or mount the handler yourself with httptest.NewServer(s) followed by
+// s.SetBaseURL(ts.URL).
+//
+// Issued ID tokens carry iss "https://accounts.google.com" like Google's, but
+// are signed by the fake's own keys, so only verifiers pointed at the fake's
+// certificate URLs accept them.
+package fakegoogle

@@ -1,0 +1,65 @@
+package fakegoogle_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+
+	"golang.org/x/oauth2/google"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
+)
+
+// Start a fake, hand its service-account key file to a client, and get an
+// access token from it, all offline.
+func ExampleStart() {
+	fake, err := fakegoogle.Start("127.0.0.1:0", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fake.Close()
+
+	keyJSON, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+	if err != nil {
+		log.Fatal(err)
+	}
+	creds, err := google.CredentialsFromJSONWithType(context.Background(), keyJSON, google.ServiceAccount,
+		"https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := creds.TokenSource.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.AccessToken[:7], tok.TokenType)
+	// Output: ya29.c. Bearer
+}
+
+// Mount the fake on an httptest server and call the protected sample
+// service with an ID token for its URL.
+func ExampleServer_SampleServiceURL() {
+	s, err := fakegoogle.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	s.SetBaseURL(ts.URL)
+
+	// Without a token the service refuses, and says why.
+	resp, err := http.Get(s.SampleServiceURL() + "?start=1&end=3")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	fmt.Print(string(body))
+	// Output:
+	// 401 Bearer error="invalid_token"
+	// fakegoogle sample service: missing token: send an ID token as "Authorization: Bearer <token>"
+}

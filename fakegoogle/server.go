@@ -1,0 +1,320 @@
+package fakegoogle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server. The zero value (or nil) is ready to use.
+type Options struct {
+	// Now is the clock used for iat/exp of issued tokens and for every
+	// expiry check. Optional; default time.Now. Tests inject a fixed clock
+	// to exercise time windows without sleeping.
+	Now func() time.Time
+	// TokenLifetime is how long issued tokens live. Optional; default 1h.
+	// Access tokens report expires_in = lifetime-1s (3599, like Google); ID
+	// tokens carry exp = iat+lifetime.
+	TokenLifetime time.Duration
+	// Logger receives request and warning logs. Optional; default discards.
+	// The fake never logs token values or keys.
+	Logger *slog.Logger
+	// RSAKeyBits is the size of every RSA key the fake generates. Optional;
+	// default 2048. Must be at least 1024, the minimum crypto/rsa accepts;
+	// 1024 makes key generation several times faster in tests.
+	RSAKeyBits int
+}
+
+func (o *Options) validate() error {
+	if o.TokenLifetime < 0 {
+		return fmt.Errorf("fakegoogle: TokenLifetime %v is negative", o.TokenLifetime)
+	}
+	if o.TokenLifetime != 0 && o.TokenLifetime < 2*time.Second {
+		return fmt.Errorf("fakegoogle: TokenLifetime %v is too short (minimum 2s)", o.TokenLifetime)
+	}
+	if o.RSAKeyBits != 0 && (o.RSAKeyBits < 1024 || o.RSAKeyBits > 8192) {
+		return fmt.Errorf("fakegoogle: RSAKeyBits %d out of range [1024, 8192]", o.RSAKeyBits)
+	}
+	return nil
+}
+
+// Default identities registered by New, so `gcptoken demo` works without
+// setup.
+const (
+	// DefaultServiceAccount is the service account every new Server has.
+	DefaultServiceAccount = "demo-sa@fake-project.iam.gserviceaccount.com"
+	// DefaultProjectID is the project of DefaultServiceAccount.
+	DefaultProjectID = "fake-project"
+	// DefaultUser is the user every new Server has.
+	DefaultUser = "demo-user@example.com"
+	// DefaultClientID is the OAuth client gcloud uses for application
+	// default credentials; every new Server knows it.
+	DefaultClientID = "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com"
+	// DefaultClientSecret is the fake's secret for DefaultClientID. It is
+	// not gcloud's real secret.
+	DefaultClientSecret = "fakegoogle-client-secret"
+)
+
+// Server is an http.Handler serving every fake endpoint on one mux. It is
+// safe for concurrent use.
+type Server struct {
+	now      func() time.Time
+	lifetime time.Duration
+	log      *slog.Logger
+	bits     int
+	mux      *http.ServeMux
+
+	mu       sync.Mutex
+	base     string
+	signing  []*rsaKey // published at the cert endpoints; signing uses [0]
+	sas      map[string]*serviceAccount
+	users    map[string]*User
+	clients  map[string]string // client id → secret
+	refresh  map[string]*refreshGrant
+	access   map[string]*accessGrant
+	requests map[string]int // path → count
+}
+
+// New returns a Server with two signing keys and the default service
+// account, user and OAuth client. Keys are generated in the background, so
+// New returns quickly; the first request that needs a key waits for it.
+func New(opts *Options) (*Server, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TokenLifetime == 0 {
+		o.TokenLifetime = time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RSAKeyBits == 0 {
+		o.RSAKeyBits = 2048
+	}
+	s := &Server{
+		now:      o.Now,
+		lifetime: o.TokenLifetime,
+		log:      o.Logger,
+		bits:     o.RSAKeyBits,
+		// Google publishes two or three keys at once; two lets clients meet
+		// a JWKS with a key they do not use.
+		signing:  []*rsaKey{generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)},
+		sas:      map[string]*serviceAccount{},
+		users:    map[string]*User{},
+		clients:  map[string]string{},
+		refresh:  map[string]*refreshGrant{},
+		access:   map[string]*accessGrant{},
+		requests: map[string]int{},
+	}
+	s.mux = s.routes()
+	if _, err := s.AddServiceAccount(DefaultServiceAccount); err != nil {
+		return nil, err
+	}
+	s.AddUser(DefaultUser)
+	s.AddOAuthClient(DefaultClientID, DefaultClientSecret)
+	return s, nil
+}
+
+func (s *Server) routes() *http.ServeMux {
+	m := http.NewServeMux()
+	for _, p := range []string{"/token", "/o/oauth2/token", "/oauth2/v4/token"} {
+		m.HandleFunc(p, s.handleToken)
+	}
+	m.HandleFunc("/revoke", s.handleRevoke)
+	m.HandleFunc("/o/oauth2/revoke", s.handleRevoke)
+	m.HandleFunc("/tokeninfo", s.handleTokeninfoV3)
+	m.HandleFunc("/oauth2/v3/tokeninfo", s.handleTokeninfoV3)
+	m.HandleFunc("/oauth2/v2/tokeninfo", s.handleTokeninfoV2)
+	m.HandleFunc("/oauth2/v3/certs", s.handleJWKS)
+	m.HandleFunc("/oauth2/v1/certs", s.handlePEMCerts)
+	m.HandleFunc("/robot/v1/metadata/x509/{email}", s.handleSAX509)
+	m.HandleFunc("/service_accounts/v1/metadata/x509/{email}", s.handleSAX509)
+	m.HandleFunc("/service_accounts/v1/metadata/jwk/{email}", s.handleSAJWK)
+	m.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
+	m.HandleFunc("/sample/get_range", s.handleSample)
+	m.HandleFunc("/", s.handleUnmodelled)
+	return m
+}
+
+// maxBody caps request bodies; every real request is a small form.
+const maxBody = 1 << 20
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests[r.URL.Path]++
+	s.mu.Unlock()
+	// Only method and path: queries and bodies can carry tokens.
+	s.log.Debug("fakegoogle request", "method", r.Method, "path", r.URL.Path)
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	s.mux.ServeHTTP(w, r)
+}
+
+// SetBaseURL sets the fake's external base URL, e.g. "http://127.0.0.1:8123"
+// (a trailing slash is dropped). It becomes token_uri in the credential
+// files the fake writes, the base of the openid-configuration URLs and of
+// SampleServiceURL, and one of the accepted assertion audiences. Call it
+// before serving. Until it is called, requests are answered as if the base
+// URL were the scheme and Host of each request.
+func (s *Server) SetBaseURL(base string) {
+	s.mu.Lock()
+	s.base = strings.TrimRight(base, "/")
+	s.mu.Unlock()
+}
+
+// BaseURL returns the URL set by SetBaseURL, or "" if it was never set.
+func (s *Server) BaseURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base
+}
+
+// baseFor returns the base URL to use when answering r.
+func (s *Server) baseFor(r *http.Request) string {
+	if b := s.BaseURL(); b != "" {
+		return b
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// RequestCount returns how many requests the fake has seen for path (any
+// method, including failed ones). Tests use it to check that clients cache
+// and coalesce token requests.
+func (s *Server) RequestCount(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[path]
+}
+
+// Running is a Server listening on a local address, returned by Start.
+type Running struct {
+	*Server
+	// URL is the base URL the server listens on, e.g. "http://127.0.0.1:8123".
+	URL string
+
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Start creates a Server, listens on addr (e.g. "127.0.0.1:0"), sets the base
+// URL to match and serves in a goroutine until Close.
+func Start(addr string, opts *Options) (*Running, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakegoogle: listen on %s: %w", addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	s.SetBaseURL(url)
+	rs := &Running{
+		Server: s,
+		URL:    url,
+		srv:    &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second},
+		done:   make(chan struct{}),
+	}
+	go func() {
+		defer close(rs.done)
+		if err := rs.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("fakegoogle: serve", "addr", url, "err", err)
+		}
+	}()
+	return rs, nil
+}
+
+// Close stops the server, dropping open connections, and waits for the
+// serving goroutine to exit.
+func (rs *Running) Close() error {
+	err := rs.srv.Close()
+	<-rs.done
+	return err
+}
+
+// handleUnmodelled answers every path the fake does not know. It fails
+// loudly so a client calling an endpoint nobody modelled is noticed, rather
+// than getting a plausible guess.
+func (s *Server) handleUnmodelled(w http.ResponseWriter, r *http.Request) {
+	s.log.Warn("fakegoogle: unmodelled request", "method", r.Method, "path", r.URL.Path)
+	http.Error(w, fmt.Sprintf("fakegoogle: no fake for %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+}
+
+// Header values copied from Google's responses.
+const (
+	contentTypeOAuth  = "application/json; charset=utf-8" // oauth2.googleapis.com
+	contentTypeGoogle = "application/json; charset=UTF-8" // www.googleapis.com
+	noStore           = "no-cache, no-store, max-age=0, must-revalidate"
+)
+
+// writeJSON writes v pretty-printed with a two-space indent, as Google's
+// OAuth endpoints do.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "fakegoogle: encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// oauthError is the body of OAuth-style errors.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// writeOAuthError answers with an OAuth-style error the way the token
+// endpoint does (no caching).
+func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
+	s.log.Debug("fakegoogle: error response", "path", r.URL.Path, "status", status, "error", code, "description", desc)
+	w.Header().Set("Cache-Control", noStore)
+	writeJSON(w, status, contentTypeOAuth, oauthError{Error: code, Description: desc})
+}
+
+// allowMethods answers 405 with an OAuth-style body unless r uses one of
+// methods.
+func (s *Server) allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	s.writeOAuthError(w, r, http.StatusMethodNotAllowed, "invalid_request",
+		fmt.Sprintf("fakegoogle: method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, " or ")))
+	return false
+}
+
+// parseForm parses query and form body, reporting failure (e.g. a body over
+// maxBody) as an OAuth invalid_request.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "fakegoogle: cannot parse request: "+err.Error())
+		return false
+	}
+	return true
+}

@@ -1,0 +1,188 @@
+package fakegoogle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// stateVersion is bumped when the state format changes incompatibly.
+const stateVersion = 1
+
+// state is the persisted registry. Access tokens are not kept: they are
+// short-lived and clients fetch new ones after a restart.
+type state struct {
+	Version         int              `json:"version"`
+	SigningKeys     []stateKey       `json:"signing_keys"`
+	ServiceAccounts []stateSA        `json:"service_accounts"`
+	Users           []User           `json:"users"`
+	OAuthClients    []stateClient    `json:"oauth_clients"`
+	RefreshTokens   []stateRefresher `json:"refresh_tokens"`
+}
+
+type stateKey struct {
+	KeyID      string `json:"key_id"`
+	PrivateKey string `json:"private_key"` // PKCS#8 PEM
+}
+
+type stateSA struct {
+	Email     string     `json:"email"`
+	UniqueID  string     `json:"unique_id"`
+	ProjectID string     `json:"project_id"`
+	Disabled  bool       `json:"disabled,omitempty"`
+	Keys      []stateKey `json:"keys"`
+}
+
+type stateClient struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+type stateRefresher struct {
+	Token     string   `json:"token"`
+	ClientID  string   `json:"client_id"`
+	UserEmail string   `json:"user_email"`
+	Scopes    []string `json:"scopes"`
+}
+
+// MarshalState returns the fake's identities as JSON: signing keys, service
+// accounts with their keys, users, OAuth clients and refresh tokens. The
+// result contains private keys; store it like a secret (of a fake).
+func (s *Server) MarshalState() ([]byte, error) {
+	s.mu.Lock()
+	signing := slices.Clone(s.signing)
+	var st state
+	st.Version = stateVersion
+	type saSnap struct {
+		info ServiceAccount
+		keys []*rsaKey
+	}
+	var sas []saSnap
+	for _, sa := range s.sas {
+		sas = append(sas, saSnap{sa.info, slices.Clone(sa.keys)})
+	}
+	for _, u := range s.users {
+		st.Users = append(st.Users, *u)
+	}
+	for id, sec := range s.clients {
+		st.OAuthClients = append(st.OAuthClients, stateClient{id, sec})
+	}
+	for tok, g := range s.refresh {
+		st.RefreshTokens = append(st.RefreshTokens, stateRefresher{tok, g.clientID, g.userEmail, slices.Clone(g.scopes)})
+	}
+	s.mu.Unlock()
+
+	// Keys are encoded outside the lock: they may still be generating.
+	encode := func(keys []*rsaKey) ([]stateKey, error) {
+		var out []stateKey
+		for _, k := range keys {
+			p, err := k.privatePEM()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, stateKey{k.kid, p})
+		}
+		return out, nil
+	}
+	var err error
+	if st.SigningKeys, err = encode(signing); err != nil {
+		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
+	}
+	for _, sa := range sas {
+		keys, err := encode(sa.keys)
+		if err != nil {
+			return nil, fmt.Errorf("fakegoogle: marshal state: service account %q: %w", sa.info.Email, err)
+		}
+		st.ServiceAccounts = append(st.ServiceAccounts, stateSA{
+			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID,
+			Disabled: sa.info.Disabled, Keys: keys,
+		})
+	}
+	// Sorted so the same registry always gives the same file.
+	sort.Slice(st.ServiceAccounts, func(i, j int) bool { return st.ServiceAccounts[i].Email < st.ServiceAccounts[j].Email })
+	sort.Slice(st.Users, func(i, j int) bool { return st.Users[i].Email < st.Users[j].Email })
+	sort.Slice(st.OAuthClients, func(i, j int) bool { return st.OAuthClients[i].ClientID < st.OAuthClients[j].ClientID })
+	sort.Slice(st.RefreshTokens, func(i, j int) bool { return st.RefreshTokens[i].Token < st.RefreshTokens[j].Token })
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// LoadState replaces the fake's identities with those from MarshalState.
+// Nothing changes if data is invalid. Access tokens issued before the call
+// stay valid until they expire.
+func (s *Server) LoadState(data []byte) error {
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("fakegoogle: load state: %w", err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("fakegoogle: load state: version %d, want %d", st.Version, stateVersion)
+	}
+	decode := func(what string, keys []stateKey) ([]*rsaKey, error) {
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("fakegoogle: load state: %s has no keys", what)
+		}
+		var out []*rsaKey
+		for _, k := range keys {
+			if len(k.KeyID) == 0 {
+				return nil, fmt.Errorf("fakegoogle: load state: %s: key without key_id", what)
+			}
+			priv, err := parsePrivatePEM(k.PrivateKey)
+			if err != nil {
+				return nil, fmt.Errorf("fakegoogle: load state: %s key %s: %w", what, k.KeyID, err)
+			}
+			out = append(out, existingKey(k.KeyID, priv))
+		}
+		return out, nil
+	}
+	signing, err := decode("signing keys", st.SigningKeys)
+	if err != nil {
+		return err
+	}
+	sas := map[string]*serviceAccount{}
+	for _, v := range st.ServiceAccounts {
+		if !strings.Contains(v.Email, "@") || v.UniqueID == "" {
+			return fmt.Errorf("fakegoogle: load state: bad service account %q", v.Email)
+		}
+		keys, err := decode(fmt.Sprintf("service account %q", v.Email), v.Keys)
+		if err != nil {
+			return err
+		}
+		sas[v.Email] = &serviceAccount{
+			info: ServiceAccount{Email: v.Email, UniqueID: v.UniqueID, ProjectID: v.ProjectID, KeyID: keys[0].kid, Disabled: v.Disabled},
+			keys: keys,
+		}
+	}
+	users := map[string]*User{}
+	for _, u := range st.Users {
+		if u.Email == "" || u.Subject == "" {
+			return errors.New("fakegoogle: load state: user without email or subject")
+		}
+		users[u.Email] = &u
+	}
+	clients := map[string]string{}
+	for _, c := range st.OAuthClients {
+		clients[c.ClientID] = c.ClientSecret
+	}
+	refresh := map[string]*refreshGrant{}
+	for _, t := range st.RefreshTokens {
+		if _, ok := clients[t.ClientID]; !ok {
+			return fmt.Errorf("fakegoogle: load state: refresh token for unknown client %q", t.ClientID)
+		}
+		if _, ok := users[t.UserEmail]; !ok {
+			return fmt.Errorf("fakegoogle: load state: refresh token for unknown user %q", t.UserEmail)
+		}
+		refresh[t.Token] = &refreshGrant{clientID: t.ClientID, userEmail: t.UserEmail, scopes: t.Scopes}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
+	return nil
+}

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// App carries what commands take from the outside world, so tests can run
+// commands in-process and in parallel.
+type App struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	Getenv func(string) string
+	Now    func() time.Time
+	// HTTPClient is used for every request a command makes (token
+	// endpoints, curl, tokeninfo). Optional.
+	HTTPClient *http.Client
+}
+
+// Main runs gcptoken with the process's arguments and streams and returns
+// the exit code. It turns SIGINT/SIGTERM into context cancellation so that
+// servers shut down cleanly.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &App{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+	return Run(ctx, app, os.Args[1:])
+}
+
+// Run executes one command line and returns its exit code. Errors are
+// printed to app.Err as one line.
+func Run(ctx context.Context, app *App, args []string) int {
+	app.defaults()
+	root := newRootCmd(app)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "required flag") {
+		// cobra reports these as untyped errors.
+		err = &usageError{msg: err.Error()}
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	fmt.Fprintf(app.Err, "gcptoken: %s\n", msg)
+	code := exitCode(err)
+	if code == ExitUsage {
+		fmt.Fprintln(app.Err, "Run 'gcptoken --help' for usage.")
+	}
+	return code
+}
+
+func (a *App) defaults() {
+	if a.In == nil {
+		a.In = strings.NewReader("")
+	}
+	if a.Out == nil {
+		a.Out = io.Discard
+	}
+	if a.Err == nil {
+		a.Err = io.Discard
+	}
+	if a.Getenv == nil {
+		a.Getenv = os.Getenv
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+}
+
+func newRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "gcptoken",
+		Short: "Get, use and check Google Cloud bearer tokens",
+		Long: `gcptoken gets Google Cloud OAuth access tokens and OIDC ID tokens from
+Application Default Credentials, service-account keys, gcloud user
+credentials or the metadata server, prints or uses them, and explains them.
+
+` + exitCodeHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Running `gcptoken` alone prints help and exits 0, like git.
+	}
+	root.SetIn(app.In)
+	root.SetOut(app.Out)
+	root.SetErr(app.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{msg: err.Error()}
+	})
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(
+		newPrintAccessTokenCmd(app),
+		newPrintIdentityTokenCmd(app),
+		newInfoCmd(app),
+		newCurlCmd(app),
+		newExplainCmd(app),
+		newCacheCmd(app),
+		newEmulatorCmd(app),
+		newDemoCmd(app),
+		newVersionCmd(app),
+	)
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(root.FlagErrorFunc())
+		c.Args = wrapArgs(c.Args)
+	}
+	return root
+}
+
+// wrapArgs turns cobra's positional-argument errors into usage errors.
+func wrapArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	if check == nil {
+		return nil
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{msg: fmt.Sprintf("%s: %v", cmd.Name(), err)}
+		}
+		return nil
+	}
+}

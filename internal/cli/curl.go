@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
+)
+
+// maxDataFile bounds -d @FILE: curl is for calling APIs, not uploads.
+const maxDataFile = 32 << 20
+
+type curlOptions struct {
+	creds       credFlags
+	method      string
+	headers     []string
+	data        string
+	include     bool
+	follow      bool
+	audience    string
+	accessToken bool
+	scopes      []string
+}
+
+func newCurlCmd(app *App) *cobra.Command {
+	o := &curlOptions{}
+	cmd := &cobra.Command{
+		Use:   "curl URL",
+		Short: "Make an authenticated HTTP request (ID token for Cloud Run/Functions, access token otherwise)",
+		Long: `Make an HTTP request with an Authorization: Bearer header, natively (no
+curl binary needed), and print the response body.
+
+The token is an ID token when --audience is given or the host ends in
+.run.app or .cloudfunctions.net (audience: the service URL), and an access
+token otherwise. The command exits 5 when the server answers >= 400.
+Redirects are not followed unless -L is given, and the token is never sent
+to another host on a redirect.`,
+		Example: `  gcptoken curl https://my-service-abc123-uc.a.run.app/hello
+  gcptoken curl -X POST -H 'Content-Type: application/json' -d '{"a":1}' https://pubsub.googleapis.com/v1/projects/p/topics/t:publish
+  gcptoken curl --audience "$URL" -i "$URL/sample"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return curlRun(cmd, app, o, args[0])
+		},
+	}
+	o.creds.bind(cmd.Flags())
+	f := cmd.Flags()
+	f.StringVarP(&o.method, "request", "X", "", "HTTP `METHOD` (default GET, or POST with -d)")
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra `HEADER` \"Name: value\" (repeatable)")
+	f.StringVarP(&o.data, "data", "d", "", "request body `DATA`; @FILE reads a file, @- standard input")
+	f.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers before the body")
+	f.BoolVarP(&o.follow, "location", "L", false, "follow redirects (the token is dropped when the host changes)")
+	f.StringVar(&o.audience, "audience", "", "send an ID token for `AUDIENCE`")
+	f.BoolVar(&o.accessToken, "access-token", false, "send an access token even for a .run.app or .cloudfunctions.net host")
+	f.StringSliceVar(&o.scopes, "scopes", nil, "access-token `SCOPES` (default cloud-platform)")
+	return cmd
+}
+
+func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error {
+	target, err := url.Parse(rawURL)
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return usagef("curl: %q is not an absolute http(s) URL", rawURL)
+	}
+	if o.audience != "" && o.accessToken {
+		return usagef("curl: --audience and --access-token contradict each other")
+	}
+	header, err := parseHeaders(o.headers)
+	if err != nil {
+		return err
+	}
+	body, err := o.body(app)
+	if err != nil {
+		return err
+	}
+	method := o.method
+	if method == "" {
+		method = http.MethodGet
+		if body != nil {
+			method = http.MethodPost
+		}
+	}
+
+	ctx := cmd.Context()
+	creds, err := o.creds.load(ctx, app)
+	if err != nil {
+		return err
+	}
+	req := tokenRequest{kind: gcptoken.AccessToken}
+	if aud := o.audienceFor(target); aud != "" {
+		req = tokenRequest{kind: gcptoken.IDToken, audience: aud}
+	} else {
+		req.scopes = parseScopes(o.scopes)
+		if len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+			req.scopes = []string{defaultScope}
+		}
+	}
+	p, err := o.creds.provider(app, creds, req)
+	if err != nil {
+		return err
+	}
+	tok, err := p.Token(ctx)
+	if err != nil {
+		return err
+	}
+	if req.kind == gcptoken.IDToken {
+		warnAudience(app.Err, creds, req.audience, tok)
+	}
+
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = strings.NewReader(string(body))
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, method, target.String(), reqBody)
+	if err != nil {
+		return usagef("curl: %v", err)
+	}
+	httpReq.Header = header
+	if body != nil && httpReq.Header.Get("Content-Type") == "" {
+		// curl's default for -d.
+		httpReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if httpReq.Header.Get("User-Agent") == "" {
+		httpReq.Header.Set("User-Agent", "gcptoken/"+version())
+	}
+	httpReq.Header.Set("Authorization", tok.TokenType()+" "+tok.Value)
+	if q := creds.QuotaProjectID; q != "" && req.kind == gcptoken.AccessToken && httpReq.Header.Get("X-Goog-User-Project") == "" {
+		httpReq.Header.Set("X-Goog-User-Project", q)
+	}
+
+	resp, err := o.client(app).Do(httpReq)
+	if err != nil {
+		return fmt.Errorf("curl %s: %w", target.Redacted(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if o.include {
+		writeResponseHead(app.Out, resp)
+	}
+	if _, err := io.Copy(app.Out, resp.Body); err != nil {
+		return fmt.Errorf("curl %s: read response: %w", target.Redacted(), err)
+	}
+	if resp.StatusCode >= 400 {
+		return &httpStatusError{status: resp.StatusCode}
+	}
+	return nil
+}
+
+// audienceFor decides whether the target wants an ID token, and for which
+// audience: the explicit flag, or the service URL of a Cloud Run service
+// (scheme and host) or a Cloud Function (scheme, host and function name).
+func (o *curlOptions) audienceFor(u *url.URL) string {
+	if o.audience != "" {
+		return o.audience
+	}
+	if o.accessToken {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case strings.HasSuffix(host, ".run.app"):
+		return u.Scheme + "://" + u.Host
+	case strings.HasSuffix(host, ".cloudfunctions.net"):
+		fn, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+		return u.Scheme + "://" + u.Host + "/" + fn
+	}
+	return ""
+}
+
+func (o *curlOptions) body(app *App) ([]byte, error) {
+	if o.data == "" {
+		return nil, nil
+	}
+	name, isFile := strings.CutPrefix(o.data, "@")
+	if !isFile {
+		return []byte(o.data), nil
+	}
+	var r io.Reader
+	if name == "-" {
+		r = app.In
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("curl: -d @%s: %v", name, errors.Unwrap(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxDataFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("curl: read -d @%s: %w", name, err)
+	}
+	if len(b) > maxDataFile {
+		return nil, usagef("curl: -d @%s is larger than %d MiB", name, maxDataFile>>20)
+	}
+	return b, nil
+}
+
+// client returns an HTTP client that, like curl, does not follow redirects
+// unless asked, and never carries the token to another host.
+func (o *curlOptions) client(app *App) *http.Client {
+	base := app.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: 5 * time.Minute}
+	}
+	c := *base
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !o.follow {
+			return http.ErrUseLastResponse
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if req.URL.Host != via[0].URL.Host {
+			// net/http already drops Authorization across domains; drop it
+			// for any host change, including another port or subdomain.
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}
+	return &c
+}
+
+func parseHeaders(raw []string) (http.Header, error) {
+	h := http.Header{}
+	for _, line := range raw {
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, usagef("curl: -H %q: want \"Name: value\"", line)
+		}
+		if strings.EqualFold(name, "Authorization") {
+			return nil, usagef("curl: -H Authorization: gcptoken sets that header; drop -H or use plain curl")
+		}
+		h.Add(name, strings.TrimSpace(value))
+	}
+	return h, nil
+}
+
+func writeResponseHead(w io.Writer, resp *http.Response) {
+	fmt.Fprintf(w, "%s %s\r\n", resp.Proto, resp.Status)
+	names := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range resp.Header[k] {
+			fmt.Fprintf(w, "%s: %s\r\n", k, v)
+		}
+	}
+	fmt.Fprint(w, "\r\n")
+}
+
+// unwrapURLError drops net/http's `Get "URL": ` prefix: the caller names
+// the URL (without credentials) already.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return gcptoken.NewTransportError("request", "", ue.Err)
+	}
+	return err
+}

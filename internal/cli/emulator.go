@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
+)
+
+type emulatorOptions struct {
+	listen   string
+	stateDir string
+	quiet    bool
+}
+
+func newEmulatorCmd(app *App) *cobra.Command {
+	o := &emulatorOptions{}
+	cmd := &cobra.Command{
+		Use:   "emulator",
+		Short: "Run a local fake of Google's auth endpoints for offline tests",
+		Long: `Serve a protocol-faithful fake of Google's OAuth 2.0 / OIDC endpoints (token,
+tokeninfo, certs, openid-configuration, revoke) and a protected sample
+service, for offline development and tests.
+
+Into the state directory it writes service-account.json (a service-account
+key whose token_uri points at the emulator), authorized-user.json (user
+credentials for the same), env.sh (the exports that point gcptoken, gcloud
+and Google's client libraries at it) and state.json (its keys, so a restart
+keeps the files valid). Runs until interrupted.`,
+		Example: `  gcptoken emulator --listen 127.0.0.1:8086 --state-dir ./fake-google &
+  . ./fake-google/env.sh
+  gcptoken print-identity-token --audience "$GCPTOKEN_SAMPLE_URL"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return emulatorRun(cmd.Context(), app, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
+	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
+	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "do not log requests")
+	return cmd
+}
+
+func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:8086", o.listen)
+	}
+	dir, err := prepareStateDir(o.stateDir)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.quiet {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	fake, err := fakegoogle.New(&fakegoogle.Options{Now: app.Now, Logger: logger})
+	if err != nil {
+		return err
+	}
+	statePath := filepath.Join(dir, "state.json")
+	if data, err := os.ReadFile(statePath); err == nil {
+		if err := fake.LoadState(data); err != nil {
+			return fmt.Errorf("emulator state %s: %w (delete it to start afresh)", statePath, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("emulator state: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("emulator: listen on %s: %w", o.listen, err)
+	}
+	base := "http://" + ln.Addr().String()
+	fake.SetBaseURL(base)
+	files, err := writeEmulatorFiles(fake, dir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := writeState(fake, statePath); err != nil {
+		ln.Close()
+		return err
+	}
+
+	fmt.Fprintf(app.Out, "Fake Google listening on %s\n", base)
+	fmt.Fprintf(app.Out, "  state directory:      %s\n", dir)
+	fmt.Fprintf(app.Out, "  service account key:  %s (%s)\n", files.serviceAccount, fakegoogle.DefaultServiceAccount)
+	fmt.Fprintf(app.Out, "  user credentials:     %s (%s)\n", files.authorizedUser, fakegoogle.DefaultUser)
+	fmt.Fprintf(app.Out, "  sample service:       %s (needs an ID token with that audience)\n", fake.SampleServiceURL())
+	fmt.Fprintf(app.Out, "Point tools at it with:  . %s\n", files.env)
+	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
+
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("emulator: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("emulator: shutdown: %w", err)
+	}
+	if err := writeState(fake, statePath); err != nil {
+		return err
+	}
+	fmt.Fprintln(app.Out, "Stopped.")
+	return nil
+}
+
+// prepareStateDir creates dir 0700 (or a temporary one when empty). It
+// holds private keys.
+func prepareStateDir(dir string) (string, error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "gcptoken-emulator-")
+		if err != nil {
+			return "", fmt.Errorf("emulator: create state directory: %w", err)
+		}
+		return d, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", usagef("--state-dir %q: %v", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("--state-dir %s: %w", abs, err)
+	}
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return "", fmt.Errorf("--state-dir %s: %w", abs, err)
+	}
+	return abs, nil
+}
+
+type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
+
+func writeEmulatorFiles(fake *fakegoogle.Server, dir string) (*emulatorFiles, error) {
+	f := &emulatorFiles{
+		serviceAccount: filepath.Join(dir, "service-account.json"),
+		authorizedUser: filepath.Join(dir, "authorized-user.json"),
+		env:            filepath.Join(dir, "env.sh"),
+	}
+	saJSON, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
+		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope})
+	if err != nil {
+		return nil, err
+	}
+	userJSON, err := fake.AuthorizedUserJSON(fakegoogle.DefaultClientID, rt)
+	if err != nil {
+		return nil, err
+	}
+	base := fake.BaseURL()
+	env := strings.Join([]string{
+		"# Generated by `gcptoken emulator`: points gcptoken, gcloud and Google's",
+		"# client libraries at the fake Google at " + base + ".",
+		"export GCPTOKEN_EMULATOR_URL=" + shellQuote(base),
+		"export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.serviceAccount),
+		"export GOOGLE_CLOUD_PROJECT=" + shellQuote(fakegoogle.DefaultProjectID),
+		"export " + envTokenInfoURL + "=" + shellQuote(base+"/tokeninfo"),
+		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
+		"# gcloud: send its token requests to the emulator too.",
+		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),
+		"# User credentials instead of the service account:",
+		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.authorizedUser),
+		"",
+	}, "\n")
+	for path, data := range map[string][]byte{f.serviceAccount: saJSON, f.authorizedUser: userJSON, f.env: []byte(env)} {
+		if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
+			return nil, fmt.Errorf("emulator: write %s: %w", path, err)
+		}
+	}
+	return f, nil
+}
+
+func writeState(fake *fakegoogle.Server, path string) error {
+	data, err := fake.MarshalState()
+	if err != nil {
+		return fmt.Errorf("emulator: save state: %w", err)
+	}
+	if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
+		return fmt.Errorf("emulator: save state %s: %w", path, err)
+	}
+	return nil
+}
+
+// shellQuote quotes s for POSIX sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
+)
+
+// printOptions are the flags shared by print-access-token and
+// print-identity-token.
+type printOptions struct {
+	creds    credFlags
+	format   string
+	scopes   []string
+	audience string
+}
+
+const formatHelp = "output `FORMAT`: text (the token), json, header (Authorization: Bearer …) or env (shell exports)"
+
+func newPrintAccessTokenCmd(app *App) *cobra.Command {
+	o := &printOptions{}
+	cmd := &cobra.Command{
+		Use:   "print-access-token",
+		Short: "Print an OAuth 2.0 access token for Google APIs",
+		Long: `Print an OAuth 2.0 access token from the selected credentials.
+
+Like 'gcloud auth print-access-token', but fast: tokens are cached on disk
+(keyed by identity, scopes and endpoints; 0600 files) and reused until five
+minutes before they expire.`,
+		Example: `  gcptoken print-access-token
+  gcptoken print-access-token --scopes cloud-platform,userinfo.email --format json
+  curl -H "$(gcptoken print-access-token --format header)" https://storage.googleapis.com/storage/v1/b?project=my-project`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return printRun(cmd, app, o, gcptoken.AccessToken)
+		},
+	}
+	o.creds.bind(cmd.Flags())
+	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
+	cmd.Flags().StringSliceVar(&o.scopes, "scopes", nil, "OAuth `SCOPES`, comma-separated; short names get Google's prefix (default cloud-platform; user credentials: the scopes they were granted)")
+	return cmd
+}
+
+func newPrintIdentityTokenCmd(app *App) *cobra.Command {
+	o := &printOptions{}
+	cmd := &cobra.Command{
+		Use:   "print-identity-token --audience AUDIENCE",
+		Short: "Print an OIDC ID token for a target audience (Cloud Run, Cloud Functions, IAP)",
+		Long: `Print a Google-signed OIDC ID token whose "aud" claim is AUDIENCE, such as
+the URL of a private Cloud Run service or Cloud Function.
+
+Service accounts and the metadata server mint a token for any audience.
+User credentials cannot: their ID token's audience is the OAuth client that
+signed the user in; gcptoken prints it and warns when it differs.`,
+		Example: `  gcptoken print-identity-token --audience https://my-service-abc123-uc.a.run.app
+  curl -H "Authorization: Bearer $(gcptoken print-identity-token --audience "$URL")" "$URL"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.audience == "" {
+				return usagef("print-identity-token: --audience is required: the URL of the service the token is for")
+			}
+			return printRun(cmd, app, o, gcptoken.IDToken)
+		},
+	}
+	o.creds.bind(cmd.Flags())
+	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
+	cmd.Flags().StringVar(&o.audience, "audience", "", "the token's `AUDIENCE` (required), e.g. the service URL")
+	cmd.Flags().StringVar(&o.audience, "audiences", "", "alias of --audience, as in gcloud")
+	return cmd
+}
+
+func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind) error {
+	if err := checkFormat(o.format); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	creds, err := o.creds.load(ctx, app)
+	if err != nil {
+		return err
+	}
+	req := tokenRequest{kind: kind, audience: o.audience}
+	if kind == gcptoken.AccessToken {
+		req.scopes = parseScopes(o.scopes)
+		if len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+			req.scopes = []string{defaultScope}
+		}
+	}
+	p, err := o.creds.provider(app, creds, req)
+	if err != nil {
+		return err
+	}
+	tok, err := p.Token(ctx)
+	if err != nil {
+		return err
+	}
+	if kind == gcptoken.IDToken {
+		warnAudience(app.Err, creds, o.audience, tok)
+	}
+	return writeToken(app.Out, o.format, tok, creds, app.Now())
+}
+
+// warnAudience tells the user when the token's real audience is not the one
+// they asked for (user credentials cannot choose it).
+func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok *gcptoken.Token) {
+	got := tok.Metadata[gcptoken.MetaAudience]
+	if got == "" || got == want {
+		return
+	}
+	fmt.Fprintf(w, "gcptoken: warning: %s credentials cannot choose an ID token's audience: this token's audience is %q (the OAuth client), not %q; a service that requires %q will refuse it — use a service account for that\n",
+		creds.Type, got, want, want)
+}
+
+func checkFormat(f string) error {
+	switch f {
+	case "text", "json", "header", "env":
+		return nil
+	}
+	return usagef("--format %q: want text, json, header or env", f)
+}
+
+// tokenJSON is the --format json document. Field names follow the OAuth
+// token response where one exists.
+type tokenJSON struct {
+	Token          string `json:"token"`
+	TokenType      string `json:"token_type"`
+	Kind           string `json:"kind"`
+	Expiry         string `json:"expiry,omitempty"`
+	ExpiresIn      int64  `json:"expires_in,omitempty"`
+	Scope          string `json:"scope,omitempty"`
+	Audience       string `json:"audience,omitempty"`
+	CredentialType string `json:"credential_type"`
+	Principal      string `json:"principal,omitempty"`
+}
+
+func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credentials.Credentials, now time.Time) error {
+	var err error
+	switch format {
+	case "text":
+		_, err = fmt.Fprintln(w, tok.Value)
+	case "header":
+		_, err = fmt.Fprintf(w, "Authorization: %s %s\n", tok.TokenType(), tok.Value)
+	case "env":
+		if tok.Kind == gcptoken.IDToken {
+			_, err = fmt.Fprintf(w, "export GOOGLE_ID_TOKEN=%s\n", tok.Value)
+			break
+		}
+		// GOOGLE_OAUTH_ACCESS_TOKEN is read by Terraform's Google provider,
+		// CLOUDSDK_AUTH_ACCESS_TOKEN by gcloud.
+		_, err = fmt.Fprintf(w, "export GOOGLE_OAUTH_ACCESS_TOKEN=%s\nexport CLOUDSDK_AUTH_ACCESS_TOKEN=%s\n", tok.Value, tok.Value)
+	case "json":
+		doc := tokenJSON{
+			Token:          tok.Value,
+			TokenType:      tok.TokenType(),
+			Kind:           string(tok.Kind),
+			Scope:          tok.Metadata[gcptoken.MetaScope],
+			Audience:       tok.Metadata[gcptoken.MetaAudience],
+			CredentialType: creds.Type,
+			Principal:      creds.Principal,
+		}
+		if !tok.Expiry.IsZero() {
+			doc.Expiry = tok.Expiry.UTC().Format(time.RFC3339)
+			doc.ExpiresIn = int64(tok.Expiry.Sub(now).Seconds())
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(doc)
+	}
+	if err != nil {
+		return fmt.Errorf("write token: %w", err)
+	}
+	return nil
+}

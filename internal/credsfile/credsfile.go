@@ -1,0 +1,179 @@
+// Package credsfile decodes Google credential JSON files: the wire structs of
+// each credential type, and error messages that point at the offending line or
+// field without ever quoting a field's value (values can be secrets).
+//
+// It knows nothing about where the bytes came from; callers prefix its errors
+// with the file name.
+package credsfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// MaxSize is the largest credential file accepted. Real ones are a few KiB;
+// anything near this is not a credential file, and refusing it keeps a
+// mistaken path (a log, a disk image) from being read into memory.
+const MaxSize = 1 << 20
+
+// Credential types found in the "type" field.
+const (
+	TypeServiceAccount                = "service_account"
+	TypeAuthorizedUser                = "authorized_user"
+	TypeExternalAccount               = "external_account"
+	TypeExternalAccountAuthorizedUser = "external_account_authorized_user"
+	TypeImpersonatedServiceAccount    = "impersonated_service_account"
+	TypeGDCHServiceAccount            = "gdch_service_account"
+)
+
+// ServiceAccount is a service-account key file ("type": "service_account").
+type ServiceAccount struct {
+	Type           string `json:"type"`
+	ProjectID      string `json:"project_id"`
+	PrivateKeyID   string `json:"private_key_id"`
+	PrivateKey     string `json:"private_key"`
+	ClientEmail    string `json:"client_email"`
+	ClientID       string `json:"client_id"`
+	TokenURI       string `json:"token_uri"`
+	QuotaProjectID string `json:"quota_project_id"`
+	UniverseDomain string `json:"universe_domain"`
+}
+
+// AuthorizedUser is a user credential ("type": "authorized_user"), usually
+// written by `gcloud auth application-default login`.
+type AuthorizedUser struct {
+	Type           string `json:"type"`
+	ClientID       string `json:"client_id"`
+	ClientSecret   string `json:"client_secret"`
+	RefreshToken   string `json:"refresh_token"`
+	Account        string `json:"account"`
+	TokenURI       string `json:"token_uri"`
+	QuotaProjectID string `json:"quota_project_id"`
+	UniverseDomain string `json:"universe_domain"`
+}
+
+// File is a parsed credential file whose type is known but whose fields have
+// not been decoded yet.
+type File struct {
+	// Type is the "type" field; empty when HasType is false.
+	Type string
+	// HasType reports whether the file has a "type" field at all.
+	HasType bool
+	// ClientSecrets reports whether the file looks like an OAuth client
+	// secrets file ({"installed": …} or {"web": …}), a common mix-up.
+	ClientSecrets bool
+
+	data []byte
+}
+
+// FieldError is a problem with one field of a credential file.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Parse checks that data is one JSON object and reads its "type".
+func Parse(data []byte) (*File, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 BOM, as some editors write
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("is empty")
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("is larger than %d bytes; not a credentials file", MaxSize)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if top == nil { // the literal null
+		return nil, errors.New("is not a JSON object (found null)")
+	}
+	f := &File{data: data}
+	if raw, ok := top["type"]; ok {
+		if err := json.Unmarshal(raw, &f.Type); err != nil {
+			return nil, jsonError(raw, err, "type")
+		}
+		f.HasType = true
+	}
+	_, installed := top["installed"]
+	_, web := top["web"]
+	f.ClientSecrets = installed || web
+	return f, nil
+}
+
+// Decode decodes the whole file into v, one of this package's structs.
+func (f *File) Decode(v any) error {
+	if err := json.Unmarshal(f.data, v); err != nil {
+		return jsonError(f.data, err)
+	}
+	return nil
+}
+
+// jsonError rewrites encoding/json's errors so that they say where the
+// problem is (line and column, or field name) and never quote a value.
+func jsonError(data []byte, err error, field ...string) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		line, col := lineCol(data, se.Offset)
+		return fmt.Errorf("malformed JSON at line %d, column %d: %v", line, col, se)
+	case errors.As(err, &te):
+		name := te.Field
+		if len(field) > 0 {
+			name = field[0]
+		}
+		if name == "" {
+			return fmt.Errorf("is not a JSON object (found %s)", te.Value)
+		}
+		return &FieldError{Field: name, Err: fmt.Errorf("must be %s, not %s", article(kindOf(te)), article(te.Value))}
+	}
+	return fmt.Errorf("malformed JSON: %v", err)
+}
+
+func article(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+func kindOf(te *json.UnmarshalTypeError) string {
+	if te.Type == nil {
+		return "value of another type"
+	}
+	switch te.Type.Kind().String() {
+	case "string":
+		return "string"
+	case "map", "struct":
+		return "JSON object"
+	}
+	return te.Type.String()
+}
+
+// lineCol turns a byte offset (as json.SyntaxError reports, pointing just
+// past the bad byte) into a 1-based line and column.
+func lineCol(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	line, col = 1, 0
+	for _, b := range data[:offset] {
+		if b == '\n' {
+			line++
+			col = 0
+			continue
+		}
+		col++
+	}
+	if col == 0 {
+		col = 1
+	}
+	return line, col
+}

@@ -1,0 +1,52 @@
+package credsfile
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data, want string
+		field            string
+	}{
+		{name: "syntax on line 2", data: "{\n  \"type\" 1}", want: "malformed JSON at line 2, column 10"},
+		{name: "syntax on line 1", data: "{x}", want: "malformed JSON at line 1, column 2"},
+		{name: "type number", data: `{"type": 1}`, want: "type: must be a string, not a number", field: "type"},
+		{name: "array", data: `[]`, want: "is not a JSON object (found array)"},
+		{name: "string", data: `"x"`, want: "is not a JSON object (found string)"},
+		{name: "BOM then empty", data: "\xef\xbb\xbf ", want: "is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v; want it to contain %q", err, tt.want)
+			}
+			var fe *FieldError
+			if got := errors.As(err, &fe); got != (tt.field != "") || (got && fe.Field != tt.field) {
+				t.Errorf("got FieldError %v; want field %q", fe, tt.field)
+			}
+		})
+	}
+}
+
+func TestDecodeFieldError(t *testing.T) {
+	t.Parallel()
+	f, err := Parse([]byte(`{"type":"service_account","client_email":5,"private_key":"secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa ServiceAccount
+	err = f.Decode(&sa)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "client_email" {
+		t.Fatalf("got %v; want a FieldError for client_email", err)
+	}
+	if got, want := err.Error(), "client_email: must be a string, not a number"; got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}

@@ -1,0 +1,425 @@
+package diskcache
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcptoken/gcptoken"
+)
+
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+func testKey(name string) string {
+	return Key(KeyParts{Identity: name, Kind: gcptoken.AccessToken})
+}
+
+func newToken(value string, expiry time.Time) *gcptoken.Token {
+	return &gcptoken.Token{Value: value, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: expiry}
+}
+
+func skipPermsOnWindows(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix permission bits do not exist on Windows")
+	}
+}
+
+func TestGetPutRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
+	key := testKey("a")
+	in := &gcptoken.Token{
+		Value:  "ya29.value",
+		Type:   "Bearer",
+		Kind:   gcptoken.IDToken,
+		Expiry: t0.Add(time.Hour),
+		Metadata: map[string]string{
+			gcptoken.MetaScope:    "openid email",
+			gcptoken.MetaAudience: "https://svc.run.app",
+		},
+	}
+	if err := c.Put(key, in); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, ok := c.Get(key, time.Minute)
+	if !ok {
+		t.Fatalf("Get after Put missed")
+	}
+	if got.Value != in.Value || got.Type != in.Type || got.Kind != in.Kind || !got.Expiry.Equal(in.Expiry) {
+		t.Errorf("Get = %+v; want %+v", got, in)
+	}
+	for _, k := range []string{gcptoken.MetaScope, gcptoken.MetaAudience} {
+		if got.Metadata[k] != in.Metadata[k] {
+			t.Errorf("Get Metadata[%q] = %q; want %q", k, got.Metadata[k], in.Metadata[k])
+		}
+	}
+	if _, ok := c.Get(testKey("b"), 0); ok {
+		t.Errorf("Get of another key hit")
+	}
+}
+
+func TestGetRefreshWindow(t *testing.T) {
+	t.Parallel()
+	expiry := t0.Add(10 * time.Minute)
+	tests := []struct {
+		name         string
+		now          time.Time
+		minRemaining time.Duration
+		wantHit      bool
+	}{
+		{name: "well before window", now: t0, minRemaining: 5 * time.Minute, wantHit: true},
+		{name: "just outside window", now: expiry.Add(-5*time.Minute - time.Nanosecond), minRemaining: 5 * time.Minute, wantHit: true},
+		{name: "at window edge", now: expiry.Add(-5 * time.Minute), minRemaining: 5 * time.Minute},
+		{name: "inside window", now: expiry.Add(-time.Minute), minRemaining: 5 * time.Minute},
+		{name: "zero window, valid", now: expiry.Add(-time.Second), minRemaining: 0, wantHit: true},
+		{name: "zero window, at expiry", now: expiry, minRemaining: 0},
+		{name: "expired", now: expiry.Add(time.Hour), minRemaining: 0},
+		{name: "negative window, expired", now: expiry.Add(time.Second), minRemaining: -time.Hour},
+		{name: "window longer than lifetime", now: t0, minRemaining: time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			key := testKey("k")
+			if err := (&Cache{Dir: dir, Now: fixedNow(t0)}).Put(key, newToken("v", expiry)); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			c := &Cache{Dir: dir, Now: fixedNow(tt.now)}
+			if _, ok := c.Get(key, tt.minRemaining); ok != tt.wantHit {
+				t.Errorf("Get(now=%v, minRemaining=%v) hit = %v; want %v", tt.now, tt.minRemaining, ok, tt.wantHit)
+			}
+			// Not being served is not a reason to delete: another caller
+			// with a shorter window may still use it.
+			if _, err := os.Stat(c.path(key, entrySuffix)); err != nil {
+				t.Errorf("entry gone after Get: %v", err)
+			}
+		})
+	}
+}
+
+func TestPutRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		key  string
+		tok  *gcptoken.Token
+	}{
+		{name: "nil token", key: testKey("a"), tok: nil},
+		{name: "empty value", key: testKey("a"), tok: newToken("", t0.Add(time.Hour))},
+		{name: "no expiry", key: testKey("a"), tok: newToken("v", time.Time{})},
+		{name: "unknown kind", key: testKey("a"), tok: &gcptoken.Token{Value: "v", Kind: "refresh_token", Expiry: t0.Add(time.Hour)}},
+		{name: "path in key", key: "../" + testKey("a")[3:], tok: newToken("v", t0.Add(time.Hour))},
+		{name: "uppercase key", key: strings.ToUpper(testKey("a")), tok: newToken("v", t0.Add(time.Hour))},
+		{name: "empty key", key: "", tok: newToken("v", t0.Add(time.Hour))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			c := &Cache{Dir: dir, Now: fixedNow(t0)}
+			if err := c.Put(tt.key, tt.tok); err == nil {
+				t.Errorf("Put(%q, %+v) = nil; want error", tt.key, tt.tok)
+			}
+			if des, _ := os.ReadDir(dir); len(des) != 0 {
+				t.Errorf("Put left files behind: %v", des)
+			}
+		})
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	t.Parallel()
+	skipPermsOnWindows(t)
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string)
+	}{
+		{name: "dir created", prepare: func(t *testing.T, dir string) {}},
+		{name: "existing 0755 dir tightened", prepare: func(t *testing.T, dir string) {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o755); err != nil { // defeat umask
+				t.Fatal(err)
+			}
+		}},
+		{name: "existing 0777 dir tightened", prepare: func(t *testing.T, dir string) {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "nested", "gcptoken")
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tt.prepare(t, dir)
+			c := &Cache{Dir: dir, Now: fixedNow(t0)}
+			key := testKey("a")
+			if err := c.Put(key, newToken("v", t0.Add(time.Hour))); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			assertMode(t, dir, 0o700)
+			assertMode(t, c.path(key, entrySuffix), 0o600)
+		})
+	}
+}
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("mode of %s = %#o; want %#o", path, got, want)
+	}
+}
+
+func TestGetRejectsLooseFile(t *testing.T) {
+	t.Parallel()
+	skipPermsOnWindows(t)
+	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
+	key := testKey("a")
+	if err := c.Put(key, newToken("v", t0.Add(time.Hour))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if err := os.Chmod(c.path(key, entrySuffix), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(key, 0); ok {
+		t.Errorf("Get of a 0644 entry hit; want miss")
+	}
+	// A fresh Put replaces it with a private file again.
+	if err := c.Put(key, newToken("v2", t0.Add(time.Hour))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got, ok := c.Get(key, 0); !ok || got.Value != "v2" {
+		t.Errorf("Get after re-Put = %v, %v; want v2, true", got, ok)
+	}
+}
+
+func TestGetRejectsSymlink(t *testing.T) {
+	t.Parallel()
+	skipPermsOnWindows(t)
+	dir := t.TempDir()
+	c := &Cache{Dir: dir, Now: fixedNow(t0)}
+	other := testKey("other")
+	if err := c.Put(other, newToken("v", t0.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	key := testKey("a")
+	if err := os.Symlink(c.path(other, entrySuffix), c.path(key, entrySuffix)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(key, 0); ok {
+		t.Errorf("Get through a symlink hit; want miss")
+	}
+}
+
+func TestCorruptEntries(t *testing.T) {
+	t.Parallel()
+	future := t0.Add(time.Hour).Format(time.RFC3339)
+	tests := []struct {
+		name       string
+		content    string
+		wantRemove bool
+	}{
+		{name: "empty file", content: "", wantRemove: true},
+		{name: "truncated JSON", content: `{"version":1,"kind":"access_token","tok`, wantRemove: true},
+		{name: "not JSON", content: "garbage\x00\xff", wantRemove: true},
+		{name: "wrong field type", content: `{"version":"1"}`, wantRemove: true},
+		{name: "missing token", content: `{"version":1,"kind":"access_token","expiry":"` + future + `"}`, wantRemove: true},
+		{name: "missing expiry", content: `{"version":1,"kind":"access_token","token":"v"}`, wantRemove: true},
+		{name: "unknown kind", content: `{"version":1,"kind":"refresh_token","token":"v","expiry":"` + future + `"}`, wantRemove: true},
+		{name: "oversized", content: `{"version":1,"token":"` + strings.Repeat("x", maxEntrySize) + `"}`, wantRemove: true},
+		// A newer gcptoken may share the directory; its entries are not ours
+		// to delete, only not ours to read.
+		{name: "future version", content: `{"version":2,"kind":"access_token","token":"v","expiry":"` + future + `"}`},
+		{name: "no version", content: `{"kind":"access_token","token":"v","expiry":"` + future + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
+			key := testKey("a")
+			p := c.path(key, entrySuffix)
+			if err := os.WriteFile(p, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := c.Get(key, 0); ok {
+				t.Errorf("Get = %+v; want miss", got)
+			}
+			_, err := os.Stat(p)
+			if removed := os.IsNotExist(err); removed != tt.wantRemove {
+				t.Errorf("entry removed = %v; want %v (stat err %v)", removed, tt.wantRemove, err)
+			}
+		})
+	}
+}
+
+func TestClear(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := &Cache{Dir: dir, Now: fixedNow(t0)}
+	for _, name := range []string{"a", "b", "c"} {
+		if err := c.Put(testKey(name), newToken("v", t0.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours := []string{
+		testKey("a") + lockSuffix,
+		testKey("d") + entrySuffix + ".123456" + tempSuffix, // a crashed writer's leftover
+	}
+	notOurs := []string{
+		"README.json",
+		"notes.txt",
+		testKey("e") + ".json.bak",
+		strings.ToUpper(testKey("f")) + entrySuffix,
+	}
+	for _, n := range append(slices.Clone(ours), notOurs...) {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, testKey("g")+entrySuffix+".d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	notOurs = append(notOurs, testKey("g")+entrySuffix+".d")
+
+	removed, err := c.Clear()
+	if err != nil {
+		t.Fatalf("Clear: %v", err)
+	}
+	if removed != 3 {
+		t.Errorf("Clear removed = %d; want 3", removed)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("Clear removed the directory: %v", err)
+	}
+	var left []string
+	for _, de := range des {
+		left = append(left, de.Name())
+	}
+	slices.Sort(left)
+	slices.Sort(notOurs)
+	if !slices.Equal(left, notOurs) {
+		t.Errorf("after Clear dir has %q; want %q", left, notOurs)
+	}
+	if _, ok := c.Get(testKey("a"), 0); ok {
+		t.Errorf("Get after Clear hit")
+	}
+
+	missing := &Cache{Dir: filepath.Join(dir, "absent")}
+	if n, err := missing.Clear(); n != 0 || err != nil {
+		t.Errorf("Clear of missing dir = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestNothingSecretOnDisk checks the whole file, not just the fields we
+// meant to write: oauth2l's cache stored the private key, and an id_token
+// riding along in Metadata is a credential too.
+func TestNothingSecretOnDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := &Cache{Dir: dir, Now: fixedNow(t0)}
+	key := Key(KeyParts{Identity: "service_account:sa@p.iam.gserviceaccount.com:kid", Kind: gcptoken.AccessToken})
+	secrets := []string{"SECRET-ID-TOKEN", "SECRET-REFRESH", "SECRET-OTHER"}
+	tok := &gcptoken.Token{
+		Value:  "ya29.the-access-token",
+		Type:   "Bearer",
+		Kind:   gcptoken.AccessToken,
+		Expiry: t0.Add(time.Hour),
+		Metadata: map[string]string{
+			gcptoken.MetaScope:   "https://www.googleapis.com/auth/cloud-platform",
+			gcptoken.MetaIDToken: secrets[0],
+			"refresh_token":      secrets[1],
+			"private_key":        secrets[2],
+		},
+	}
+	if err := c.Put(key, tok); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(des) != 1 || des[0].Name() != key+entrySuffix {
+		t.Fatalf("cache dir holds %v; want only %s", des, key+entrySuffix)
+	}
+	raw, err := os.ReadFile(c.path(key, entrySuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(raw), s) {
+			t.Errorf("cache file contains %q: %s", s, raw)
+		}
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatalf("cache file is not JSON: %v", err)
+	}
+	want := map[string]any{
+		"version":    float64(formatVersion),
+		"kind":       "access_token",
+		"token_type": "Bearer",
+		"token":      "ya29.the-access-token",
+		"expiry":     "2025-06-01T13:00:00Z",
+		"scope":      "https://www.googleapis.com/auth/cloud-platform",
+	}
+	if len(fields) != len(want) {
+		t.Errorf("cache file fields = %v; want exactly %v", fields, want)
+	}
+	for k, v := range want {
+		if fields[k] != v {
+			t.Errorf("cache file field %q = %v; want %v", k, fields[k], v)
+		}
+	}
+}
+
+func TestDefaultDir(t *testing.T) {
+	// Not parallel: t.Setenv.
+	t.Setenv(EnvDir, "/custom/cache")
+	if got, err := DefaultDir(); got != "/custom/cache" || err != nil {
+		t.Errorf("DefaultDir() = %q, %v; want /custom/cache, nil", got, err)
+	}
+	t.Setenv(EnvDir, "")
+	base, err := os.UserCacheDir()
+	if err != nil {
+		t.Skipf("no user cache dir here: %v", err)
+	}
+	if got, err := DefaultDir(); got != filepath.Join(base, "gcptoken") || err != nil {
+		t.Errorf("DefaultDir() = %q, %v; want %q, nil", got, err, filepath.Join(base, "gcptoken"))
+	}
+}
+
+func BenchmarkCacheHit(b *testing.B) {
+	c := &Cache{Dir: b.TempDir(), Now: fixedNow(t0)}
+	key := testKey("bench")
+	if err := c.Put(key, newToken("ya29.bench", t0.Add(time.Hour))); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := c.Get(key, 5*time.Minute); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
