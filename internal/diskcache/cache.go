@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
 // formatVersion is written into every entry. Entries with any other version
@@ -23,7 +24,7 @@ const formatVersion = 1
 const (
 	entrySuffix = ".json"
 	lockSuffix  = ".lock"
-	tempSuffix  = ".tmp"
+	tempSuffix  = fileutil.TempSuffix
 )
 
 // maxEntrySize caps how much Get reads. Real entries are a few KiB at most
@@ -81,10 +82,10 @@ func (c *Cache) path(key, suffix string) string {
 }
 
 // Get returns the token stored under key if it is still valid for at least
-// minRemaining. Everything else is a miss: no entry, an unreadable or
-// corrupt entry (which is removed), an entry readable by other users or
-// owned by someone else, an unknown format version, or a token that expires
-// within minRemaining. A negative minRemaining counts as zero, so an expired
+// minRemaining. Everything else is a miss: no entry, an unreadable entry, a
+// corrupt one (which is removed), a symlink, an entry readable by other
+// users or owned by someone else, an unknown format version, or a token that
+// expires within minRemaining. A negative minRemaining counts as zero, so an expired
 // token is never returned.
 func (c *Cache) Get(key string, minRemaining time.Duration) (*gcptoken.Token, bool) {
 	if c == nil || c.Dir == "" || !validKey(key) {
@@ -260,37 +261,12 @@ func (c *Cache) ensureDir() error {
 	return nil
 }
 
-// writeAtomic writes data to dst via a temporary file in the same directory
-// (so the rename cannot cross file systems), fsynced before the rename so a
-// crash cannot leave a renamed but empty entry.
-func writeAtomic(dst string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*"+tempSuffix)
-	if err != nil {
+// writeAtomic writes an entry atomically with mode 0600.
+func writeAtomic(dst string, data []byte) error {
+	if err := fileutil.WriteAtomic(dst, data, 0o600); err != nil {
 		return fmt.Errorf("write token cache: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write token cache: %w", err)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	// CreateTemp already uses 0600; this states the requirement rather
-	// than relying on that detail.
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	return nil
 }
 
 // Clear removes every cache entry in Dir and returns how many entries it

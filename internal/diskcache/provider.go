@@ -30,7 +30,8 @@ type Provider struct {
 	// is not served. Optional; default DefaultMinRemaining. Negative means
 	// no window (a token is served until it expires).
 	MinRemaining time.Duration
-	// OnError receives cache failures (unwritable directory, lock errors).
+	// OnError receives cache failures: an unusable directory, a lock
+	// error, a token that cannot be cached (no expiry).
 	// They never fail Token, because the cache is an optimisation and the
 	// fetched token is still good. Optional; default: ignore.
 	OnError func(error)

@@ -9,12 +9,19 @@ import (
 	"path/filepath"
 )
 
+// TempSuffix ends the names of WriteAtomic's temporary files
+// ("<name>.<random>.tmp"), so that a crashed writer's leftovers can be
+// recognised and removed.
+const TempSuffix = ".tmp"
+
 // WriteAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it, sets perm and renames it into place, so readers see
-// either the old or the new content, never a mix.
+// directory (so the rename cannot cross file systems), sets perm before any
+// byte is written, fsyncs it (so a crash cannot leave a renamed but empty
+// file) and renames it into place: readers see the old or the new content,
+// never a mix.
 func WriteAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*"+TempSuffix)
 	if err != nil {
 		return err
 	}
