@@ -200,7 +200,7 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	tok := "ya29.c." + randomToken(96)
 	s.storeAccess(tok, &accessGrant{
 		clientID: info.UniqueID, subject: info.UniqueID, email: info.Email,
-		scopes: scopes, expiry: now.Add(s.lifetime),
+		scopes: scopes, expiry: now.Add(time.Duration(s.expiresIn()) * time.Second),
 	})
 	s.log.Debug("fakegoogle: issued access token", "service_account", info.Email, "scopes", scopes)
 	s.writeToken(w, tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), TokenType: "Bearer"})
@@ -345,7 +345,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	tok := "ya29.a0" + randomToken(96)
 	s.storeAccess(tok, &accessGrant{
 		clientID: clientID, subject: user.Subject, email: user.Email,
-		scopes: scopes, expiry: now.Add(s.lifetime), offline: true, refresh: rt,
+		scopes: scopes, expiry: now.Add(time.Duration(s.expiresIn()) * time.Second), offline: true, refresh: rt,
 	})
 	resp := tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), Scope: strings.Join(scopes, " "), TokenType: "Bearer"}
 	if slices.Contains(g.scopes, scopeOpenID) {

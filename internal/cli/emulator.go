@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +48,7 @@ keeps the files valid). Runs until interrupted.`,
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
-	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "do not log requests")
+	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
 	return cmd
 }
 
@@ -61,9 +60,9 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.quiet {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	fake, err := fakegoogle.New(&fakegoogle.Options{Now: app.Now, Logger: logger})
 	if err != nil {
