@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,11 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HomeDir:         app.Getenv("HOME"),
 		HTTPClient:      app.HTTPClient,
 	}
-	return credentials.Detect(ctx, opts)
+	creds, err := credentials.Detect(ctx, opts)
+	if err != nil && f.file != "" {
+		return nil, fmt.Errorf("--credentials: %w", err)
+	}
+	return creds, err
 }
 
 // tokenRequest says which token a command wants.
@@ -58,6 +63,42 @@ type tokenRequest struct {
 	kind     gcptoken.Kind
 	scopes   []string
 	audience string
+}
+
+// token loads the credentials the flags select and gets the token req asks
+// for. Access tokens default to the cloud-platform scope, except for user
+// credentials, whose token carries the scopes the user granted.
+func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcptoken.Token, *credentials.Credentials, error) {
+	creds, err := f.load(ctx, app)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.kind == gcptoken.AccessToken && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+		req.scopes = []string{defaultScope}
+	}
+	p, err := f.provider(app, creds, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := p.Token(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.kind == gcptoken.IDToken {
+		warnAudience(app.Err, creds, req.audience, tok)
+	}
+	return tok, creds, nil
+}
+
+// warnAudience tells the user when the token's real audience is not the one
+// they asked for (user credentials cannot choose it).
+func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok *gcptoken.Token) {
+	got := tok.Metadata[gcptoken.MetaAudience]
+	if got == "" || got == want {
+		return
+	}
+	fmt.Fprintf(w, "gcptoken: warning: %s credentials cannot choose an ID token's audience: this token's audience is %q (the OAuth client), not %q; a service that requires %q will refuse it — use a service account for that\n",
+		creds.Type, got, want, want)
 }
 
 // provider builds the token provider for req: the credential's plain source

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
-	"github.com/gcptoken/gcptoken/credentials"
 )
 
 // maxDataFile bounds -d @FILE: curl is for calling APIs, not uploads.
@@ -91,29 +90,13 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 	}
 
 	ctx := cmd.Context()
-	creds, err := o.creds.load(ctx, app)
-	if err != nil {
-		return err
-	}
-	req := tokenRequest{kind: gcptoken.AccessToken}
+	req := tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}
 	if aud := o.audienceFor(target); aud != "" {
 		req = tokenRequest{kind: gcptoken.IDToken, audience: aud}
-	} else {
-		req.scopes = parseScopes(o.scopes)
-		if len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			req.scopes = []string{defaultScope}
-		}
 	}
-	p, err := o.creds.provider(app, creds, req)
+	tok, creds, err := o.creds.token(ctx, app, req)
 	if err != nil {
 		return err
-	}
-	tok, err := p.Token(ctx)
-	if err != nil {
-		return err
-	}
-	if req.kind == gcptoken.IDToken {
-		warnAudience(app.Err, creds, req.audience, tok)
 	}
 
 	var reqBody io.Reader

@@ -79,41 +79,15 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	creds, err := o.creds.load(ctx, app)
-	if err != nil {
-		return err
-	}
 	req := tokenRequest{kind: kind, audience: o.audience}
 	if kind == gcptoken.AccessToken {
 		req.scopes = parseScopes(o.scopes)
-		if len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			req.scopes = []string{defaultScope}
-		}
 	}
-	p, err := o.creds.provider(app, creds, req)
+	tok, creds, err := o.creds.token(cmd.Context(), app, req)
 	if err != nil {
 		return err
-	}
-	tok, err := p.Token(ctx)
-	if err != nil {
-		return err
-	}
-	if kind == gcptoken.IDToken {
-		warnAudience(app.Err, creds, o.audience, tok)
 	}
 	return writeToken(app.Out, o.format, tok, creds, app.Now())
-}
-
-// warnAudience tells the user when the token's real audience is not the one
-// they asked for (user credentials cannot choose it).
-func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok *gcptoken.Token) {
-	got := tok.Metadata[gcptoken.MetaAudience]
-	if got == "" || got == want {
-		return
-	}
-	fmt.Fprintf(w, "gcptoken: warning: %s credentials cannot choose an ID token's audience: this token's audience is %q (the OAuth client), not %q; a service that requires %q will refuse it — use a service account for that\n",
-		creds.Type, got, want, want)
 }
 
 func checkFormat(f string) error {
