@@ -134,8 +134,9 @@ func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 // idTokenProvider ignores audience: a user's ID token is the one the refresh
 // grant returns alongside the access token, and its aud is always the OAuth
 // client id. The token's real aud is reported in Metadata so that callers can
-// warn when it differs from what was asked.
-func (au *authorizedUser) idTokenProvider(string) (gcptoken.TokenProvider, error) {
+// warn when it differs from what was asked. The format options are ignored
+// too: only the metadata server can add Compute Engine claims.
+func (au *authorizedUser) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		t, err := au.refresh(ctx, opIDToken, nil)
 		if err != nil {

@@ -42,18 +42,21 @@ type Credentials struct {
 	// Path is the credential file, if there is one.
 	Path string
 	// Principal is who the tokens are for: the service account's email, or
-	// for authorized_user the file's "account" field if it has one. Empty
-	// when unknown (always, for now, for the metadata server).
+	// for authorized_user the file's "account" field if it has one, or for
+	// the metadata server the default service account's email as Detect
+	// learnt it. Empty when unknown.
 	Principal string
 	// ClientID is the OAuth client id (service account unique id, or the
 	// OAuth client of a user credential).
 	ClientID string
-	// ProjectID is $GOOGLE_CLOUD_PROJECT, else the file's project_id.
+	// ProjectID is $GOOGLE_CLOUD_PROJECT, else the file's project_id, else
+	// for the metadata server its project/project-id.
 	ProjectID string
 	// QuotaProjectID is $GOOGLE_CLOUD_QUOTA_PROJECT, else the file's
 	// quota_project_id.
 	QuotaProjectID string
-	// UniverseDomain is the file's universe_domain, else "googleapis.com".
+	// UniverseDomain is the file's universe_domain, or the metadata
+	// server's universe/universe-domain; else "googleapis.com".
 	UniverseDomain string
 	// Steps is the ADC search as it happened, every source in Google's
 	// order. Set by Detect only.
@@ -65,7 +68,9 @@ type Credentials struct {
 // credential is what each credential type implements, one file per type.
 type credential interface {
 	accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error)
-	idTokenProvider(audience string) (gcptoken.TokenProvider, error)
+	// idTokenProvider gets validated options; only the metadata server
+	// uses them.
+	idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error)
 	identity() string
 	tokenEndpoints() []string
 }
@@ -93,14 +98,44 @@ func (c *Credentials) AccessTokenProvider(scopes []string) (gcptoken.TokenProvid
 // token's exp claim, and Metadata[gcptoken.MetaAudience] set to the aud
 // claim the token really carries: user credentials cannot choose their
 // audience, which is always their OAuth client id.
-func (c *Credentials) IDTokenProvider(audience string) (gcptoken.TokenProvider, error) {
+//
+// opts choose the metadata server's token format and license claims; other
+// credentials ignore them (see SupportsTokenFormat), but an invalid value is
+// an error for every credential.
+func (c *Credentials) IDTokenProvider(audience string, opts ...IDTokenOption) (gcptoken.TokenProvider, error) {
 	if c.impl == nil {
 		return nil, errNotLoaded
 	}
 	if audience == "" {
 		return nil, errors.New("credentials: an ID token needs an audience (for example the URL of the Cloud Run service to call)")
 	}
-	return c.impl.idTokenProvider(audience)
+	var o idTokenOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return c.impl.idTokenProvider(audience, o)
+}
+
+// SupportsTokenFormat reports whether IDTokenProvider honours
+// WithTokenFormat and WithLicenses: true only for the metadata server, the
+// one issuer that can add Compute Engine claims. A CLI can use it to refuse
+// a format the credential would silently ignore.
+func (c *Credentials) SupportsTokenFormat() bool {
+	_, ok := c.impl.(*metadataServer)
+	return ok
+}
+
+// Metadata returns a client of the metadata server the credential uses, for
+// reading other facts about the instance; nil unless Type is
+// TypeComputeMetadata.
+func (c *Credentials) Metadata() *MetadataClient {
+	if m, ok := c.impl.(*metadataServer); ok {
+		return m.md
+	}
+	return nil
 }
 
 // Identity returns a string that tells this credential apart from every other

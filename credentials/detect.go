@@ -67,13 +67,18 @@ func (e *NoCredentialsError) Is(target error) bool {
 //     (%APPDATA%\gcloud\… on Windows): skipped if absent, an error if broken;
 //  4. the metadata server. When Options.MetadataHost or GCE_METADATA_HOST
 //     is set it is used without a probe, as Google's Go library does.
-//     Otherwise one GET of http://169.254.169.254/, bounded by
+//     Otherwise, unless NO_GCE_CHECK=true, one GET of
+//     http://$GCE_METADATA_IP/ (default http://169.254.169.254/), bounded by
 //     Options.MetadataProbeTimeout, must answer with the header
-//     Metadata-Flavor: Google.
+//     Metadata-Flavor: Google. The server chosen is then asked,
+//     concurrently and for at most 2 s, for its service account's email
+//     (Principal), its project (ProjectID, unless GOOGLE_CLOUD_PROJECT is
+//     set) and its universe domain; what it cannot say is noted in the
+//     Step's detail, never an error.
 //
-// ctx bounds the metadata probe. When nothing is found the error is a
-// *NoCredentialsError, matching ErrNoCredentials; it lists what was tried
-// and how to fix it.
+// ctx bounds the metadata probe and questions. When nothing is found the
+// error is a *NoCredentialsError, matching ErrNoCredentials; it lists what
+// was tried and how to fix it.
 func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 	s, err := opts.resolve()
 	if err != nil {
@@ -114,22 +119,37 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 
 	// 4. Metadata server.
 	if s.metadataSource != "" {
-		detail := fmt.Sprintf("http://%s (%s is set; not probed)", s.metadataHost, s.metadataSource)
-		return d.use(newMetadata(s, s.metadataHost), nil, detail)
+		return d.useMetadata(ctx, s, s.metadataHost,
+			fmt.Sprintf("http://%s (%s is set; not probed)", s.metadataHost, s.metadataSource))
 	}
-	host := s.metadataHost
-	if s.probeHost != "" {
-		host = s.probeHost
+	base := "http://" + s.probeHost
+	if s.noProbe {
+		d.skip(fmt.Sprintf("%s not set; not probed: %s=true", envMetadataHost, envNoGCECheck))
+		return nil, &NoCredentialsError{Steps: d.steps}
 	}
-	base := "http://" + host
+	probed := fmt.Sprintf("%s not set; probed %s", envMetadataHost, base)
+	if s.probeSource != "" {
+		probed += fmt.Sprintf(" (%s)", s.probeSource)
+	}
 	if err := probeMetadata(ctx, s.metadataClient, base, s.MetadataProbeTimeout); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("credentials: looking for a metadata server: %w", context.Cause(ctx))
 		}
-		d.skip(fmt.Sprintf("none at %s: %v", base, err))
+		d.skip(fmt.Sprintf("%s: %v", probed, err))
 		return nil, &NoCredentialsError{Steps: d.steps}
 	}
-	return d.use(newMetadata(s, host), nil, base+" answered with Metadata-Flavor: Google")
+	return d.useMetadata(ctx, s, s.probeHost, probed+": found (answered with Metadata-Flavor: Google)")
+}
+
+// useMetadata ends the search at the metadata server at host, after asking it
+// who and where it is. Only the caller giving up fails it.
+func (d *detection) useMetadata(ctx context.Context, s *settings, host, detail string) (*Credentials, error) {
+	c, m := newMetadata(s, host)
+	notes := m.learn(ctx, c, s.metadataFactsTimeout)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("credentials: asking the metadata server at %s about itself: %w", m.md.base, context.Cause(ctx))
+	}
+	return d.use(c, nil, detail+"; "+strings.Join(notes, "; "))
 }
 
 // detection records the steps of one ADC search.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,26 +16,50 @@ import (
 	"github.com/gcptoken/gcptoken"
 )
 
+// Facts the fake metadata servers of these tests give about themselves.
+const (
+	mdEmail     = "123-compute@developer.gserviceaccount.com"
+	mdProject   = "md-proj"
+	mdFactsNote = "; email: " + mdEmail + "; project: " + mdProject + "; universe: googleapis.com"
+)
+
 // mdProbeServer answers GET / like a metadata server (flavor=true) or like
-// some other web server (flavor=false), and counts requests.
+// some other web server (flavor=false), and counts those probes. As a
+// metadata server it also tells its email and project; it has no universe
+// domain (404), like older servers.
 func mdProbeServer(t *testing.T, flavor bool, delay time.Duration) (host string, calls *atomic.Int32) {
 	t.Helper()
 	calls = new(atomic.Int32)
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		if r.Method != http.MethodGet || r.URL.Path != "/" {
-			t.Errorf("probe: got %s %s; want GET /", r.Method, r.URL.Path)
+		if r.Method != http.MethodGet {
+			t.Errorf("got method %s; want GET", r.Method)
 		}
-		if delay > 0 {
-			select {
-			case <-time.After(delay):
-			case <-r.Context().Done():
-			}
+		if got := r.Header.Get("Metadata-Flavor"); got != "Google" {
+			t.Errorf("%s: got Metadata-Flavor = %q; want Google", r.URL.Path, got)
 		}
 		if flavor {
 			w.Header().Set("Metadata-Flavor", "Google")
 		}
-		w.Write([]byte("computeMetadata/\n"))
+		switch r.URL.Path {
+		case "/":
+			calls.Add(1)
+			if delay > 0 {
+				select {
+				case <-time.After(delay):
+				case <-r.Context().Done():
+				}
+			}
+			w.Write([]byte("computeMetadata/\n"))
+		case emailPath:
+			w.Write([]byte(mdEmail + "\n"))
+		case projectPath:
+			w.Write([]byte(mdProject))
+		case universePath:
+			http.NotFound(w, r)
+		default:
+			t.Errorf("unexpected request for %s", r.URL)
+			http.NotFound(w, r)
+		}
 	}))
 	t.Cleanup(s.Close)
 	return strings.TrimPrefix(s.URL, "http://"), calls
@@ -152,7 +177,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
-				{SourceMetadataServer, true, "http://{host} (Options.MetadataHost is set; not probed)"},
+				{SourceMetadataServer, true, "http://{host} (Options.MetadataHost is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
 		},
@@ -168,15 +193,15 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
-				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)"},
+				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
 		},
 		{
-			name: "probe finds a metadata server",
+			name: "GCE_METADATA_HOST is used even with NO_GCE_CHECK",
 			setup: func(t *testing.T) setup {
 				host, calls := mdProbeServer(t, true, 0)
-				return setup{opts: &Options{probeHost: host}, mdCalls: calls}
+				return setup{vars: map[string]string{"GCE_METADATA_HOST": host, "NO_GCE_CHECK": "true"}, mdCalls: calls}
 			},
 			wantType:   "compute_metadata",
 			wantSource: "metadata server at http://{host}",
@@ -184,7 +209,39 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
-				{SourceMetadataServer, true, "http://{host} answered with Metadata-Flavor: Google"},
+				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
+			},
+			wantMD: 0,
+		},
+		{
+			name: "GCE_METADATA_HOST wins over GCE_METADATA_IP",
+			setup: func(t *testing.T) setup {
+				host, calls := mdProbeServer(t, true, 0)
+				return setup{vars: map[string]string{"GCE_METADATA_HOST": host, "GCE_METADATA_IP": closedHost(t)}, mdCalls: calls}
+			},
+			wantType:   "compute_metadata",
+			wantSource: "metadata server at http://{host}",
+			wantSteps: []Step{
+				{SourceExplicit, false, "not given"},
+				{SourceEnv, false, "not set"},
+				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
+			},
+			wantMD: 0,
+		},
+		{
+			name: "probe of GCE_METADATA_IP finds a metadata server",
+			setup: func(t *testing.T) setup {
+				host, calls := mdProbeServer(t, true, 0)
+				return setup{vars: map[string]string{"GCE_METADATA_IP": "http://" + host}, mdCalls: calls}
+			},
+			wantType:   "compute_metadata",
+			wantSource: "metadata server at http://{host}",
+			wantSteps: []Step{
+				{SourceExplicit, false, "not given"},
+				{SourceEnv, false, "not set"},
+				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceMetadataServer, true, "GCE_METADATA_HOST not set; probed http://{host} (GCE_METADATA_IP): found (answered with Metadata-Flavor: Google)" + mdFactsNote},
 			},
 			wantMD: 1,
 		},
@@ -205,7 +262,10 @@ func TestDetect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			host := strings.TrimPrefix(opts.MetadataHost+st.vars["GCE_METADATA_HOST"]+opts.probeHost, "http://")
+			host := opts.MetadataHost + st.vars["GCE_METADATA_HOST"]
+			if host == "" {
+				host = strings.TrimPrefix(st.vars["GCE_METADATA_IP"], "http://")
+			}
 			wk := filepath.Join(opts.HomeDir, ".config", "gcloud", "application_default_credentials.json")
 			expand := func(s string) string {
 				return strings.NewReplacer("{path}", c.Path, "{host}", host, "{wellknown}", wk).Replace(s)
@@ -224,6 +284,10 @@ func TestDetect(t *testing.T) {
 				if c.Steps[i] != want {
 					t.Errorf("got Steps[%d] = %+v; want %+v", i, c.Steps[i], want)
 				}
+			}
+			if c.Type == TypeComputeMetadata && (c.Principal != mdEmail || c.ProjectID != mdProject || c.UniverseDomain != DefaultUniverseDomain) {
+				t.Errorf("got Principal, ProjectID, UniverseDomain = %q, %q, %q; want %q, %q, %q",
+					c.Principal, c.ProjectID, c.UniverseDomain, mdEmail, mdProject, DefaultUniverseDomain)
 			}
 			if st.mdCalls != nil {
 				if got := st.mdCalls.Load(); got != tt.wantMD {
@@ -287,7 +351,14 @@ func TestDetectErrors(t *testing.T) {
 			t.Parallel()
 			opts := tt.setup(t)
 			opts.HomeDir = t.TempDir()
-			opts.probeHost = closedHost(t)
+			// Should the search get that far, it finds no metadata server.
+			getenv, closed := opts.Getenv, closedHost(t)
+			opts.Getenv = func(k string) string {
+				if k == "GCE_METADATA_IP" {
+					return closed
+				}
+				return getenv(k)
+			}
 			_, err := Detect(t.Context(), opts)
 			wantErrContains(t, err, tt.want...)
 			if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
@@ -315,16 +386,25 @@ func TestDetectNothingFound(t *testing.T) {
 	t.Parallel()
 	flavorless, _ := mdProbeServer(t, false, 0)
 	slow, _ := mdProbeServer(t, true, 5*time.Second)
+	unprobed, unprobedCalls := mdProbeServer(t, true, 0)
+	closed := closedHost(t)
 	tests := []struct {
 		name       string
-		probeHost  string
 		vars       map[string]string
-		wantDetail string
+		wantDetail string // Steps[3].Detail
 	}{
-		{"nothing listens", closedHost(t), nil, "connection refused"},
-		{"answer without Metadata-Flavor", flavorless, nil, "answered HTTP 200 without the header Metadata-Flavor: Google"},
-		{"no answer in time", slow, nil, "no answer within 50ms"},
-		{"CLOUDSDK_CONFIG without the file", closedHost(t), map[string]string{"CLOUDSDK_CONFIG": "/nonexistent/gcloud"}, "connection refused"},
+		{"nothing listens", map[string]string{"GCE_METADATA_IP": closed},
+			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): dial tcp " + closed + ": connect: connection refused"},
+		{"answer without Metadata-Flavor", map[string]string{"GCE_METADATA_IP": flavorless},
+			"GCE_METADATA_HOST not set; probed http://" + flavorless + " (GCE_METADATA_IP): answered HTTP 200 without the header Metadata-Flavor: Google; not a metadata server"},
+		{"no answer in time", map[string]string{"GCE_METADATA_IP": slow},
+			"GCE_METADATA_HOST not set; probed http://" + slow + " (GCE_METADATA_IP): no answer within 50ms"},
+		{"NO_GCE_CHECK", map[string]string{"GCE_METADATA_IP": unprobed, "NO_GCE_CHECK": "true"},
+			"GCE_METADATA_HOST not set; not probed: NO_GCE_CHECK=true"},
+		{"NO_GCE_CHECK=True", map[string]string{"GCE_METADATA_IP": unprobed, "NO_GCE_CHECK": "True"},
+			"GCE_METADATA_HOST not set; not probed: NO_GCE_CHECK=true"},
+		{"CLOUDSDK_CONFIG without the file", map[string]string{"GCE_METADATA_IP": closed, "CLOUDSDK_CONFIG": "/nonexistent/gcloud"},
+			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): dial tcp " + closed + ": connect: connection refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,7 +419,6 @@ func TestDetectNothingFound(t *testing.T) {
 				Getenv:               env(tt.vars),
 				HomeDir:              home,
 				MetadataProbeTimeout: 50 * time.Millisecond,
-				probeHost:            tt.probeHost,
 			})
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("Detect took %v; want well under the probe server's delay", d)
@@ -361,29 +440,32 @@ func TestDetectNothingFound(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, wk + " does not exist"},
+				{SourceMetadataServer, false, tt.wantDetail},
 			}
-			if len(nce.Steps) != 4 {
-				t.Fatalf("got Steps = %+v; want 4", nce.Steps)
+			if len(nce.Steps) != len(want) {
+				t.Fatalf("got Steps = %+v; want %d", nce.Steps, len(want))
 			}
 			for i, w := range want {
 				if nce.Steps[i] != w {
 					t.Errorf("got Steps[%d] = %+v; want %+v", i, nce.Steps[i], w)
 				}
 			}
-			if s := nce.Steps[3]; s.Source != SourceMetadataServer || s.Used || !strings.Contains(s.Detail, tt.wantDetail) {
-				t.Errorf("got Steps[3] = %+v; want an unused metadata server step mentioning %q", s, tt.wantDetail)
-			}
 			wantErrContains(t, err,
 				"no Google credentials found",
 				"GOOGLE_APPLICATION_CREDENTIALS: not set",
 				"gcloud well-known file: "+wk+" does not exist",
-				"metadata server: none at http://"+tt.probeHost,
+				"metadata server: "+tt.wantDetail,
 				"set GOOGLE_APPLICATION_CREDENTIALS",
 				"gcloud auth application-default login",
 				"pass a credentials file",
 			)
 		})
 	}
+	t.Cleanup(func() {
+		if n := unprobedCalls.Load(); n != 0 {
+			t.Errorf("NO_GCE_CHECK=true: got %d probes; want none", n)
+		}
+	})
 }
 
 func TestDetectCanceled(t *testing.T) {
@@ -391,11 +473,130 @@ func TestDetectCanceled(t *testing.T) {
 	slow, _ := mdProbeServer(t, true, 5*time.Second)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	_, err := Detect(ctx, &Options{Getenv: env(nil), HomeDir: t.TempDir(), MetadataProbeTimeout: 3 * time.Second, probeHost: slow})
+	_, err := Detect(ctx, &Options{
+		Getenv:               env(map[string]string{"GCE_METADATA_IP": slow}),
+		HomeDir:              t.TempDir(),
+		MetadataProbeTimeout: 3 * time.Second,
+	})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got error %v; want context.Canceled", err)
 	}
 	if errors.Is(err, ErrNoCredentials) {
 		t.Errorf("errors.Is(%v, ErrNoCredentials) = true; want false: the caller gave up", err)
+	}
+}
+
+func TestDetectMetadataFacts(t *testing.T) {
+	t.Parallel()
+	const (
+		email = "robot@proj.iam.gserviceaccount.com"
+		proj  = "the-project"
+	)
+	good := map[string]reply{
+		emailPath:    {body: email + "\n"},
+		projectPath:  {body: proj},
+		universePath: {body: "example-universe.com"},
+	}
+	with := func(path string, r reply) map[string]reply {
+		m := maps.Clone(good)
+		m[path] = r
+		return m
+	}
+	without := func(path string) map[string]reply {
+		m := maps.Clone(good)
+		delete(m, path)
+		return m
+	}
+	tests := []struct {
+		name          string
+		routes        map[string]reply
+		vars          map[string]string
+		wantPrincipal string
+		wantProject   string
+		wantUniverse  string
+		wantNote      string // the Step's detail after the "not probed" part
+	}{
+		{
+			name: "all known", routes: good,
+			wantPrincipal: email, wantProject: proj, wantUniverse: "example-universe.com",
+			wantNote: "; email: " + email + "; project: " + proj + "; universe: example-universe.com",
+		},
+		{
+			name: "email fails with 500", routes: with(emailPath, reply{status: 500, body: "boom"}),
+			wantProject: proj, wantUniverse: "example-universe.com",
+			wantNote: "; email: unavailable: read metadata from http://{host}" + emailPath + ": HTTP 500: boom" +
+				"; project: " + proj + "; universe: example-universe.com",
+		},
+		{
+			name: "no service account", routes: with(emailPath, reply{status: 404}),
+			wantProject: proj, wantUniverse: "example-universe.com",
+			wantNote: "; email: unavailable: read metadata from http://{host}" + emailPath + ": HTTP 404: not defined on this metadata server" +
+				"; project: " + proj + "; universe: example-universe.com",
+		},
+		{
+			name: "empty email", routes: with(emailPath, reply{body: "\n"}),
+			wantProject: proj, wantUniverse: "example-universe.com",
+			wantNote: "; email: unavailable: empty answer; project: " + proj + "; universe: example-universe.com",
+		},
+		{
+			name: "email hangs past the budget", routes: with(emailPath, reply{hang: true}),
+			wantProject: proj, wantUniverse: "example-universe.com",
+			wantNote: "; email: unavailable: no answer within 200ms; project: " + proj + "; universe: example-universe.com",
+		},
+		{
+			name: "GOOGLE_CLOUD_PROJECT is not asked again", routes: without(projectPath),
+			vars:          map[string]string{"GOOGLE_CLOUD_PROJECT": "env-proj"},
+			wantPrincipal: email, wantProject: "env-proj", wantUniverse: "example-universe.com",
+			wantNote: "; email: " + email + "; project: env-proj (from GOOGLE_CLOUD_PROJECT); universe: example-universe.com",
+		},
+		{
+			name: "project fails", routes: with(projectPath, reply{status: 503, body: "busy"}),
+			wantPrincipal: email, wantUniverse: "example-universe.com",
+			wantNote: "; email: " + email + "; project: unavailable: read metadata from http://{host}" + projectPath + ": HTTP 503: busy" +
+				"; universe: example-universe.com",
+		},
+		{
+			name: "universe 404 is the default", routes: with(universePath, reply{status: 404}),
+			wantPrincipal: email, wantProject: proj, wantUniverse: DefaultUniverseDomain,
+			wantNote: "; email: " + email + "; project: " + proj + "; universe: googleapis.com",
+		},
+		{
+			name: "universe fails", routes: with(universePath, reply{status: 500, body: "x"}),
+			wantPrincipal: email, wantProject: proj, wantUniverse: DefaultUniverseDomain,
+			wantNote: "; email: " + email + "; project: " + proj +
+				"; universe: unavailable: read metadata from http://{host}" + universePath + ": HTTP 500: x; assuming googleapis.com",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			host := routedMetadata(t, tt.routes)
+			vars := maps.Clone(tt.vars)
+			if vars == nil {
+				vars = map[string]string{}
+			}
+			vars["GCE_METADATA_HOST"] = host
+			opts := isolated(t, vars)
+			opts.metadataFactsTimeout = 200 * time.Millisecond
+			start := time.Now()
+			c, err := Detect(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("Detect took %v; want at most about the 200ms budget", d)
+			}
+			if c.Principal != tt.wantPrincipal || c.ProjectID != tt.wantProject || c.UniverseDomain != tt.wantUniverse {
+				t.Errorf("got Principal, ProjectID, UniverseDomain = %q, %q, %q; want %q, %q, %q",
+					c.Principal, c.ProjectID, c.UniverseDomain, tt.wantPrincipal, tt.wantProject, tt.wantUniverse)
+			}
+			want := "http://" + host + " (GCE_METADATA_HOST is set; not probed)" + strings.ReplaceAll(tt.wantNote, "{host}", host)
+			if got := c.Steps[3].Detail; got != want {
+				t.Errorf("got Steps[3].Detail =\n%s\nwant\n%s", got, want)
+			}
+			if !c.Steps[3].Used {
+				t.Errorf("got Steps[3].Used = false; want true")
+			}
+		})
 	}
 }

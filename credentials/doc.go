@@ -11,7 +11,8 @@
 //
 // One file per credential type holds its implementation: serviceaccount.go
 // (JWT-bearer grant), authorizeduser.go (refresh-token grant) and metadata.go
-// (metadata server). Their token providers are plain: each Token call makes
+// (metadata server, which talks through the exported [MetadataClient] of
+// metadataclient.go). Their token providers are plain: each Token call makes
 // one request. Caching, early refresh and retries belong to the caching
 // wrapper in the root package, which is the only cache.
 //

@@ -2,9 +2,11 @@ package credentials_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
+	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 )
 
@@ -28,4 +30,41 @@ func ExampleDetect() {
 		log.Fatal(err)
 	}
 	fmt.Println("expires", tok.Expiry)
+}
+
+// On Compute Engine, Cloud Run and GKE the metadata server can put facts
+// about the instance into ID tokens; other credentials cannot, and ignore
+// the format options.
+func ExampleCredentials_IDTokenProvider() {
+	ctx := context.Background()
+	creds, err := credentials.Detect(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var opts []credentials.IDTokenOption
+	if creds.SupportsTokenFormat() {
+		opts = append(opts, credentials.WithTokenFormat(credentials.TokenFormatFull), credentials.WithLicenses(true))
+	}
+	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app", opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := tp.Token(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("audience", tok.Metadata[gcptoken.MetaAudience])
+}
+
+// A MetadataClient reads other facts about the instance.
+func ExampleMetadataClient() {
+	ctx := context.Background()
+	md := credentials.NewMetadataClient("", nil) // 169.254.169.254, no proxy
+	project, err := md.ProjectID(ctx)
+	if errors.Is(err, credentials.ErrMetadataNotDefined) {
+		log.Fatal("this metadata server has no project id")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("project", project)
 }

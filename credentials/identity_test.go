@@ -1,7 +1,10 @@
 package credentials
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -58,5 +61,55 @@ func TestIdentity(t *testing.T) {
 				t.Errorf("got Identity() = %q vs %q: same = %v; want %v", got, tt.base, got == tt.base, tt.same)
 			}
 		})
+	}
+}
+
+// TestMetadataIdentity: after an instance's service account is changed,
+// tokens cached for the old one must not be reused; one account's identity
+// must stay the same from one Detect to the next.
+func TestMetadataIdentity(t *testing.T) {
+	t.Parallel()
+	var email atomic.Value // the instance's service account; "" = 500
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Metadata-Flavor"); got != "Google" {
+			t.Errorf("got Metadata-Flavor = %q; want Google", got)
+		}
+		w.Header().Set("Metadata-Flavor", "Google")
+		switch r.URL.Path {
+		case emailPath:
+			if e := email.Load().(string); e != "" {
+				w.Write([]byte(e))
+				return
+			}
+			http.Error(w, "boom", http.StatusInternalServerError)
+		case projectPath:
+			w.Write([]byte("p"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	host := strings.TrimPrefix(s.URL, "http://")
+	identity := func(account string) string {
+		t.Helper()
+		email.Store(account)
+		c, err := Detect(t.Context(), isolated(t, map[string]string{"GCE_METADATA_HOST": host}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Identity()
+	}
+	a := identity("a@p.iam.gserviceaccount.com")
+	if want := "compute_metadata|http://" + host + "|a@p.iam.gserviceaccount.com"; a != want {
+		t.Errorf("got Identity() = %q; want %q", a, want)
+	}
+	if again := identity("a@p.iam.gserviceaccount.com"); again != a {
+		t.Errorf("got Identity() = %q, then %q for the same account; want them equal", a, again)
+	}
+	if b := identity("b@p.iam.gserviceaccount.com"); b == a {
+		t.Errorf("got Identity() = %q for two accounts; want them to differ", b)
+	}
+	if unknown := identity(""); unknown == a {
+		t.Errorf("got Identity() = %q with the email unknown; want it to differ from %q", unknown, a)
 	}
 }

@@ -9,17 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
-)
-
-const (
-	metadataTokenPath    = "/computeMetadata/v1/instance/service-accounts/default/token"
-	metadataIdentityPath = "/computeMetadata/v1/instance/service-accounts/default/identity"
-	// metadataMaxBody caps what is read from the metadata server; tokens
-	// are a few KiB.
-	metadataMaxBody = 1 << 20
 )
 
 // metadataServer gets tokens for the instance's default service account
@@ -31,51 +24,32 @@ const (
 // process-wide, so it cannot be pointed at a per-test fake or at
 // Options.MetadataHost.
 type metadataServer struct {
-	base   string // http://host[:port]
-	client *http.Client
+	md *MetadataClient
+	// email is the default service account, when Detect learnt it. It is
+	// part of identity: after the instance's service account is changed,
+	// tokens cached for the old one must not be reused.
+	email string
 }
 
-func newMetadata(s *settings, host string) *Credentials {
-	base := "http://" + host
+func newMetadata(s *settings, host string) (*Credentials, *metadataServer) {
+	m := &metadataServer{md: NewMetadataClient(host, s.metadataClient)}
 	return &Credentials{
 		Type:           TypeComputeMetadata,
-		Source:         "metadata server at " + base,
+		Source:         "metadata server at " + m.md.base,
 		ProjectID:      s.Getenv(envProject),
 		QuotaProjectID: s.Getenv(envQuotaProject),
 		UniverseDomain: DefaultUniverseDomain,
-		impl:           &metadataServer{base: base, client: s.metadataClient},
-	}
+		impl:           m,
+	}, m
 }
 
-// get makes one request to the metadata server and returns the body of a 200
-// answer.
-func (m *metadataServer) get(ctx context.Context, op, path string, query url.Values) ([]byte, error) {
-	u := m.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+// noServiceAccount adds a hint to a 404 from a token path: on GCE it means
+// that no service account is attached to the instance.
+func noServiceAccount(err error) error {
+	if errors.Is(err, ErrMetadataNotDefined) {
+		return fmt.Errorf("%w (is a service account attached to the instance?)", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	req.Header.Set("Metadata-Flavor", "Google")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is already in the *gcptoken.Error
-		}
-		return nil, gcptoken.NewTransportError(op, u, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, metadataMaxBody))
-	if err != nil {
-		return nil, gcptoken.NewTransportError(op, u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, gcptoken.NewResponseError(op, u, resp.StatusCode, body)
-	}
-	return body, nil
+	return err
 }
 
 func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
@@ -83,10 +57,11 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 	if len(scopes) > 0 {
 		q = url.Values{"scopes": {strings.Join(scopes, ",")}}
 	}
+	u := m.md.URL(mdTokenPath)
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		body, err := m.get(ctx, opAccessToken, metadataTokenPath, q)
+		body, err := m.md.get(ctx, opAccessToken, mdTokenPath, q)
 		if err != nil {
-			return nil, err
+			return nil, noServiceAccount(err)
 		}
 		var r struct {
 			AccessToken string `json:"access_token"`
@@ -94,7 +69,6 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 			TokenType   string `json:"token_type"`
 			Scope       string `json:"scope"`
 		}
-		u := m.base + metadataTokenPath
 		if err := json.Unmarshal(body, &r); err != nil {
 			return nil, fmt.Errorf("%s from %s: malformed response: %v", opAccessToken, u, err)
 		}
@@ -117,24 +91,92 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 	}), nil
 }
 
-func (m *metadataServer) idTokenProvider(audience string) (gcptoken.TokenProvider, error) {
-	// format=full adds email and instance details, as Google's libraries ask.
-	q := url.Values{"audience": {audience}, "format": {"full"}}
-	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		body, err := m.get(ctx, opIDToken, metadataIdentityPath, q)
-		if err != nil {
-			return nil, err
+// idTokenProvider asks for format=full unless standard was chosen, as
+// Google's Go and Python libraries do, and sends licenses only when the
+// caller chose.
+func (m *metadataServer) idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error) {
+	q := url.Values{"audience": {audience}, "format": {o.formatOrDefault()}}
+	if o.licenses != nil {
+		q.Set("licenses", "FALSE") // upper case, as Google documents
+		if *o.licenses {
+			q.Set("licenses", "TRUE")
 		}
-		return idToken(strings.TrimSpace(string(body)), opIDToken, m.base+metadataIdentityPath)
+	}
+	u := m.md.URL(mdIdentityPath)
+	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
+		body, err := m.md.get(ctx, opIDToken, mdIdentityPath, q)
+		if err != nil {
+			return nil, noServiceAccount(err)
+		}
+		return idToken(strings.TrimSpace(string(body)), opIDToken, u)
 	}), nil
 }
 
-// identity is the type and the server: every credential of one metadata
-// server is the same default service account.
-func (m *metadataServer) identity() string { return TypeComputeMetadata + "|" + m.base }
+// identity is the type, the server and the default service account's email
+// (empty if Detect could not learn it).
+func (m *metadataServer) identity() string {
+	return TypeComputeMetadata + "|" + m.md.base + "|" + m.email
+}
 
 func (m *metadataServer) tokenEndpoints() []string {
-	return []string{m.base + metadataTokenPath, m.base + metadataIdentityPath}
+	return []string{m.md.URL(mdTokenPath), m.md.URL(mdIdentityPath)}
+}
+
+// learn asks the metadata server, concurrently and within budget, for the
+// service account's email, the project (unless GOOGLE_CLOUD_PROJECT set it)
+// and the universe domain, and records them in c. Nothing here fails: a
+// credential that cannot describe itself can still mint tokens. It returns
+// one note per fact for the Step's detail.
+func (m *metadataServer) learn(ctx context.Context, c *Credentials, budget time.Duration) []string {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	var (
+		wg                         sync.WaitGroup
+		email, project, universe   string
+		emailErr, projErr, univErr error
+		askProject                 = c.ProjectID == ""
+	)
+	wg.Go(func() { email, emailErr = m.md.Email(ctx) })
+	if askProject {
+		wg.Go(func() { project, projErr = m.md.ProjectID(ctx) })
+	}
+	wg.Go(func() { universe, univErr = m.md.UniverseDomain(ctx) })
+	wg.Wait()
+
+	why := func(err error, within time.Duration) string {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Sprintf("unavailable: no answer within %v", within)
+		}
+		return "unavailable: " + err.Error()
+	}
+	var notes []string
+	switch {
+	case emailErr != nil:
+		notes = append(notes, "email: "+why(emailErr, budget))
+	case email == "":
+		notes = append(notes, "email: unavailable: empty answer")
+	default:
+		m.email, c.Principal = email, email
+		notes = append(notes, "email: "+email)
+	}
+	switch {
+	case !askProject:
+		notes = append(notes, fmt.Sprintf("project: %s (from %s)", c.ProjectID, envProject))
+	case projErr != nil:
+		notes = append(notes, "project: "+why(projErr, budget))
+	case project == "":
+		notes = append(notes, "project: unavailable: empty answer")
+	default:
+		c.ProjectID = project
+		notes = append(notes, "project: "+project)
+	}
+	if univErr != nil {
+		notes = append(notes, fmt.Sprintf("universe: %s; assuming %s", why(univErr, min(budget, universeDomainTimeout)), DefaultUniverseDomain))
+	} else {
+		c.UniverseDomain = universe
+		notes = append(notes, "universe: "+universe)
+	}
+	return notes
 }
 
 // probeMetadata asks whether a metadata server answers at base, as Google's

@@ -24,6 +24,10 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
+	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
+	// it has chosen (email, project, universe): those facts are nice to
+	// have, and must not hold up a command that only wants a token.
+	defaultMetadataFactsTimeout = 2 * time.Second
 )
 
 // Environment variables read through Options.Getenv.
@@ -31,6 +35,8 @@ const (
 	envCredentials  = "GOOGLE_APPLICATION_CREDENTIALS"
 	envCloudSDK     = "CLOUDSDK_CONFIG"
 	envMetadataHost = "GCE_METADATA_HOST"
+	envMetadataIP   = "GCE_METADATA_IP"
+	envNoGCECheck   = "NO_GCE_CHECK"
 	envQuotaProject = "GOOGLE_CLOUD_QUOTA_PROJECT"
 	envProject      = "GOOGLE_CLOUD_PROJECT"
 )
@@ -61,12 +67,16 @@ type Options struct {
 	TokenURL string
 
 	// MetadataHost is the metadata server's host[:port]. Optional; the
-	// default is $GCE_METADATA_HOST, else DefaultMetadataHost. When it or
+	// default is $GCE_METADATA_HOST, else the probed address. When it or
 	// GCE_METADATA_HOST is set, Detect uses the metadata server without
-	// probing it (as Google's Go library does).
+	// probing it (as Google's Go library does). Otherwise Detect probes
+	// $GCE_METADATA_IP (as Google's Python and Node libraries do), else
+	// DefaultMetadataHost, and uses what answers. NO_GCE_CHECK=true (Python's
+	// switch) skips that probe, so that no metadata server is used unless
+	// one is named here or by GCE_METADATA_HOST.
 	MetadataHost string
-	// MetadataProbeTimeout bounds Detect's probe of the default metadata
-	// server. Optional; default DefaultMetadataProbeTimeout.
+	// MetadataProbeTimeout bounds Detect's probe of the metadata server.
+	// Optional; default DefaultMetadataProbeTimeout.
 	MetadataProbeTimeout time.Duration
 
 	// Getenv reads environment variables. Optional; default os.Getenv.
@@ -76,9 +86,8 @@ type Options struct {
 	// well-known file. Optional; default os.UserHomeDir().
 	HomeDir string
 
-	// probeHost, when set, is probed instead of DefaultMetadataHost. Tests
-	// only: an explicit MetadataHost skips the probe altogether.
-	probeHost string
+	// metadataFactsTimeout overrides defaultMetadataFactsTimeout. Tests only.
+	metadataFactsTimeout time.Duration
 }
 
 // settings are Options with every default filled in.
@@ -86,8 +95,11 @@ type settings struct {
 	Options
 	client         *http.Client // for token endpoints
 	metadataClient *http.Client
-	metadataHost   string
-	metadataSource string // where metadataHost came from, for Steps; "" if the default
+	metadataHost   string // set when metadataSource is
+	metadataSource string // where metadataHost came from, for Steps; "" if it must be probed
+	probeHost      string // $GCE_METADATA_IP, else DefaultMetadataHost
+	probeSource    string // envMetadataIP, or "" for the default
+	noProbe        bool   // NO_GCE_CHECK=true
 }
 
 // resolve validates opts and fills in defaults. opts may be nil.
@@ -105,6 +117,9 @@ func (opts *Options) resolve() (*settings, error) {
 	if s.MetadataProbeTimeout == 0 {
 		s.MetadataProbeTimeout = DefaultMetadataProbeTimeout
 	}
+	if s.metadataFactsTimeout == 0 {
+		s.metadataFactsTimeout = defaultMetadataFactsTimeout
+	}
 	s.client, s.metadataClient = s.HTTPClient, s.HTTPClient
 	if s.HTTPClient == nil {
 		s.client, s.metadataClient = defaultClient(), defaultMetadataClient()
@@ -119,9 +134,17 @@ func (opts *Options) resolve() (*settings, error) {
 			return nil, fmt.Errorf("credentials: %s: %w", envMetadataHost, err)
 		}
 		s.metadataHost, s.metadataSource = h, envMetadataHost
+	case s.Getenv(envMetadataIP) != "":
+		h, err := normalizeHost(s.Getenv(envMetadataIP))
+		if err != nil {
+			return nil, fmt.Errorf("credentials: %s: %w", envMetadataIP, err)
+		}
+		s.probeHost, s.probeSource = h, envMetadataIP
 	default:
-		s.metadataHost = DefaultMetadataHost
+		s.probeHost = DefaultMetadataHost
 	}
+	// Python compares with "true"; accept any case, as people write True.
+	s.noProbe = strings.EqualFold(strings.TrimSpace(s.Getenv(envNoGCECheck)), "true")
 	return &s, nil
 }
 
@@ -201,3 +224,64 @@ var defaultMetadataClient = sync.OnceValue(func() *http.Client {
 		Timeout: 30 * time.Second,
 	}
 })
+
+// ID-token formats of the metadata server, for WithTokenFormat.
+const (
+	// TokenFormatStandard asks for iss, sub, aud, azp, iat and exp only.
+	TokenFormatStandard = "standard"
+	// TokenFormatFull adds email, email_verified and a
+	// google.compute_engine object describing the instance (project,
+	// zone, instance id and name). It is the default, as in Google's
+	// libraries.
+	TokenFormatFull = "full"
+)
+
+// IDTokenOption changes what IDTokenProvider asks for.
+type IDTokenOption func(*idTokenOptions)
+
+type idTokenOptions struct {
+	format   string // "" = default
+	licenses *bool  // nil = not sent
+}
+
+// WithTokenFormat chooses the claims of ID tokens from the metadata server:
+// TokenFormatStandard or TokenFormatFull (the default; "" also means it).
+// IDTokenProvider rejects any other value, whatever the credential.
+//
+// Only the metadata server can add Compute Engine claims: other credentials
+// ignore the format (see Credentials.SupportsTokenFormat). Ignoring rather
+// than failing lets a metadata-server emulator backed by a key pass on what
+// its clients ask for; Google's Python library always asks for "full".
+func WithTokenFormat(format string) IDTokenOption {
+	return func(o *idTokenOptions) { o.format = format }
+}
+
+// WithLicenses asks the metadata server to include (true) or leave out
+// (false) the instance's license codes in ID tokens, sent as licenses=TRUE or
+// licenses=FALSE. Without it the parameter is not sent. Compute Engine
+// honours it with the full format only. Other credentials ignore it, as they
+// ignore WithTokenFormat.
+func WithLicenses(include bool) IDTokenOption {
+	return func(o *idTokenOptions) { o.licenses = &include }
+}
+
+// validate checks the options' values; whether they apply depends on the
+// credential.
+func (o *idTokenOptions) validate() error {
+	switch o.format {
+	case "", TokenFormatStandard, TokenFormatFull:
+		return nil
+	}
+	f := o.format
+	if len(f) > 32 {
+		f = f[:32] + "…"
+	}
+	return fmt.Errorf("credentials: unknown ID token format %q (want %q or %q)", f, TokenFormatStandard, TokenFormatFull)
+}
+
+func (o *idTokenOptions) formatOrDefault() string {
+	if o.format == "" {
+		return TokenFormatFull
+	}
+	return o.format
+}

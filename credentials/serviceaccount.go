@@ -136,7 +136,9 @@ func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 	}), nil
 }
 
-func (sa *serviceAccount) idTokenProvider(audience string) (gcptoken.TokenProvider, error) {
+// idTokenProvider ignores the format options: only the metadata server can
+// add Compute Engine claims.
+func (sa *serviceAccount) idTokenProvider(audience string, _ idTokenOptions) (gcptoken.TokenProvider, error) {
 	o := sa.options()
 	// No scopes: the assertion carries target_audience instead, and the
 	// endpoint answers with only an id_token.

@@ -254,7 +254,7 @@ const nodeModuleDir = "node/node_modules/google-auth-library"
 // node/package-lock.json.
 var nodePeer = sync.OnceValue(func() peer {
 	p := peer{name: "node google-auth-library",
-		install: "install Node.js (node >= 18) and run `make deps` (or `cd crosscheck/node && npm ci`)"}
+		install: "install Node.js (node >= 20) and run `make deps` (or `cd crosscheck/node && npm ci`)"}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		p.missing = "node is not on PATH"

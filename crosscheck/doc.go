@@ -1,7 +1,7 @@
 // Package crosscheck holds no code, only the cross-check suite: tests proving
 // that Google's own client libraries accept fakegoogle, the fake of Google's
 // OAuth 2.0 and OpenID Connect endpoints that gcptoken's tests and demo rely
-// on.
+// on, and gcptoken's metadata server.
 //
 // fakegoogle is only useful if what works against it works against Google.
 // Our own tests cannot show that, because client and fake were written by
@@ -23,6 +23,11 @@
 // is about an hour away, ID-token claims are right, and the fake's protected
 // sample service accepts the ID token the peer obtained (and refuses a request
 // without it).
+//
+// metadata_test.go does the same for gcptoken's metadata server
+// (package metadataserver): each peer, pointed at it only by GCE_METADATA_*
+// environment variables, gets an access token, an ID token and the project
+// id, exactly as it would on Compute Engine.
 //
 // A peer that is not installed skips its test, unless CI=true, where it
 // fails: see requirePeer. README.md says how to install each peer.

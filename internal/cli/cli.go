@@ -105,6 +105,7 @@ credentials or the metadata server, prints or uses them, and explains them.
 		newCurlCmd(app),
 		newExplainCmd(app),
 		newCacheCmd(app),
+		newMetadataServerCmd(app),
 		newEmulatorCmd(app),
 		newDemoCmd(app),
 		newVersionCmd(app),

@@ -63,6 +63,10 @@ type tokenRequest struct {
 	kind     gcptoken.Kind
 	scopes   []string
 	audience string
+	// tokenFormat and licenses shape metadata-server ID tokens; empty
+	// means the source's default.
+	tokenFormat string
+	licenses    bool
 }
 
 // token loads the credentials the flags select and gets the token req asks
@@ -75,6 +79,9 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 	}
 	if req.kind == gcptoken.AccessToken && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
 		req.scopes = []string{defaultScope}
+	}
+	if req.tokenFormat != "" && !creds.SupportsTokenFormat() {
+		return nil, nil, usagef("--token-format needs the metadata server's credentials; these are %s (from %s)", creds.Type, creds.Source)
 	}
 	p, err := f.provider(app, creds, req)
 	if err != nil {
@@ -109,7 +116,11 @@ func (f *credFlags) provider(app *App, creds *credentials.Credentials, req token
 	var err error
 	switch req.kind {
 	case gcptoken.IDToken:
-		src, err = creds.IDTokenProvider(req.audience)
+		var opts []credentials.IDTokenOption
+		if req.tokenFormat != "" {
+			opts = append(opts, credentials.WithTokenFormat(req.tokenFormat), credentials.WithLicenses(req.licenses))
+		}
+		src, err = creds.IDTokenProvider(req.audience, opts...)
 	default:
 		src, err = creds.AccessTokenProvider(req.scopes)
 	}
@@ -132,6 +143,7 @@ func (f *credFlags) provider(app *App, creds *credentials.Credentials, req token
 		Scopes:    req.scopes,
 		Audience:  req.audience,
 		Endpoints: creds.TokenEndpoints(),
+		Extra:     idTokenShape(req),
 	})
 	return &diskcache.Provider{
 		Cache:  &diskcache.Cache{Dir: dir, Now: app.Now},
@@ -170,4 +182,12 @@ func parseScopes(values []string) []string {
 		}
 	}
 	return out
+}
+
+// idTokenShape keeps full-format and standard ID tokens apart in the cache.
+func idTokenShape(req tokenRequest) []string {
+	if req.tokenFormat == "" {
+		return nil
+	}
+	return []string{"format=" + req.tokenFormat, fmt.Sprintf("licenses=%t", req.licenses)}
 }

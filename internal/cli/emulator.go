@@ -14,14 +14,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
 type emulatorOptions struct {
-	listen   string
-	stateDir string
-	quiet    bool
+	listen         string
+	metadataListen string
+	stateDir       string
+	quiet          bool
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -48,6 +51,7 @@ keeps the files valid). Runs until interrupted.`,
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
+	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
 	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
 	return cmd
 }
@@ -55,6 +59,11 @@ keeps the files valid). Runs until interrupted.`,
 func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:8086", o.listen)
+	}
+	if o.metadataListen != "" {
+		if _, _, err := net.SplitHostPort(o.metadataListen); err != nil {
+			return usagef("--metadata-listen %q: want host:port, e.g. 127.0.0.1:8087", o.metadataListen)
+		}
 	}
 	dir, err := prepareStateDir(o.stateDir)
 	if err != nil {
@@ -83,7 +92,15 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	}
 	base := "http://" + ln.Addr().String()
 	fake.SetBaseURL(base)
-	files, err := writeEmulatorFiles(fake, dir)
+	var mdsLn net.Listener
+	if o.metadataListen != "" {
+		if mdsLn, err = net.Listen("tcp", o.metadataListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("emulator: listen on %s: %w", o.metadataListen, err)
+		}
+		defer mdsLn.Close()
+	}
+	files, err := writeEmulatorFiles(fake, dir, mdsLn)
 	if err != nil {
 		ln.Close()
 		return err
@@ -98,12 +115,27 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	fmt.Fprintf(app.Out, "  service account key:  %s (%s)\n", files.serviceAccount, fakegoogle.DefaultServiceAccount)
 	fmt.Fprintf(app.Out, "  user credentials:     %s (%s)\n", files.authorizedUser, fakegoogle.DefaultUser)
 	fmt.Fprintf(app.Out, "  sample service:       %s (needs an ID token with that audience)\n", fake.SampleServiceURL())
+	if mdsLn != nil {
+		fmt.Fprintf(app.Out, "  metadata server:      http://%s (as %s)\n", mdsLn.Addr(), fakegoogle.DefaultServiceAccount)
+	}
 	fmt.Fprintf(app.Out, "Point tools at it with:  . %s\n", files.env)
 	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
 
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if mdsLn != nil {
+		mds, err := newEmulatorMetadataServer(fake, logger)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		go func() {
+			if err := mds.Serve(ctx, mdsLn); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("metadata server: %w", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("emulator: %w", err)
@@ -146,7 +178,26 @@ func prepareStateDir(dir string) (string, error) {
 
 type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
 
-func writeEmulatorFiles(fake *fakegoogle.Server, dir string) (*emulatorFiles, error) {
+// newEmulatorMetadataServer serves the fake service account through a real
+// metadataserver, minting its tokens at the fake token endpoint.
+func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger) (*metadataserver.Server, error) {
+	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := credentials.FromJSON(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	return metadataserver.New(&metadataserver.Options{
+		Source:              credentialSource{creds},
+		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
+		ProjectID:           fakegoogle.DefaultProjectID,
+		Logger:              logger,
+	})
+}
+
+func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (*emulatorFiles, error) {
 	f := &emulatorFiles{
 		serviceAccount: filepath.Join(dir, "service-account.json"),
 		authorizedUser: filepath.Join(dir, "authorized-user.json"),
@@ -178,8 +229,17 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string) (*emulatorFiles, er
 		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),
 		"# User credentials instead of the service account:",
 		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.authorizedUser),
-		"",
-	}, "\n")
+	}, "\n") + "\n"
+	if mds != nil {
+		addr := shellQuote(mds.Addr().String())
+		env += strings.Join([]string{
+			"# The metadata server (Go, Python, Node, gcloud). ADC prefers",
+			"# GOOGLE_APPLICATION_CREDENTIALS: unset it to get tokens from here.",
+			"export GCE_METADATA_HOST=" + addr,
+			"export GCE_METADATA_IP=" + addr,
+			"export GCE_METADATA_ROOT=" + addr,
+		}, "\n") + "\n"
+	}
 	for path, data := range map[string][]byte{f.serviceAccount: saJSON, f.authorizedUser: userJSON, f.env: []byte(env)} {
 		if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
 			return nil, fmt.Errorf("emulator: write %s: %w", path, err)

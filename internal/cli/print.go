@@ -15,10 +15,12 @@ import (
 // printOptions are the flags shared by print-access-token and
 // print-identity-token.
 type printOptions struct {
-	creds    credFlags
-	format   string
-	scopes   []string
-	audience string
+	creds       credFlags
+	format      string
+	scopes      []string
+	audience    string
+	tokenFormat string
+	licenses    bool
 }
 
 const formatHelp = "output `FORMAT`: text (the token), json, header (Authorization: Bearer …) or env (shell exports)"
@@ -72,6 +74,8 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
 	cmd.Flags().StringVar(&o.audience, "audience", "", "the token's `AUDIENCE` (required), e.g. the service URL")
 	cmd.Flags().StringVar(&o.audience, "audiences", "", "alias of --audience, as in gcloud")
+	cmd.Flags().StringVar(&o.tokenFormat, "token-format", "", "metadata server only: `FORMAT` standard, or full (adds the google.compute_engine claims)")
+	cmd.Flags().BoolVar(&o.licenses, "include-license", false, "metadata server only, with --token-format full: include the instance's license codes")
 	return cmd
 }
 
@@ -79,7 +83,15 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	req := tokenRequest{kind: kind, audience: o.audience}
+	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses}
+	switch o.tokenFormat {
+	case "", "standard", "full":
+	default:
+		return usagef("--token-format %q: want standard or full", o.tokenFormat)
+	}
+	if o.licenses && o.tokenFormat != "full" {
+		return usagef("--include-license needs --token-format full")
+	}
 	if kind == gcptoken.AccessToken {
 		req.scopes = parseScopes(o.scopes)
 	}

@@ -34,13 +34,17 @@ func (s *syncBuffer) String() string {
 // returns its base URL.
 func startEmulator(t *testing.T, stateDir string) (base string, stop func() string) {
 	t.Helper()
+	return startEmulatorWith(t, stateDir)
+}
+
+func startEmulatorWith(t *testing.T, stateDir string, extra ...string) (base string, stop func() string) {
+	t.Helper()
 	var out, errb syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	app := &App{Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, app, []string{"emulator", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--quiet"})
-	}()
+	args := append([]string{"emulator", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--quiet"}, extra...)
+	go func() { done <- Run(ctx, app, args) }()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

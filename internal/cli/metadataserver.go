@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/metadataserver"
+)
+
+// maxConfigFile bounds --config: it is a handful of attributes.
+const maxConfigFile = 1 << 20
+
+type metadataServerOptions struct {
+	creds              credFlags
+	listen             string
+	configFile         string
+	email              string
+	project            string
+	numericProject     string
+	scopes             []string
+	instanceName       string
+	zone               string
+	instanceAttributes map[string]string
+	projectAttributes  map[string]string
+	logFormat          string
+}
+
+// metadataConfig is the --config file: the same settings as the flags, for
+// setups with many attributes. Flags win over the file.
+type metadataConfig struct {
+	ServiceAccountEmail string            `json:"service_account_email"`
+	ProjectID           string            `json:"project_id"`
+	NumericProjectID    string            `json:"numeric_project_id"`
+	Scopes              []string          `json:"scopes"`
+	UniverseDomain      string            `json:"universe_domain"`
+	ProjectAttributes   map[string]string `json:"project_attributes"`
+	Instance            struct {
+		ID         string            `json:"id"`
+		Name       string            `json:"name"`
+		Zone       string            `json:"zone"`
+		Hostname   string            `json:"hostname"`
+		Attributes map[string]string `json:"attributes"`
+	} `json:"instance"`
+}
+
+func newMetadataServerCmd(app *App) *cobra.Command {
+	o := &metadataServerOptions{}
+	cmd := &cobra.Command{
+		Use:   "metadata-server",
+		Short: "Serve a GCE metadata server that hands out tokens from any credential",
+		Long: `Serve the Compute Engine metadata server's /computeMetadata/v1/ tree, backed by
+the selected credentials, so unmodified programs that use Google's client
+libraries (Go, Python, Node, Java, gcloud) get tokens locally exactly as they
+do on Compute Engine, GKE or Cloud Run. Point them at it with:
+
+  export GCE_METADATA_HOST=127.0.0.1:8087   # Go, Python, Node
+  export GCE_METADATA_IP=127.0.0.1:8087     # Python's and Node's detection
+  export GCE_METADATA_ROOT=127.0.0.1:8087   # gcloud
+
+Tokens are cached per scope set and per audience, refreshed in the background
+before they expire, and concurrent requests share one upstream fetch. Also
+serves /healthz and Prometheus /metrics. Listens on loopback by default:
+anyone who can reach the port gets tokens for the credential.
+
+A config file (--config) holds the same settings as JSON:
+  {"project_id": "p", "numeric_project_id": "123", "service_account_email": "…",
+   "scopes": ["…"], "project_attributes": {"k": "v"},
+   "instance": {"name": "vm", "zone": "us-central1-a", "attributes": {"k": "v"}}}`,
+		Example: `  gcptoken metadata-server --credentials key.json
+  gcptoken metadata-server --project my-project --instance-attribute env=dev`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return metadataServerRun(cmd.Context(), app, o)
+		},
+	}
+	o.creds.bind(cmd.Flags())
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8087", "listen `ADDR` (host:port; loopback by default)")
+	f.StringVar(&o.configFile, "config", "", "JSON config `FILE` (see above); flags override it")
+	f.StringVar(&o.email, "service-account-email", "", "`EMAIL` of the default service account (default: the credential's account)")
+	f.StringVar(&o.project, "project", "", "project `ID` (default: the credential's project, or $GOOGLE_CLOUD_PROJECT)")
+	f.StringVar(&o.numericProject, "numeric-project-id", "", "project `NUMBER` (default: derived from the project id)")
+	f.StringSliceVar(&o.scopes, "scopes", nil, "`SCOPES` of the default account, used when a client asks for none (default cloud-platform)")
+	f.StringVar(&o.instanceName, "instance-name", "", "instance `NAME`")
+	f.StringVar(&o.zone, "zone", "", "instance `ZONE`, e.g. us-central1-a")
+	f.StringToStringVar(&o.instanceAttributes, "instance-attribute", nil, "instance attribute `KEY=VALUE` (repeatable)")
+	f.StringToStringVar(&o.projectAttributes, "project-attribute", nil, "project attribute `KEY=VALUE` (repeatable)")
+	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
+	return cmd
+}
+
+func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) error {
+	host, _, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:8087", o.listen)
+	}
+	logger, err := newLogger(app.Err, o.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := readMetadataConfig(o.configFile)
+	if err != nil {
+		return err
+	}
+	creds, err := o.creds.load(ctx, app)
+	if err != nil {
+		return err
+	}
+	opts := &metadataserver.Options{
+		Source:              credentialSource{creds},
+		ServiceAccountEmail: firstNonEmpty(o.email, cfg.ServiceAccountEmail, creds.Principal),
+		ProjectID:           firstNonEmpty(o.project, cfg.ProjectID, creds.ProjectID),
+		NumericProjectID:    firstNonEmpty(o.numericProject, cfg.NumericProjectID),
+		Scopes:              parseScopes(o.scopes),
+		InstanceID:          cfg.Instance.ID,
+		InstanceName:        firstNonEmpty(o.instanceName, cfg.Instance.Name),
+		Zone:                firstNonEmpty(o.zone, cfg.Instance.Zone),
+		Hostname:            cfg.Instance.Hostname,
+		InstanceAttributes:  mergeAttributes(cfg.Instance.Attributes, o.instanceAttributes),
+		ProjectAttributes:   mergeAttributes(cfg.ProjectAttributes, o.projectAttributes),
+		UniverseDomain:      firstNonEmpty(cfg.UniverseDomain, creds.UniverseDomain),
+		Logger:              logger,
+		Now:                 app.Now,
+	}
+	if len(opts.Scopes) == 0 {
+		opts.Scopes = parseScopes(cfg.Scopes)
+	}
+	if opts.ServiceAccountEmail == "" {
+		return usagef("metadata-server: the %s credentials name no account: pass --service-account-email", creds.Type)
+	}
+	if opts.ProjectID == "" {
+		return usagef("metadata-server: no project id: pass --project or set GOOGLE_CLOUD_PROJECT")
+	}
+	srv, err := metadataserver.New(opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("metadata-server: listen on %s: %w", o.listen, err)
+	}
+	if !isLoopback(host) {
+		fmt.Fprintf(app.Err, "gcptoken: WARNING: serving tokens for %s on the non-loopback address %s: anyone who can reach it gets them\n",
+			opts.ServiceAccountEmail, ln.Addr())
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(app.Out, "Metadata server for %s (project %s, %s credentials) listening on http://%s\n",
+		opts.ServiceAccountEmail, opts.ProjectID, creds.Type, addr)
+	fmt.Fprintf(app.Out, "Point clients at it with:\n  export GCE_METADATA_HOST=%s GCE_METADATA_IP=%s GCE_METADATA_ROOT=%s\n", addr, addr, addr)
+	fmt.Fprintf(app.Out, "Health: http://%s/healthz  Metrics: http://%s/metrics\n", addr, addr)
+	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("metadata-server: %w", err)
+	}
+	fmt.Fprintln(app.Out, "Stopped.")
+	return nil
+}
+
+// credentialSource adapts credentials to what the metadata server consumes.
+type credentialSource struct{ creds *credentials.Credentials }
+
+func (s credentialSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
+	return s.creds.AccessTokenProvider(scopes)
+}
+
+func (s credentialSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
+	return s.creds.IDTokenProvider(req.Audience,
+		credentials.WithTokenFormat(req.Format), credentials.WithLicenses(req.Licenses))
+}
+
+func readMetadataConfig(path string) (*metadataConfig, error) {
+	cfg := &metadataConfig{}
+	if path == "" {
+		return cfg, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, usagef("--config %s: %v", path, err)
+	}
+	if len(data) > maxConfigFile {
+		return nil, usagef("--config %s: larger than %d KiB", path, maxConfigFile>>10)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return nil, usagef("--config %s: %v", path, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// mergeAttributes returns base overlaid with override (flags win).
+func mergeAttributes(base, override map[string]string) map[string]string {
+	if len(base) == 0 && len(override) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(base)+len(override))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range override {
+		out[k] = v
+	}
+	return out
+}

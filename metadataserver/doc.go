@@ -1,0 +1,61 @@
+// Package metadataserver emulates the Compute Engine metadata server (the
+// /computeMetadata/v1/ tree at 169.254.169.254) on top of any credential, so
+// that unmodified programs using Google's client libraries get tokens locally
+// as they would on Compute Engine. Clients find it through GCE_METADATA_HOST
+// (Go, Python, Node), GCE_METADATA_IP (Python's and Node's detection ping)
+// and GCE_METADATA_ROOT (gcloud).
+//
+// A Server is an http.Handler; Serve runs it on a listener with timeouts set
+// for an exposed daemon. It serves:
+//
+//   - instance/service-accounts/{default,<email>}/: token (honouring
+//     ?scopes=), identity (?audience=, format=standard|full, licenses=),
+//     email, scopes, aliases, and the recursive JSON description;
+//   - project/project-id, project/numeric-project-id, project/attributes/,
+//     instance/id, name, zone, hostname, attributes/, universe/universe-domain;
+//   - directory listings, ?recursive=true, ?alt=json|text, ETags and a subset
+//     of ?wait_for_change=true (see below);
+//   - / (the detection probe), and outside the metadata tree /healthz and
+//     Prometheus /metrics.
+//
+// # Tokens
+//
+// Each scope set and each (audience, format, licenses) triple gets its own
+// gcptoken.NewCachedProvider, created on first use. Concurrent requests for
+// the same key therefore share one upstream fetch, a cached token is served
+// with at least Options.MinRemaining left (as Google's server keeps 4–5
+// minutes), and a background refresh starts Options.RefreshBefore ahead of
+// expiry. No lock is held across an upstream fetch, so a slow ID-token mint
+// for one audience never delays another key. The key sets are bounded and
+// evict the least recently used key. An upstream failure is answered with
+// 503 (transient: unreachable, 5xx, 429, after the cache's retries), 502
+// (the upstream refused) or 504 (no answer within 30 s), with a one-line
+// reason; the next request tries again, so the server recovers by itself.
+//
+// # Fidelity
+//
+// The wire format follows what Google's Go, Python and Node libraries need
+// (see protocol.md §5 in the repository's design notes): every response,
+// errors and redirects included, carries Metadata-Flavor: Google; requests
+// under /computeMetadata without that request header get 403, and requests
+// with X-Forwarded-For get 403 (the real server's anti-SSRF rule); unknown
+// paths get Google's HTML 404 page; a directory asked for without its
+// trailing slash is redirected (301), which Node's detection probe of
+// .../instance follows. Behaviour copied from third-party emulators rather
+// than confirmed against Google is marked [emu] in the code, guesses [?].
+//
+// # Defaults
+//
+// Options.NumericProjectID defaults to a 12-digit number and
+// Options.InstanceID to a 19-digit number, both derived from a SHA-256 of the
+// project id (and, for the instance, zone and name), so they are stable
+// across restarts and differ between projects.
+//
+// # wait_for_change
+//
+// Served values never change while the server runs, so wait_for_change=true
+// returns at once when last_etag is given and differs from the current ETag,
+// and otherwise holds the request until timeout_sec (default and maximum
+// 60 s), the client goes away or the server shuts down, then returns the
+// current value. token and identity ignore it.
+package metadataserver
