@@ -458,3 +458,17 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	r := run(t, newEnv(t), "", "completion", "bash")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "bash completion") {
+		t.Errorf("completion bash printed no script:\n%.200s", r.stdout)
+	}
+	r = run(t, newEnv(t), "", "__complete", "print-")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "print-access-token") || !strings.Contains(r.stdout, "print-identity-token") {
+		t.Errorf("__complete print- got:\n%s", r.stdout)
+	}
+}
