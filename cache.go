@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,8 +91,12 @@ type cachedProvider struct {
 	src  TokenProvider
 	opts CacheOptions
 
+	// tok is read without the lock, so that serving a fresh token (the
+	// common case, e.g. a proxy or metadata server under load) never
+	// contends; it is written under mu.
+	tok atomic.Pointer[Token]
+
 	mu       sync.Mutex
-	tok      *Token
 	inflight *refreshCall // non-nil while a refresh runs
 }
 
@@ -104,8 +109,11 @@ type refreshCall struct {
 
 func (c *cachedProvider) Token(ctx context.Context) (*Token, error) {
 	now := c.opts.Now()
+	if tok := c.tok.Load(); !tok.ExpiresWithin(now, c.opts.RefreshBefore) {
+		return tok, nil
+	}
 	c.mu.Lock()
-	tok := c.tok
+	tok := c.tok.Load()
 	switch {
 	case !tok.ExpiresWithin(now, c.opts.RefreshBefore):
 		c.mu.Unlock()
@@ -146,7 +154,7 @@ func (c *cachedProvider) startLocked(ctx context.Context) *refreshCall {
 		tok, err := c.fetch(fetchCtx)
 		c.mu.Lock()
 		if err == nil {
-			c.tok = tok
+			c.tok.Store(tok)
 		}
 		c.inflight = nil
 		c.mu.Unlock()

@@ -43,9 +43,8 @@ type tokenEntry struct {
 	built    atomic.Bool   // set with ready, read without the channel's lock
 	provider gcptoken.TokenProvider
 	err      error
-	last     atomic.Pointer[gcptoken.Token] // the provider's latest answer
-	fetches  atomic.Uint64                  // upstream calls finished, to tell hits from misses
-	lastUsed atomic.Uint64                  // the cache's tick at the last lookup, for LRU eviction
+	fetches  atomic.Uint64 // upstream calls finished, to tell hits from misses
+	lastUsed atomic.Uint64 // the cache's tick at the last lookup, for LRU eviction
 }
 
 // providerCache maps keys to entries, bounded with least-recently-used
@@ -197,19 +196,12 @@ func (s *Server) idEntry(req IDTokenRequest) (*tokenEntry, error) {
 // token gets a token from e and records whether the cache answered it (hit)
 // or it waited for an upstream fetch (miss).
 //
-// While e's latest token is fresh (more than RefreshBefore left) the cached
-// provider would return that same token, so it is served from e.last
-// without taking the provider's lock: the hot path is lock-free. Otherwise
-// the provider decides (stale: serve and refresh in the background; unusable:
-// one shared fetch), bounded by upstreamWait. A lookup that overlaps an
+// The cached provider decides (fresh: served without a lock; stale: served
+// while it refreshes in the background; unusable: one shared fetch), bounded
+// by upstreamWait. A lookup that overlaps an
 // unrelated background refresh may count as a miss; the metric is for
 // trends, not accounting.
 func (s *Server) token(ctx context.Context, e *tokenEntry, kind string, st *reqState) (*gcptoken.Token, error) {
-	if tok := e.last.Load(); tok != nil && !tok.ExpiresWithin(s.now(), s.opts.RefreshBefore) {
-		st.cache = "hit"
-		s.m.lookups.With(kind, st.cache).Inc()
-		return tok, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.upstreamWait)
 	defer cancel()
 	before := e.fetches.Load()
@@ -223,9 +215,6 @@ func (s *Server) token(ctx context.Context, e *tokenEntry, kind string, st *reqS
 		// The cache already guarantees this; checked again because it is
 		// the one promise clients rely on.
 		err = fmt.Errorf("token expires at %s, within %s", tok.Expiry.UTC().Format(time.RFC3339), s.opts.MinRemaining)
-	}
-	if err == nil {
-		e.last.Store(tok)
 	}
 	return tok, err
 }
