@@ -60,6 +60,6 @@ func ExampleServer_SampleServiceURL() {
 	fmt.Println(resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	fmt.Print(string(body))
 	// Output:
-	// 401 Bearer error="invalid_token"
+	// 401 Bearer
 	// fakegoogle sample service: missing token: send an ID token as "Authorization: Bearer <token>"
 }

@@ -48,7 +48,9 @@ func TestSampleService(t *testing.T) {
 		{"x-serverless-authorization", "?start=1&end=5", http.Header{"X-Serverless-Authorization": {"Bearer " + good}}, 200, `"caller": "` + DefaultServiceAccount + `"`},
 		{"missing token", "?start=1&end=5", nil, 401, "missing token"},
 		{"not bearer", "?start=1&end=5", http.Header{"Authorization": {"Basic abc"}}, 401, "malformed Authorization"},
-		{"access token", "?start=1&end=5", bearer(access), 401, "not a JWT"},
+		{"access token", "?start=1&end=5", bearer(access), 401, "not a JWT: this service needs an ID token, not an access token"},
+		{"malformed JWT", "?start=1&end=5", bearer("eyJhbGciOiJSUzI1NiJ9.e30.AAAA"), 401, "invalid ID token: the header has no kid"},
+		{"x-serverless-authorization wins", "?start=1&end=5", http.Header{"X-Serverless-Authorization": {"Bearer " + wrongAud}, "Authorization": {"Bearer " + good}}, 401, "wrong audience"},
 		{"wrong audience", "?start=1&end=5", bearer(wrongAud), 401,
 			`wrong audience: the ID token is for "https://elsewhere.example.com"; this service expects "` + f.SampleServiceURL() + `"`},
 		{"bad signature", "?start=1&end=5", bearer(foreign), 401, "bad signature"},
@@ -68,8 +70,14 @@ func TestSampleService(t *testing.T) {
 			if !strings.Contains(string(r.body), tt.wantBody) {
 				t.Errorf("body = %q; want it to contain %q", r.body, tt.wantBody)
 			}
-			if got, want := r.header.Get("WWW-Authenticate"), `Bearer error="invalid_token"`; r.status == 401 && got != want {
-				t.Errorf("WWW-Authenticate = %q; want %q", got, want)
+			// RFC 6750 §3.1: a bare challenge when the request had no
+			// bearer token, an invalid_token error otherwise.
+			want := `Bearer error="invalid_token", error_description="`
+			if tt.name == "missing token" || tt.name == "not bearer" {
+				want = "Bearer"
+			}
+			if got := r.header.Get("WWW-Authenticate"); r.status == 401 && (!strings.HasPrefix(got, want) || want == "Bearer" && got != want) {
+				t.Errorf("WWW-Authenticate = %q; want %q…", got, want)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
 
 // ID token formats, as the identity endpoint's format parameter spells them.
@@ -299,6 +300,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return context.WithValue(context.Background(), quitKey{}, (<-chan struct{})(quit))
 		},
 	}
+	var unused httpserve.UnusedConns
+	unused.Track(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -309,7 +312,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	close(quit)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	unused.Close()
+	err := <-shut
 	if err != nil {
 		_ = srv.Close()
 		err = fmt.Errorf("metadataserver: shutdown: %w", err)

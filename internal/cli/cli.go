@@ -107,6 +107,8 @@ credentials or the metadata server, prints or uses them, and explains them.
 		newPrintIdentityTokenCmd(app),
 		newInfoCmd(app),
 		newCurlCmd(app),
+		newVerifyCmd(app),
+		newProxyCmd(app),
 		newExplainCmd(app),
 		newCacheCmd(app),
 		newMetadataServerCmd(app),

@@ -17,6 +17,7 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/httpserve"
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
@@ -122,6 +123,8 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
 
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	var unused httpserve.UnusedConns
+	unused.Track(srv)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if mdsLn != nil {
@@ -143,7 +146,10 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(shutdownCtx) }()
+	unused.Close()
+	if err := <-shut; err != nil {
 		return fmt.Errorf("emulator: shutdown: %w", err)
 	}
 	if err := writeState(fake, statePath); err != nil {
@@ -224,6 +230,7 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.serviceAccount),
 		"export GOOGLE_CLOUD_PROJECT=" + shellQuote(fakegoogle.DefaultProjectID),
 		"export " + envTokenInfoURL + "=" + shellQuote(base+"/tokeninfo"),
+		"export " + envCertsURL + "=" + shellQuote(base+"/oauth2/v3/certs"),
 		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
 		"# gcloud: send its token requests to the emulator too.",
 		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),

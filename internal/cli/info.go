@@ -56,7 +56,7 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format %q: want text or json", o.format)
 	}
-	token, err := readTokenArg(app, args)
+	token, err := readTokenArg(app, "info", args)
 	if err != nil {
 		return err
 	}
@@ -83,30 +83,32 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 	return writeTokenInfo(app.Out, o.format, info)
 }
 
-func readTokenArg(app *App, args []string) (string, error) {
+// readTokenArg reads one token from the argument or standard input ("-" or
+// nothing), accepting a pasted "Authorization: Bearer …" line. cmd names
+// the command in errors.
+func readTokenArg(app *App, cmd string, args []string) (string, error) {
 	var raw string
 	if len(args) == 1 && args[0] != "-" {
 		raw = args[0]
 	} else {
 		b, err := io.ReadAll(io.LimitReader(bufio.NewReader(app.In), maxTokenInput+1))
 		if err != nil {
-			return "", fmt.Errorf("read token from standard input: %w", err)
+			return "", fmt.Errorf("%s: read token from standard input: %w", cmd, err)
 		}
 		if len(b) > maxTokenInput {
-			return "", usagef("info: standard input is larger than %d KiB; pass one token", maxTokenInput>>10)
+			return "", usagef("%s: standard input is larger than %d KiB; pass one token", cmd, maxTokenInput>>10)
 		}
 		raw = string(b)
 	}
-	token := strings.TrimSpace(raw)
-	token = strings.TrimPrefix(token, "Authorization: ")
+	token := strings.TrimPrefix(strings.TrimSpace(raw), "Authorization: ")
 	if f := strings.Fields(token); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
 		token = f[1]
 	}
 	if token == "" {
-		return "", usagef("info: no token given: pass it as an argument or on standard input")
+		return "", usagef("%s: no token given: pass it as an argument or on standard input", cmd)
 	}
 	if strings.ContainsAny(token, " \t\r\n") {
-		return "", usagef("info: the input holds more than one word; pass one token")
+		return "", usagef("%s: the input holds more than one word; pass one token", cmd)
 	}
 	return token, nil
 }
