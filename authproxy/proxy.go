@@ -19,6 +19,9 @@ import (
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
 
+// headerQuotaProject names the project billed for Google API calls.
+const headerQuotaProject = "X-Goog-User-Project"
+
 // The headers a Proxy can put the token in.
 const (
 	// HeaderAuthorization is the standard header, read by every Google
@@ -42,6 +45,10 @@ type Options struct {
 	// Header is HeaderAuthorization or HeaderServerlessAuthorization (any
 	// case). Optional; default HeaderAuthorization.
 	Header string
+	// QuotaProject is sent as X-Goog-User-Project (the project billed for
+	// Google API calls made with an access token) unless the client sent
+	// one. Optional; default none. Leave it empty for ID tokens.
+	QuotaProject string
 	// Logger receives one access log line per request (method, path
 	// without query, protocol, status, duration, peer) at Info, and token
 	// and upstream failures at Warn. Tokens and query strings are never
@@ -106,17 +113,19 @@ const (
 // concurrent use; Serve adds the server, the token refresher and graceful
 // shutdown.
 type Proxy struct {
-	target  *url.URL
-	prefix  string // target's path without trailing slash, for Location
-	tokens  gcptoken.TokenProvider
-	header  string
-	log     *slog.Logger
-	now     func() time.Time
-	every   time.Duration
-	grace   time.Duration
-	rp      *httputil.ReverseProxy
-	m       *metrics
-	ownedTr *mirrorTransport // non-nil when the proxy made its transport
+	target *url.URL
+	prefix string // target's path without trailing slash, for Location
+	tokens gcptoken.TokenProvider
+	header string
+	// quotaProject is Options.QuotaProject.
+	quotaProject string
+	log          *slog.Logger
+	now          func() time.Time
+	every        time.Duration
+	grace        time.Duration
+	rp           *httputil.ReverseProxy
+	m            *metrics
+	ownedTr      *mirrorTransport // non-nil when the proxy made its transport
 
 	auth   atomic.Pointer[authHeader] // the last token's header value
 	active atomic.Int64               // ServeHTTP calls running, for shutdown
@@ -134,14 +143,15 @@ func New(opts *Options) (*Proxy, error) {
 	target := *opts.Target
 	target.Fragment, target.RawFragment = "", ""
 	p := &Proxy{
-		target: &target,
-		prefix: strings.TrimSuffix(target.Path, "/"),
-		header: header,
-		log:    opts.Logger,
-		now:    opts.Now,
-		every:  opts.RefreshInterval,
-		grace:  opts.ShutdownTimeout,
-		m:      newMetrics(),
+		target:       &target,
+		prefix:       strings.TrimSuffix(target.Path, "/"),
+		header:       header,
+		quotaProject: opts.QuotaProject,
+		log:          opts.Logger,
+		now:          opts.Now,
+		every:        opts.RefreshInterval,
+		grace:        opts.ShutdownTimeout,
+		m:            newMetrics(),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -294,6 +304,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	info := infoFrom(pr.In.Context())
 	h := pr.Out.Header
 	h[p.header] = info.auth
+	if p.quotaProject != "" && h.Get(headerQuotaProject) == "" {
+		h.Set(headerQuotaProject, p.quotaProject)
+	}
 	if p.header == HeaderAuthorization {
 		// Cloud Run would authenticate a client-supplied
 		// X-Serverless-Authorization instead of our Authorization.

@@ -64,6 +64,35 @@ func TestTokenHeader(t *testing.T) {
 	}
 }
 
+func TestQuotaProjectHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		quota  string
+		client map[string]string
+		want   string
+	}{
+		{"none configured", "", nil, ""},
+		{"added", "billing-project", nil, "billing-project"},
+		{"client's own wins", "billing-project", map[string]string{"X-Goog-User-Project": "mine"}, "mine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			up := startUpstream(t, rec)
+			p := startProxy(t, up, func(o *Options) { o.QuotaProject = tt.quota })
+			resp, _ := get(t, nil, p.URL+"/v1/x", tt.client)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("got status %d; want 200", resp.StatusCode)
+			}
+			if got := rec.last(t).Header.Get("X-Goog-User-Project"); got != tt.want {
+				t.Errorf("got X-Goog-User-Project = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestForwardedHeadersHostAndPath(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}

@@ -157,12 +157,17 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 		warnAudience(app.Err, creds, audience, tok)
 	}
 
+	var quotaProject string
+	if o.accessToken {
+		quotaProject = creds.QuotaProjectID
+	}
 	p, err := authproxy.New(&authproxy.Options{
-		Target: target,
-		Tokens: tokens,
-		Header: header,
-		Logger: logger,
-		Now:    app.Now,
+		Target:       target,
+		Tokens:       tokens,
+		Header:       header,
+		QuotaProject: quotaProject,
+		Logger:       logger,
+		Now:          app.Now,
 	})
 	if err != nil {
 		return err
