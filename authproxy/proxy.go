@@ -475,10 +475,7 @@ func (p *Proxy) serve(ctx context.Context, ln net.Listener, h http.Handler, prox
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), p.grace)
 	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(sctx) }()
-	unused.Close()
-	err := <-shut
+	err := unused.Shutdown(sctx, srv)
 	if err == nil && proxy {
 		// Shutdown does not wait for upgraded (hijacked) connections such
 		// as WebSockets: give them the same grace period.

@@ -312,10 +312,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	close(quit)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(sctx) }()
-	unused.Close()
-	err := <-shut
+	err := unused.Shutdown(sctx, srv)
 	if err != nil {
 		_ = srv.Close()
 		err = fmt.Errorf("metadataserver: shutdown: %w", err)

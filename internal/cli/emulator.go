@@ -146,10 +146,7 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(shutdownCtx) }()
-	unused.Close()
-	if err := <-shut; err != nil {
+	if err := unused.Shutdown(shutdownCtx, srv); err != nil {
 		return fmt.Errorf("emulator: shutdown: %w", err)
 	}
 	if err := writeState(fake, statePath); err != nil {

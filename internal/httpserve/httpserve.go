@@ -4,6 +4,7 @@
 package httpserve
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -51,4 +52,13 @@ func (u *UnusedConns) Close() {
 		_ = c.Close()
 	}
 	clear(u.conns)
+}
+
+// Shutdown shuts srv down gracefully within ctx, closing unused connections
+// at once instead of waiting for them.
+func (u *UnusedConns) Shutdown(ctx context.Context, srv *http.Server) error {
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	u.Close()
+	return <-done
 }

@@ -39,10 +39,7 @@ func TestShutdownIsNotHeldByUnusedConnections(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Shutdown(ctx) }()
-	unused.Close()
-	if err := <-done; err != nil {
+	if err := unused.Shutdown(ctx, srv); err != nil {
 		t.Fatalf("Shutdown = %v; want nil: an unused connection held it open", err)
 	}
 }
