@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 
@@ -15,10 +16,14 @@ import (
 
 // Credential types, as in Credentials.Type.
 const (
-	TypeServiceAccount  = credsfile.TypeServiceAccount
-	TypeAuthorizedUser  = credsfile.TypeAuthorizedUser
-	TypeComputeMetadata = "compute_metadata"
+	TypeServiceAccount             = credsfile.TypeServiceAccount
+	TypeAuthorizedUser             = credsfile.TypeAuthorizedUser
+	TypeImpersonatedServiceAccount = credsfile.TypeImpersonatedServiceAccount
+	TypeComputeMetadata            = "compute_metadata"
 )
+
+// supportedTypes lists the credential file types parse accepts, for errors.
+var supportedTypes = TypeServiceAccount + ", " + TypeAuthorizedUser + ", " + TypeImpersonatedServiceAccount
 
 // Step is one source that the ADC search considered: one line of
 // `gcptoken explain`, e.g. {"GOOGLE_APPLICATION_CREDENTIALS", false, "not set"}.
@@ -34,17 +39,19 @@ type Step struct {
 // Credentials is a loaded credential. Its fields describe it and contain no
 // secret; its methods make token providers.
 type Credentials struct {
-	// Type is TypeServiceAccount, TypeAuthorizedUser or TypeComputeMetadata.
+	// Type is TypeServiceAccount, TypeAuthorizedUser,
+	// TypeImpersonatedServiceAccount or TypeComputeMetadata.
 	Type string
 	// Source says where the credential came from, for humans, e.g.
 	// `GOOGLE_APPLICATION_CREDENTIALS="/x.json"`.
 	Source string
 	// Path is the credential file, if there is one.
 	Path string
-	// Principal is who the tokens are for: the service account's email, or
-	// for authorized_user the file's "account" field if it has one, or for
-	// the metadata server the default service account's email as Detect
-	// learnt it. Empty when unknown.
+	// Principal is who the tokens are for: the service account's email
+	// (for impersonation, the target's), or for authorized_user the file's
+	// "account" field if it has one, or for the metadata server the default
+	// service account's email as Detect learnt it, or the user set by
+	// WithSubject. Empty when unknown.
 	Principal string
 	// ClientID is the OAuth client id (service account unique id, or the
 	// OAuth client of a user credential).
@@ -63,6 +70,9 @@ type Credentials struct {
 	Steps []Step
 
 	impl credential
+	// client is the HTTP client the credential was loaded with, inherited
+	// by Impersonate.
+	client *http.Client
 }
 
 // credential is what each credential type implements, one file per type.
@@ -99,9 +109,11 @@ func (c *Credentials) AccessTokenProvider(scopes []string) (gcptoken.TokenProvid
 // claim the token really carries: user credentials cannot choose their
 // audience, which is always their OAuth client id.
 //
-// opts choose the metadata server's token format and license claims; other
-// credentials ignore them (see SupportsTokenFormat), but an invalid value is
-// an error for every credential.
+// opts choose the metadata server's token format and license claims, and
+// whether impersonated credentials' tokens carry the email
+// (WithIncludeEmail); other credentials ignore them (see
+// SupportsTokenFormat), but an invalid value is an error for every
+// credential.
 func (c *Credentials) IDTokenProvider(audience string, opts ...IDTokenOption) (gcptoken.TokenProvider, error) {
 	if c.impl == nil {
 		return nil, errNotLoaded
@@ -254,11 +266,29 @@ type quietPathError struct {
 func (e *quietPathError) Error() string { return e.msg }
 func (e *quietPathError) Unwrap() error { return e.err }
 
-// parse is the one switch on the credential file's "type".
+// parse loads one credential file's JSON and applies what the environment
+// overrides.
 func parse(data []byte, o origin, s *settings) (*Credentials, error) {
-	f, err := credsfile.Parse(data)
+	c, err := parseCredential(data, o.source, o.path, s, 0)
 	if err != nil {
 		return nil, invalid(o.name(), err)
+	}
+	if p := s.Getenv(envProject); p != "" {
+		c.ProjectID = p
+	}
+	if q := s.Getenv(envQuotaProject); q != "" {
+		c.QuotaProjectID = q
+	}
+	return c, nil
+}
+
+// parseCredential is the one switch on the credential file's "type". depth
+// counts the source_credentials objects that enclose data. Its errors do
+// not name the file; parse adds that.
+func parseCredential(data []byte, source, path string, s *settings, depth int) (*Credentials, error) {
+	f, err := credsfile.Parse(data)
+	if err != nil {
+		return nil, err
 	}
 	var c *Credentials
 	switch f.Type {
@@ -266,10 +296,11 @@ func parse(data []byte, o origin, s *settings) (*Credentials, error) {
 		c, err = newServiceAccount(f, s)
 	case credsfile.TypeAuthorizedUser:
 		c, err = newAuthorizedUser(f, s)
+	case credsfile.TypeImpersonatedServiceAccount:
+		c, err = newImpersonatedFile(f, source, path, s, depth)
 	case credsfile.TypeExternalAccount, credsfile.TypeExternalAccountAuthorizedUser,
-		credsfile.TypeImpersonatedServiceAccount, credsfile.TypeGDCHServiceAccount:
-		err = fmt.Errorf("credential type %q is not supported yet (supported: %s, %s)",
-			f.Type, TypeServiceAccount, TypeAuthorizedUser)
+		credsfile.TypeGDCHServiceAccount:
+		err = fmt.Errorf("credential type %q is not supported yet (supported: %s)", f.Type, supportedTypes)
 	case "":
 		switch {
 		case f.ClientSecrets:
@@ -285,18 +316,15 @@ func parse(data []byte, o origin, s *settings) (*Credentials, error) {
 		if len(t) > 64 {
 			t = t[:64] + "…"
 		}
-		err = fmt.Errorf("unknown credential type %q (supported: %s, %s)", t, TypeServiceAccount, TypeAuthorizedUser)
+		err = fmt.Errorf("unknown credential type %q (supported: %s)", t, supportedTypes)
 	}
 	if err != nil {
-		return nil, invalid(o.name(), err)
+		return nil, err
 	}
-	c.Source, c.Path = o.source, o.path
-	if p := s.Getenv(envProject); p != "" {
-		c.ProjectID = p
+	if c.Source == "" { // impersonation describes its chain itself
+		c.Source = source
 	}
-	if q := s.Getenv(envQuotaProject); q != "" {
-		c.QuotaProjectID = q
-	}
+	c.Path, c.client = path, s.client
 	if c.UniverseDomain == "" {
 		c.UniverseDomain = DefaultUniverseDomain
 	}

@@ -10,9 +10,13 @@
 // directly.
 //
 // One file per credential type holds its implementation: serviceaccount.go
-// (JWT-bearer grant), authorizeduser.go (refresh-token grant) and metadata.go
+// (JWT-bearer grant), authorizeduser.go (refresh-token grant), metadata.go
 // (metadata server, which talks through the exported [MetadataClient] of
-// metadataclient.go). Their token providers are plain: each Token call makes
+// metadataclient.go) and impersonate.go (the IAM Credentials API, over any
+// other credential: [Impersonate] and impersonated_service_account files,
+// whose wire calls are in iam.go). subject.go adds domain-wide delegation
+// to keys and impersonation ([Credentials.WithSubject]); selfsignedjwt.go
+// signs JWT access tokens locally ([Credentials.SelfSignedJWTProvider]). Their token providers are plain: each Token call makes
 // one request. Caching, early refresh and retries belong to the caching
 // wrapper in the root package, which is the only cache.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
@@ -67,4 +68,71 @@ func ExampleMetadataClient() {
 		log.Fatal(err)
 	}
 	fmt.Println("project", project)
+}
+
+// Impersonate acts as another service account through the IAM Credentials
+// API; gcloud's --impersonate-service-account=a@…,b@…,target@… is a chain
+// of two delegates and a target.
+func ExampleImpersonate() {
+	ctx := context.Background()
+	source, err := credentials.Detect(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	creds, err := credentials.Impersonate(source, &credentials.ImpersonateOptions{
+		Target:    "deployer@my-project.iam.gserviceaccount.com",
+		Delegates: []string{"hop@my-project.iam.gserviceaccount.com"},
+		Lifetime:  30 * time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app", credentials.WithIncludeEmail(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := gcptoken.NewCachedProvider(tp, nil).Token(ctx)
+	if err != nil {
+		log.Fatal(err) // names the hop of the chain that IAM refused
+	}
+	fmt.Println("expires", tok.Expiry)
+}
+
+// WithSubject gets a Google Workspace user's token through domain-wide
+// delegation, from a key or (through IAM signJwt) from impersonation.
+func ExampleCredentials_WithSubject() {
+	ctx := context.Background()
+	sa, err := credentials.FromFile("key.json", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	user, err := sa.WithSubject("alice@example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp, err := user.AccessTokenProvider([]string{"https://www.googleapis.com/auth/gmail.readonly"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := tp.Token(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A service-account key can sign its own access tokens for one API, with no
+// request to a token endpoint.
+func ExampleCredentials_SelfSignedJWTProvider() {
+	sa, err := credentials.FromFile("key.json", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp, err := sa.SelfSignedJWTProvider("https://pubsub.googleapis.com/", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := tp.Token(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("Authorization: Bearer", tok.Value[:10]+"…")
 }

@@ -40,6 +40,7 @@ func newMetadata(s *settings, host string) (*Credentials, *metadataServer) {
 		QuotaProjectID: s.Getenv(envQuotaProject),
 		UniverseDomain: DefaultUniverseDomain,
 		impl:           m,
+		client:         s.client,
 	}, m
 }
 

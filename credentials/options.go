@@ -240,8 +240,9 @@ const (
 type IDTokenOption func(*idTokenOptions)
 
 type idTokenOptions struct {
-	format   string // "" = default
-	licenses *bool  // nil = not sent
+	format       string // "" = default
+	licenses     *bool  // nil = not sent
+	includeEmail bool
 }
 
 // WithTokenFormat chooses the claims of ID tokens from the metadata server:
@@ -263,6 +264,16 @@ func WithTokenFormat(format string) IDTokenOption {
 // ignore WithTokenFormat.
 func WithLicenses(include bool) IDTokenOption {
 	return func(o *idTokenOptions) { o.licenses = &include }
+}
+
+// WithIncludeEmail asks the IAM Credentials API to put the service account's
+// email and email_verified claims into ID tokens of impersonated credentials
+// (generateIdToken's includeEmail; gcloud's --include-email). The default is
+// false, as in Google's libraries. Other credentials ignore it: a
+// service-account key's ID tokens always carry the email, and the metadata
+// server's do with TokenFormatFull.
+func WithIncludeEmail(include bool) IDTokenOption {
+	return func(o *idTokenOptions) { o.includeEmail = include }
 }
 
 // validate checks the options' values; whether they apply depends on the

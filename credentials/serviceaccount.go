@@ -24,8 +24,12 @@ type serviceAccount struct {
 	email    string
 	keyID    string
 	keyPEM   []byte
+	key      *rsa.PrivateKey // keyPEM parsed, for self-signed JWTs
 	tokenURL string
 	client   *http.Client
+	// subject is the user to act as (domain-wide delegation), set by
+	// WithSubject; "" for the service account itself.
+	subject string
 }
 
 func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
@@ -41,7 +45,8 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 	}
 	// Parse now, so that a broken key fails at load with the file's name
 	// rather than at the first token request.
-	if err := checkRSAKey([]byte(sa.PrivateKey)); err != nil {
+	key, err := parseRSAKey([]byte(sa.PrivateKey))
+	if err != nil {
 		return nil, &credsfile.FieldError{Field: "private_key", Err: err}
 	}
 	u, err := tokenURL(s, sa.TokenURI)
@@ -59,21 +64,22 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 			email:    sa.ClientEmail,
 			keyID:    sa.PrivateKeyID,
 			keyPEM:   []byte(sa.PrivateKey),
+			key:      key,
 			tokenURL: u,
 			client:   s.client,
 		},
 	}, nil
 }
 
-// checkRSAKey accepts an unencrypted PEM RSA key, PKCS#8 or PKCS#1: the
+// parseRSAKey accepts an unencrypted PEM RSA key, PKCS#8 or PKCS#1: the
 // JWT-bearer grant is signed RS256. Its errors never quote the key.
-func checkRSAKey(pemBytes []byte) error {
+func parseRSAKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
-		return errors.New(`not a PEM key (want "-----BEGIN PRIVATE KEY-----")`)
+		return nil, errors.New(`not a PEM key (want "-----BEGIN PRIVATE KEY-----")`)
 	}
 	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting, not decrypting
-		return errors.New("is encrypted; service-account keys must not be")
+		return nil, errors.New("is encrypted; service-account keys must not be")
 	}
 	var key any
 	var err error
@@ -83,26 +89,26 @@ func checkRSAKey(pemBytes []byte) error {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	case "EC PRIVATE KEY":
-		return errors.New("is an EC key; service-account keys must be RSA")
+		return nil, errors.New("is an EC key; service-account keys must be RSA")
 	default:
-		return fmt.Errorf("is a PEM %q block; want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+		return nil, fmt.Errorf("is a PEM %q block; want PRIVATE KEY or RSA PRIVATE KEY", block.Type)
 	}
 	if err != nil {
 		// asn1's messages dump parser state; x509's own are readable.
 		if msg := err.Error(); strings.HasPrefix(msg, "x509: ") {
-			return fmt.Errorf("cannot parse the %s block: %s", block.Type, msg)
+			return nil, fmt.Errorf("cannot parse the %s block: %s", block.Type, msg)
 		}
-		return fmt.Errorf("cannot parse the %s block: malformed key data", block.Type)
+		return nil, fmt.Errorf("cannot parse the %s block: malformed key data", block.Type)
 	}
-	switch key.(type) {
+	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		return nil
+		return k, nil
 	case *ecdsa.PrivateKey:
-		return errors.New("is an EC key; service-account keys must be RSA")
+		return nil, errors.New("is an EC key; service-account keys must be RSA")
 	case ed25519.PrivateKey:
-		return errors.New("is an Ed25519 key; service-account keys must be RSA")
+		return nil, errors.New("is an Ed25519 key; service-account keys must be RSA")
 	}
-	return fmt.Errorf("is a %T; service-account keys must be RSA", key)
+	return nil, fmt.Errorf("is a %T; service-account keys must be RSA", key)
 }
 
 func (sa *serviceAccount) options() *auth.Options2LO {
@@ -111,6 +117,7 @@ func (sa *serviceAccount) options() *auth.Options2LO {
 		PrivateKey:   sa.keyPEM,
 		PrivateKeyID: sa.keyID,
 		TokenURL:     sa.tokenURL,
+		Subject:      sa.subject,
 		Client:       sa.client,
 		Logger:       discardLogger,
 	}
@@ -139,6 +146,9 @@ func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 // idTokenProvider ignores the format options: only the metadata server can
 // add Compute Engine claims.
 func (sa *serviceAccount) idTokenProvider(audience string, _ idTokenOptions) (gcptoken.TokenProvider, error) {
+	if sa.subject != "" {
+		return nil, errSubjectIDToken
+	}
 	o := sa.options()
 	// No scopes: the assertion carries target_audience instead, and the
 	// endpoint answers with only an id_token.
@@ -158,9 +168,10 @@ func (sa *serviceAccount) idTokenProvider(audience string, _ idTokenOptions) (gc
 }
 
 // identity is the type, the service account and the key id: two keys of one
-// service account are different credentials (one may be revoked).
+// service account are different credentials (one may be revoked). A
+// domain-wide-delegation subject is appended: its tokens are the user's.
 func (sa *serviceAccount) identity() string {
-	return TypeServiceAccount + "|" + sa.email + "|" + sa.keyID
+	return TypeServiceAccount + "|" + sa.email + "|" + sa.keyID + subjectIdentity(sa.subject)
 }
 
 func (sa *serviceAccount) tokenEndpoints() []string { return []string{sa.tokenURL} }

@@ -142,14 +142,15 @@ func (s *Server) handleSAJWK(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeAPIError writes a Google API (AIP-193) error, the style of
-// www.googleapis.com resources.
-func writeAPIError(w http.ResponseWriter, code int, status, msg string) {
+// www.googleapis.com resources, with optional google.rpc details.
+func writeAPIError(w http.ResponseWriter, code int, status, msg string, details ...any) {
 	type body struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 		Status  string `json:"status"`
+		Details []any  `json:"details,omitempty"`
 	}
-	writeJSON(w, code, contentTypeGoogle, map[string]body{"error": {Code: code, Message: msg, Status: status}})
+	writeJSON(w, code, contentTypeGoogle, map[string]body{"error": {Code: code, Message: msg, Status: status, Details: details}})
 }
 
 // discovery is Google's openid-configuration field set, in its order.

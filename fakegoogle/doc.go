@@ -15,6 +15,10 @@
 //     certificates), service-account public keys
 //     (/robot/v1/metadata/x509/{email}, /service_accounts/v1/metadata/...)
 //     and /.well-known/openid-configuration;
+//   - the IAM Credentials API
+//     (/v1/projects/-/serviceAccounts/{email}:generateAccessToken,
+//     :generateIdToken, :signJwt, :signBlob; base URL IAMCredentialsURL),
+//     authenticated by the fake's own access tokens;
 //   - /sample/get_range, a protected service that, like a private Cloud Run
 //     service, accepts only ID tokens for its own URL.
 //
@@ -26,8 +30,14 @@
 //
 // The fake keeps a registry of service accounts (each with an RSA key),
 // users, OAuth clients and refresh tokens, and writes credential files
-// (ServiceAccountKeyJSON, AuthorizedUserJSON) whose URLs point at itself.
-// MarshalState and LoadState keep those identities across restarts.
+// (ServiceAccountKeyJSON, AuthorizedUserJSON, ImpersonatedServiceAccountJSON)
+// whose URLs point at itself. A small IAM model decides impersonation and
+// delegation: the Token Creator role on a service account
+// (GrantTokenCreator), the org policy that allows access tokens of up to 12
+// hours (AllowLifetimeExtension), and the Workspace domain-wide delegation
+// allow-list for jwt-bearer assertions with a sub
+// (AllowDomainWideDelegation). MarshalState and LoadState keep all of it
+// across restarts.
 //
 // Typical use in a test:
 //

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"cloud.google.com/go/auth/credentials"
 	"golang.org/x/oauth2/google"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
@@ -62,4 +63,36 @@ func ExampleServer_SampleServiceURL() {
 	// Output:
 	// 401 Bearer
 	// fakegoogle sample service: missing token: send an ID token as "Authorization: Bearer <token>"
+}
+
+// Impersonate DefaultTargetServiceAccount with the default service
+// account's key, the way `gcloud --impersonate-service-account` ADC files
+// do: Google's Go library follows the file's service_account_impersonation_url
+// to the fake's IAM Credentials API.
+func ExampleServer_ImpersonatedServiceAccountJSON() {
+	fake, err := fakegoogle.Start("127.0.0.1:0", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fake.Close()
+
+	source, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+	if err != nil {
+		log.Fatal(err)
+	}
+	file, err := fake.ImpersonatedServiceAccountJSON(source, fakegoogle.DefaultTargetServiceAccount, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	creds, err := credentials.NewCredentialsFromJSON(credentials.ImpersonatedServiceAccount, file,
+		&credentials.DetectOptions{Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := creds.Token(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.Value[:7], tok.Type)
+	// Output: ya29.c. Bearer
 }

@@ -31,6 +31,16 @@ type jwtHeader struct {
 // signJWT signs claims with RS256 and the header {"alg","kid","typ"} that
 // Google's ID tokens carry.
 func signJWT(key *rsaKey, claims any) (string, error) {
+	p, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("fakegoogle: encode claims: %w", err)
+	}
+	return signJWTPayload(key, p)
+}
+
+// signJWTPayload signs payload, a JSON object, as it is: signJwt must not
+// reorder or re-escape the caller's claims.
+func signJWTPayload(key *rsaKey, payload []byte) (string, error) {
 	priv, err := key.private()
 	if err != nil {
 		return "", err
@@ -39,11 +49,7 @@ func signJWT(key *rsaKey, claims any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("fakegoogle: encode claims: %w", err)
-	}
-	input := b64.EncodeToString(h) + "." + b64.EncodeToString(p)
+	input := b64.EncodeToString(h) + "." + b64.EncodeToString(payload)
 	sum := sha256.Sum256([]byte(input))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, sum[:])
 	if err != nil {

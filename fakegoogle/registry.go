@@ -29,6 +29,11 @@ type ServiceAccount struct {
 type serviceAccount struct {
 	info ServiceAccount
 	keys []*rsaKey // keys[0] is the one in ServiceAccountKeyJSON
+
+	// The IAM model (iam.go); LoadState replaces it with the accounts.
+	tokenCreators     map[string]bool // members holding roles/iam.serviceAccountTokenCreator on it
+	lifetimeExtension bool            // listed in constraints/iam.allowServiceAccountCredentialLifetimeExtension
+	dwdScopes         []string        // domain-wide delegation allow-list; nil: no DWD
 }
 
 // User is a registered end user, for refresh tokens.

@@ -83,7 +83,9 @@ type Server struct {
 }
 
 // New returns a Server with two signing keys and the default service
-// account, user and OAuth client. Keys are generated in the background, so
+// accounts (DefaultServiceAccount, and DefaultTargetServiceAccount on which
+// DefaultServiceAccount and DefaultUser are Token Creators), user and OAuth
+// client. Keys are generated in the background, so
 // New returns quickly; the first request that needs a key waits for it.
 func New(opts *Options) (*Server, error) {
 	var o Options
@@ -124,6 +126,9 @@ func New(opts *Options) (*Server, error) {
 	if _, err := s.AddServiceAccount(DefaultServiceAccount); err != nil {
 		return nil, err
 	}
+	if err := s.addDefaultTarget(); err != nil {
+		return nil, err
+	}
 	s.AddUser(DefaultUser)
 	s.AddOAuthClient(DefaultClientID, DefaultClientSecret)
 	return s, nil
@@ -146,11 +151,14 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/service_accounts/v1/metadata/jwk/{email}", s.handleSAJWK)
 	m.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
 	m.HandleFunc("/sample/get_range", s.handleSample)
+	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
+	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
 	m.HandleFunc("/", s.handleUnmodelled)
 	return m
 }
 
-// maxBody caps request bodies; every real request is a small form.
+// maxBody caps request bodies; every real request is a small form or JSON
+// object.
 const maxBody = 1 << 20
 
 // ServeHTTP implements http.Handler.

@@ -9,11 +9,13 @@ import (
 	"strings"
 )
 
-// stateVersion is bumped when the state format changes incompatibly.
-const stateVersion = 1
+// stateVersion is bumped when the state format changes. Version 2 added
+// the IAM model; LoadState still reads version 1 files.
+const stateVersion = 2
 
-// state is the persisted registry. Access tokens are not kept: they are
-// short-lived and clients fetch new ones after a restart.
+// state is the persisted registry, IAM grants and policies included. Access
+// tokens are not kept: they are short-lived and clients fetch new ones after
+// a restart.
 type state struct {
 	Version         int              `json:"version"`
 	SigningKeys     []stateKey       `json:"signing_keys"`
@@ -34,6 +36,10 @@ type stateSA struct {
 	ProjectID string     `json:"project_id"`
 	Disabled  bool       `json:"disabled,omitempty"`
 	Keys      []stateKey `json:"keys"`
+	// IAM model (version 2); absent in version 1 files.
+	TokenCreators     []string `json:"token_creators,omitempty"`
+	LifetimeExtension bool     `json:"lifetime_extension,omitempty"`
+	DWDScopes         []string `json:"dwd_scopes,omitempty"`
 }
 
 type stateClient struct {
@@ -59,10 +65,14 @@ func (s *Server) MarshalState() ([]byte, error) {
 	type saSnap struct {
 		info ServiceAccount
 		keys []*rsaKey
+		iam  stateSA // only the IAM fields
 	}
 	var sas []saSnap
 	for _, sa := range s.sas {
-		sas = append(sas, saSnap{sa.info, slices.Clone(sa.keys)})
+		sas = append(sas, saSnap{sa.info, slices.Clone(sa.keys), stateSA{
+			TokenCreators: tokenCreatorsOf(sa), LifetimeExtension: sa.lifetimeExtension,
+			DWDScopes: slices.Clone(sa.dwdScopes),
+		}})
 	}
 	for _, u := range s.users {
 		st.Users = append(st.Users, *u)
@@ -99,6 +109,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 		st.ServiceAccounts = append(st.ServiceAccounts, stateSA{
 			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID,
 			Disabled: sa.info.Disabled, Keys: keys,
+			TokenCreators: sa.iam.TokenCreators, LifetimeExtension: sa.iam.LifetimeExtension, DWDScopes: sa.iam.DWDScopes,
 		})
 	}
 	// Sorted so the same registry always gives the same file.
@@ -113,16 +124,19 @@ func (s *Server) MarshalState() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// LoadState replaces the fake's identities with those from MarshalState.
-// Nothing changes if data is invalid. Access tokens issued before the call
-// stay valid until they expire.
+// LoadState replaces the fake's identities and IAM model with those from
+// MarshalState. Nothing changes if data is invalid. Access tokens issued
+// before the call stay valid until they expire. Files written before the
+// IAM model (version 1) load with no grants or policies, plus what New
+// would have added: DefaultTargetServiceAccount (with a new key) and its
+// demo grants, unless the file has an account of that name.
 func (s *Server) LoadState(data []byte) error {
 	var st state
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("fakegoogle: load state: %w", err)
 	}
-	if st.Version != stateVersion {
-		return fmt.Errorf("fakegoogle: load state: version %d, want %d", st.Version, stateVersion)
+	if st.Version != 1 && st.Version != stateVersion {
+		return fmt.Errorf("fakegoogle: load state: version %d, want 1 or %d", st.Version, stateVersion)
 	}
 	decode := func(what string, keys []stateKey) ([]*rsaKey, error) {
 		if len(keys) == 0 {
@@ -154,9 +168,33 @@ func (s *Server) LoadState(data []byte) error {
 		if err != nil {
 			return err
 		}
-		sas[v.Email] = &serviceAccount{
-			info: ServiceAccount{Email: v.Email, UniqueID: v.UniqueID, ProjectID: v.ProjectID, KeyID: keys[0].kid, Disabled: v.Disabled},
-			keys: keys,
+		sa := &serviceAccount{
+			info:              ServiceAccount{Email: v.Email, UniqueID: v.UniqueID, ProjectID: v.ProjectID, KeyID: keys[0].kid, Disabled: v.Disabled},
+			keys:              keys,
+			lifetimeExtension: v.LifetimeExtension,
+			dwdScopes:         slices.Clone(v.DWDScopes),
+		}
+		for _, m := range v.TokenCreators {
+			email, err := normalizeMember(m)
+			if err != nil {
+				return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
+			}
+			if sa.tokenCreators == nil {
+				sa.tokenCreators = map[string]bool{}
+			}
+			sa.tokenCreators[email] = true
+		}
+		sas[v.Email] = sa
+	}
+	if _, ok := sas[DefaultTargetServiceAccount]; !ok && st.Version == 1 {
+		key := generateKey(s.bits)
+		sas[DefaultTargetServiceAccount] = &serviceAccount{
+			info: ServiceAccount{
+				Email: DefaultTargetServiceAccount, UniqueID: newNumericID(),
+				ProjectID: projectOf(DefaultTargetServiceAccount), KeyID: key.kid,
+			},
+			keys:          []*rsaKey{key},
+			tokenCreators: map[string]bool{DefaultServiceAccount: true, DefaultUser: true},
 		}
 	}
 	users := map[string]*User{}

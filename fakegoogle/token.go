@@ -28,6 +28,7 @@ const (
 	descTimeframe      = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values and use a clock with skew to account for clock differences between systems."
 	descNoScope        = "Invalid OAuth scope or ID token audience provided."
 	descDWD            = "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."
+	descDWDUnknownUser = "Invalid email or User ID" // [obs] for a sub naming no user of the domain
 	descClientNotFound = "The OAuth client was not found."
 	descBadSecret      = "Unauthorized"
 	descRefreshRevoked = "Token has been expired or revoked."
@@ -169,14 +170,25 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 		bad("invalid_grant", descTimeframe)
 		return
 	}
-	if c.Sub != "" && c.Sub != c.Iss {
-		// Domain-wide delegation is not modelled yet: every subject is
-		// refused the way Google refuses an account without DWD rights. A
-		// later change adds an allow-list (SA → subjects and scopes).
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "unauthorized_client", descDWD)
-		return
-	}
 	scopes := expandScopes(c.Scope)
+	var dwdUser *User
+	if c.Sub != "" && c.Sub != c.Iss {
+		// Domain-wide delegation (protocol.md §1.2 item 7). Accounts off
+		// the allow-list, scopes outside it, and ID tokens (DWD is an
+		// OAuth feature; Google mints no ID token for a subject) all get
+		// the same observed refusal.
+		if c.TargetAudience != "" || !s.dwdAllowed(info.Email, scopes) {
+			s.log.Debug("fakegoogle: domain-wide delegation refused", "service_account", info.Email, "scopes", scopes, "id_token", c.TargetAudience != "")
+			s.writeOAuthError(w, r, http.StatusUnauthorized, "unauthorized_client", descDWD)
+			return
+		}
+		u, ok := s.findUser(c.Sub)
+		if !ok {
+			bad("invalid_grant", descDWDUnknownUser)
+			return
+		}
+		dwdUser = &u
+	}
 	if c.TargetAudience != "" {
 		// An ID token alone, even when scope is also present (Node sends
 		// both).
@@ -198,11 +210,16 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := "ya29.c." + randomToken(96)
-	s.storeAccess(tok, &accessGrant{
+	g := &accessGrant{
 		clientID: info.UniqueID, subject: info.UniqueID, email: info.Email,
 		scopes: scopes, expiry: now.Add(time.Duration(s.expiresIn()) * time.Second),
-	})
-	s.log.Debug("fakegoogle: issued access token", "service_account", info.Email, "scopes", scopes)
+	}
+	if dwdUser != nil {
+		// The token acts as the user; azp/aud stay the account's client id.
+		g.subject, g.email = dwdUser.Subject, dwdUser.Email
+	}
+	s.storeAccess(tok, g)
+	s.log.Debug("fakegoogle: issued access token", "service_account", info.Email, "subject", g.email, "scopes", scopes)
 	s.writeToken(w, tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), TokenType: "Bearer"})
 }
 

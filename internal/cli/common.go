@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -19,6 +20,10 @@ import (
 const (
 	envCacheDir     = "GCPTOKEN_CACHE_DIR"
 	envTokenInfoURL = "GCPTOKEN_TOKENINFO_URL"
+	envIAMEndpoint  = "GCPTOKEN_IAM_ENDPOINT"
+	// envImpersonate is gcloud's environment form of
+	// auth/impersonate_service_account; gcptoken honours it the same way.
+	envImpersonate = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
 )
 
 // defaultScope is what gcloud asks for when no scope is given.
@@ -26,15 +31,23 @@ const defaultScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // credFlags are the flags of every command that gets a token.
 type credFlags struct {
-	file     string
-	tokenURL string
-	noCache  bool
+	file        string
+	tokenURL    string
+	noCache     bool
+	impersonate string
+	lifetime    time.Duration
+	subject     string
+	iamEndpoint string
 }
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.file, "credentials", "", "credentials `FILE` (service-account key or authorized_user JSON); default: Application Default Credentials")
+	fs.StringVar(&f.file, "credentials", "", "credentials `FILE` (service-account key, authorized_user or impersonated_service_account JSON); default: Application Default Credentials")
 	fs.StringVar(&f.tokenURL, "token-url", "", "override the OAuth token endpoint `URL` (default: the file's token_uri, else Google's)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the on-disk token cache")
+	fs.StringVar(&f.impersonate, "impersonate-service-account", "", "impersonate `SA[,SA…]`: the last is the target, earlier ones are delegates, as in gcloud (default $"+envImpersonate+")")
+	fs.DurationVar(&f.lifetime, "lifetime", 0, "impersonated access-token `DURATION` (default 1h; up to 12h where the org policy allows more than 1h)")
+	fs.StringVar(&f.subject, "subject", "", "domain-wide delegation: act as `USER` (needs a service-account key, or impersonation)")
+	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else Google's)")
 }
 
 // load finds the credentials the flags and environment select.
@@ -55,7 +68,55 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 	if err != nil && f.file != "" {
 		return nil, fmt.Errorf("--credentials: %w", err)
 	}
-	return creds, err
+	if err != nil {
+		return nil, err
+	}
+	if creds, err = f.impersonateIfAsked(app, creds); err != nil {
+		return nil, err
+	}
+	if f.subject != "" {
+		if creds, err = creds.WithSubject(f.subject); err != nil {
+			return nil, usagef("--subject: %v", err)
+		}
+	}
+	return creds, nil
+}
+
+// impersonateIfAsked wraps creds in impersonation when
+// --impersonate-service-account (or gcloud's variable) names a chain.
+func (f *credFlags) impersonateIfAsked(app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
+	chain, flag := f.impersonate, "--impersonate-service-account"
+	if chain == "" {
+		chain, flag = app.Getenv(envImpersonate), envImpersonate
+	}
+	if chain == "" {
+		if f.lifetime != 0 {
+			return nil, usagef("--lifetime needs --impersonate-service-account")
+		}
+		return creds, nil
+	}
+	var accounts []string
+	for _, a := range strings.Split(chain, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			return nil, usagef("%s %q: empty service account in the list", flag, chain)
+		}
+		accounts = append(accounts, a)
+	}
+	endpoint := f.iamEndpoint
+	if endpoint == "" {
+		endpoint = app.Getenv(envIAMEndpoint)
+	}
+	imp, err := credentials.Impersonate(creds, &credentials.ImpersonateOptions{
+		Target:      accounts[len(accounts)-1],
+		Delegates:   accounts[:len(accounts)-1],
+		Lifetime:    f.lifetime,
+		IAMEndpoint: endpoint,
+		TokenURL:    f.tokenURL,
+	})
+	if err != nil {
+		return nil, usagef("%s: %v", flag, err)
+	}
+	return imp, nil
 }
 
 // tokenRequest says which token a command wants.
@@ -67,6 +128,11 @@ type tokenRequest struct {
 	// means the source's default.
 	tokenFormat string
 	licenses    bool
+	// includeEmail asks impersonated ID tokens for the email claims.
+	includeEmail bool
+	// selfSigned makes the access token a locally signed JWT for
+	// audience (or scopes); no token endpoint is involved.
+	selfSigned bool
 }
 
 // token loads the credentials the flags select and gets the token req asks
@@ -77,7 +143,7 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.kind == gcptoken.AccessToken && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+	if req.kind == gcptoken.AccessToken && !req.selfSigned && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
 		req.scopes = []string{defaultScope}
 	}
 	if req.tokenFormat != "" && !creds.SupportsTokenFormat() {
@@ -114,11 +180,19 @@ func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok 
 func (f *credFlags) provider(app *App, creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
 	var src gcptoken.TokenProvider
 	var err error
-	switch req.kind {
-	case gcptoken.IDToken:
+	switch {
+	case req.selfSigned:
+		src, err = creds.SelfSignedJWTProvider(req.audience, req.scopes)
+		if err != nil {
+			return nil, usagef("--self-signed: %v", err)
+		}
+	case req.kind == gcptoken.IDToken:
 		var opts []credentials.IDTokenOption
 		if req.tokenFormat != "" {
 			opts = append(opts, credentials.WithTokenFormat(req.tokenFormat), credentials.WithLicenses(req.licenses))
+		}
+		if req.includeEmail {
+			opts = append(opts, credentials.WithIncludeEmail(true))
 		}
 		src, err = creds.IDTokenProvider(req.audience, opts...)
 	default:
@@ -184,10 +258,19 @@ func parseScopes(values []string) []string {
 	return out
 }
 
-// idTokenShape keeps full-format and standard ID tokens apart in the cache.
+// idTokenShape keeps tokens of different shapes apart in the cache:
+// full-format and standard ID tokens, with and without email, self-signed
+// JWTs and tokens from a token endpoint.
 func idTokenShape(req tokenRequest) []string {
-	if req.tokenFormat == "" {
-		return nil
+	var shape []string
+	if req.tokenFormat != "" {
+		shape = append(shape, "format="+req.tokenFormat, fmt.Sprintf("licenses=%t", req.licenses))
 	}
-	return []string{"format=" + req.tokenFormat, fmt.Sprintf("licenses=%t", req.licenses)}
+	if req.includeEmail {
+		shape = append(shape, "include_email")
+	}
+	if req.selfSigned {
+		shape = append(shape, "self_signed")
+	}
+	return shape
 }

@@ -19,8 +19,10 @@ type printOptions struct {
 	format      string
 	scopes      []string
 	audience    string
-	tokenFormat string
-	licenses    bool
+	tokenFormat  string
+	licenses     bool
+	includeEmail bool
+	selfSigned   bool
 }
 
 const formatHelp = "output `FORMAT`: text (the token), json, header (Authorization: Bearer …) or env (shell exports)"
@@ -46,6 +48,8 @@ minutes before they expire.`,
 	o.creds.bind(cmd.Flags())
 	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
 	cmd.Flags().StringSliceVar(&o.scopes, "scopes", nil, "OAuth `SCOPES`, comma-separated; short names get Google's prefix (default cloud-platform; user credentials: the scopes they were granted)")
+	cmd.Flags().BoolVar(&o.selfSigned, "self-signed", false, "sign a JWT access token locally with the service-account key (no token endpoint); needs --audience or --scopes")
+	cmd.Flags().StringVar(&o.audience, "audience", "", "with --self-signed: the API's `AUDIENCE`, e.g. https://pubsub.googleapis.com/")
 	return cmd
 }
 
@@ -76,6 +80,7 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 	cmd.Flags().StringVar(&o.audience, "audiences", "", "alias of --audience, as in gcloud")
 	cmd.Flags().StringVar(&o.tokenFormat, "token-format", "", "metadata server only: `FORMAT` standard, or full (adds the google.compute_engine claims)")
 	cmd.Flags().BoolVar(&o.licenses, "include-license", false, "metadata server only, with --token-format full: include the instance's license codes")
+	cmd.Flags().BoolVar(&o.includeEmail, "include-email", false, "impersonation: include the email and email_verified claims")
 	return cmd
 }
 
@@ -83,7 +88,14 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses}
+	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses,
+		includeEmail: o.includeEmail, selfSigned: o.selfSigned}
+	if kind == gcptoken.AccessToken && o.audience != "" && !o.selfSigned {
+		return usagef("print-access-token: --audience is only for --self-signed (ID tokens: print-identity-token --audience)")
+	}
+	if o.selfSigned && (o.audience == "") == (len(o.scopes) == 0) {
+		return usagef("--self-signed needs exactly one of --audience or --scopes")
+	}
 	switch o.tokenFormat {
 	case "", "standard", "full":
 	default:

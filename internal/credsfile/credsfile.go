@@ -55,6 +55,21 @@ type AuthorizedUser struct {
 	UniverseDomain string `json:"universe_domain"`
 }
 
+// ImpersonatedServiceAccount is a credential that impersonates a service
+// account through the IAM Credentials API ("type":
+// "impersonated_service_account"), as written by `gcloud auth
+// application-default login --impersonate-service-account`.
+type ImpersonatedServiceAccount struct {
+	Type                           string   `json:"type"`
+	ServiceAccountImpersonationURL string   `json:"service_account_impersonation_url"`
+	Delegates                      []string `json:"delegates"`
+	// SourceCredentials is the credential that calls the IAM Credentials
+	// API: a whole credential object of any type, parsed with Parse.
+	SourceCredentials json.RawMessage `json:"source_credentials"`
+	QuotaProjectID    string          `json:"quota_project_id"`
+	UniverseDomain    string          `json:"universe_domain"`
+}
+
 // File is a parsed credential file whose type is known but whose fields have
 // not been decoded yet.
 type File struct {
@@ -153,6 +168,11 @@ func kindOf(te *json.UnmarshalTypeError) string {
 		return "string"
 	case "map", "struct":
 		return "JSON object"
+	case "slice", "array":
+		if te.Type.Elem().Kind().String() == "string" {
+			return "list of strings"
+		}
+		return "JSON array"
 	}
 	return te.Type.String()
 }

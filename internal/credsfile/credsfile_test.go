@@ -50,3 +50,42 @@ func TestDecodeFieldError(t *testing.T) {
 		t.Errorf("got %q; want %q", got, want)
 	}
 }
+
+func TestDecodeImpersonated(t *testing.T) {
+	t.Parallel()
+	f, err := Parse([]byte(`{"type":"impersonated_service_account",
+		"service_account_impersonation_url":"https://iam.example/v1/projects/-/serviceAccounts/t@p:generateAccessToken",
+		"delegates":["a@p","projects/-/serviceAccounts/b@p"],
+		"source_credentials":{"type":"authorized_user","refresh_token":"secret"},
+		"quota_project_id":"q","universe_domain":"u"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var im ImpersonatedServiceAccount
+	if err := f.Decode(&im); err != nil {
+		t.Fatal(err)
+	}
+	if im.ServiceAccountImpersonationURL == "" || len(im.Delegates) != 2 || im.QuotaProjectID != "q" || im.UniverseDomain != "u" {
+		t.Errorf("got %+v; want every field decoded", im)
+	}
+	src, err := Parse(im.SourceCredentials)
+	if err != nil || src.Type != TypeAuthorizedUser {
+		t.Errorf("got source %+v, %v; want an authorized_user", src, err)
+	}
+
+	tests := []struct{ data, want string }{
+		{`{"delegates":"a@p"}`, "delegates: must be a list of strings, not a string"},
+		{`{"delegates":{}}`, "delegates: must be a list of strings, not an object"},
+	}
+	for _, tt := range tests {
+		f, err := Parse([]byte(tt.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.Decode(&im)
+		var fe *FieldError
+		if !errors.As(err, &fe) || err.Error() != tt.want {
+			t.Errorf("Decode(%s) = %v; want FieldError %q", tt.data, err, tt.want)
+		}
+	}
+}
