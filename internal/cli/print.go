@@ -15,10 +15,10 @@ import (
 // printOptions are the flags shared by print-access-token and
 // print-identity-token.
 type printOptions struct {
-	creds       credFlags
-	format      string
-	scopes      []string
-	audience    string
+	creds        credFlags
+	format       string
+	scopes       []string
+	audience     string
 	tokenFormat  string
 	licenses     bool
 	includeEmail bool
