@@ -153,6 +153,32 @@ func demoRun(ctx context.Context, app *App) error {
 	}
 	w.field("with the user's ID token", fmt.Sprintf("HTTP %d %s", status, body))
 
+	w.heading("6. Impersonation: the service account acts as another one")
+	w.line("Like: gcloud auth print-identity-token --impersonate-service-account=TARGET --audiences=URL")
+	imp, err := credentials.Impersonate(sa, &credentials.ImpersonateOptions{
+		Target:      fakegoogle.DefaultTargetServiceAccount,
+		IAMEndpoint: fake.IAMCredentialsURL(),
+	})
+	if err != nil {
+		return err
+	}
+	impID, err := imp.IDTokenProvider(audience, credentials.WithIncludeEmail(true))
+	if err != nil {
+		return err
+	}
+	impTok, err := impID.Token(ctx)
+	if err != nil {
+		return err
+	}
+	w.field("source", sa.Principal)
+	w.field("target", imp.Principal)
+	w.field("ID token", shorten(impTok.Value))
+	status, body, err = demoGet(ctx, app, target, impTok.Value)
+	if err != nil {
+		return err
+	}
+	w.field("with the target's ID token", fmt.Sprintf("HTTP %d %s", status, body))
+
 	w.heading("Done")
 	if okStatus != http.StatusOK || unauthStatus != http.StatusUnauthorized {
 		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", okStatus, unauthStatus)
@@ -211,4 +237,4 @@ func (w *demoWriter) heading(format string, args ...any) {
 
 func (w *demoWriter) line(s string) { w.printf("   %s\n", s) }
 
-func (w *demoWriter) field(name, value string) { w.printf("   %-26s %s\n", name+":", value) }
+func (w *demoWriter) field(name, value string) { w.printf("   %-28s %s\n", name+":", value) }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -141,6 +143,8 @@ func TestDemo(t *testing.T) {
 		"HTTP 200",
 		"HTTP 401",
 		"== 5. User credentials",
+		"== 6. Impersonation",
+		fakegoogle.DefaultTargetServiceAccount,
 		"== Done ==",
 	} {
 		if !strings.Contains(r.stdout, want) {
