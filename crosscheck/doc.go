@@ -29,6 +29,13 @@
 // environment variables, gets an access token, an ID token and the project
 // id, exactly as it would on Compute Engine.
 //
+// impersonate_test.go does it for the fake's IAM Credentials API: Python's
+// impersonated_credentials.Credentials (iam_endpoint_override) and Node's
+// Impersonated (endpoint) get access tokens for a target service account,
+// directly and through a delegate, are refused (403) without the
+// delegate's grant, and Node gets ID tokens the sample service accepts. A
+// test-only recorder in front of the fake checks what each library sent.
+//
 // A peer that is not installed skips its test, unless CI=true, where it
 // fails: see requirePeer. README.md says how to install each peer.
 //
