@@ -76,7 +76,7 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 func parseRSAKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
-		return nil, errors.New(`not a PEM key (want "-----BEGIN PRIVATE KEY-----")`)
+		return nil, errors.New(`not a PEM key (want a PEM block of type "PRIVATE KEY" or "RSA PRIVATE KEY")`)
 	}
 	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting, not decrypting
 		return nil, errors.New("is encrypted; service-account keys must not be")
