@@ -19,6 +19,10 @@
 //     (/v1/projects/-/serviceAccounts/{email}:generateAccessToken,
 //     :generateIdToken, :signJwt, :signBlob; base URL IAMCredentialsURL),
 //     authenticated by the fake's own access tokens;
+//   - STS's token exchange (/v1/token, base STSURL) for downscoping one of
+//     the fake's access tokens with a Credential Access Boundary; tokeninfo
+//     reports the boundary in the fake-only field "access_boundary".
+//     Federation subject token types are answered as not modelled yet;
 //   - /sample/get_range, a protected service that, like a private Cloud Run
 //     service, accepts only ID tokens for its own URL.
 //

@@ -59,6 +59,10 @@ type accessGrant struct {
 	expiry   time.Time
 	offline  bool   // from a refresh token: access_type "offline"
 	refresh  string // the refresh token it came from, if any
+	// boundary is the Credential Access Boundary of a downscoped token
+	// (STS, sts.go): the accessBoundary object as compact JSON; "" for an
+	// unrestricted token.
+	boundary string
 }
 
 // AddServiceAccount registers a service account with a new RSA key. The key

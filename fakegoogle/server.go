@@ -153,6 +153,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/sample/get_range", s.handleSample)
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
+	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
 	m.HandleFunc("/", s.handleUnmodelled)
 	return m
 }

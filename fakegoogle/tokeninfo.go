@@ -44,6 +44,11 @@ type accessTokenInfo struct {
 	Email         string `json:"email,omitempty"`
 	EmailVerified string `json:"email_verified,omitempty"`
 	AccessType    string `json:"access_type"`
+	// AccessBoundary is fake-only: the Credential Access Boundary of a
+	// downscoped token (STS), as the JSON text of the accessBoundary
+	// object. Google's tokeninfo does not say whether a token is
+	// downscoped; the fake does, so that tests can see it.
+	AccessBoundary string `json:"access_boundary,omitempty"`
 }
 
 // handleTokeninfoV3 serves /tokeninfo and /oauth2/v3/tokeninfo.
@@ -69,10 +74,11 @@ func (s *Server) handleTokeninfoV3(w http.ResponseWriter, r *http.Request) {
 	exp := a.expiry.Unix()
 	info := accessTokenInfo{
 		Azp: a.clientID, Aud: a.clientID, Sub: a.subject,
-		Scope:      strings.Join(a.scopes, " "),
-		Exp:        strconv.FormatInt(exp, 10),
-		ExpiresIn:  strconv.FormatInt(max(exp-s.now().Unix(), 0), 10),
-		AccessType: accessType(a),
+		Scope:          strings.Join(a.scopes, " "),
+		Exp:            strconv.FormatInt(exp, 10),
+		ExpiresIn:      strconv.FormatInt(max(exp-s.now().Unix(), 0), 10),
+		AccessType:     accessType(a),
+		AccessBoundary: a.boundary,
 	}
 	if slices.Contains(a.scopes, scopeEmail) {
 		info.Email, info.EmailVerified = a.email, "true"
@@ -169,6 +175,8 @@ type accessTokenInfoV2 struct {
 	AccessType    string `json:"access_type,omitempty"`
 	Issuer        string `json:"issuer,omitempty"`
 	IssuedAt      int64  `json:"issued_at,omitempty"`
+	// AccessBoundary is fake-only, as in accessTokenInfo.
+	AccessBoundary string `json:"access_boundary,omitempty"`
 }
 
 func (s *Server) handleTokeninfoV2(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +209,7 @@ func (s *Server) handleTokeninfoV2(w http.ResponseWriter, r *http.Request) {
 	info := accessTokenInfoV2{
 		IssuedTo: a.clientID, Audience: a.clientID, UserID: a.subject,
 		Scope: strings.Join(a.scopes, " "), ExpiresIn: max(a.expiry.Unix()-now, 0),
-		AccessType: accessType(a),
+		AccessType: accessType(a), AccessBoundary: a.boundary,
 	}
 	if slices.Contains(a.scopes, scopeEmail) {
 		info.Email, info.VerifiedEmail = a.email, true

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +24,7 @@ const (
 	envCacheDir     = "GCPTOKEN_CACHE_DIR"
 	envTokenInfoURL = "GCPTOKEN_TOKENINFO_URL"
 	envIAMEndpoint  = "GCPTOKEN_IAM_ENDPOINT"
+	envSTSEndpoint  = "GCPTOKEN_STS_ENDPOINT"
 	// envImpersonate is gcloud's environment form of
 	// auth/impersonate_service_account; gcptoken honours it the same way.
 	envImpersonate = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
@@ -38,6 +42,10 @@ type credFlags struct {
 	lifetime    time.Duration
 	subject     string
 	iamEndpoint string
+	// accessBoundary is the Credential Access Boundary file; stsEndpoint
+	// where the downscoping exchange goes.
+	accessBoundary string
+	stsEndpoint    string
 }
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
@@ -48,6 +56,8 @@ func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "impersonated access-token `DURATION` (default 1h; up to 12h where the org policy allows more than 1h)")
 	fs.StringVar(&f.subject, "subject", "", "domain-wide delegation: act as `USER` (needs a service-account key, or impersonation)")
 	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else Google's)")
+	fs.StringVar(&f.accessBoundary, "access-boundary", "", `downscope access tokens to the Credential Access Boundary in `+"`FILE`"+` ({"accessBoundary":{"accessBoundaryRules":[…]}}) through STS`)
+	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else https://sts.googleapis.com/v1/token)")
 }
 
 // load finds the credentials the flags and environment select.
@@ -79,8 +89,64 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 			return nil, usagef("--subject: %v", err)
 		}
 	}
-	return creds, nil
+	return f.downscopeIfAsked(app, creds)
 }
+
+// downscopeIfAsked wraps creds in a Credential Access Boundary when
+// --access-boundary names one. It comes last: the boundary restricts
+// whatever token the other flags select.
+func (f *credFlags) downscopeIfAsked(app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
+	if f.accessBoundary == "" {
+		if f.stsEndpoint != "" {
+			return nil, usagef("--sts-endpoint needs --access-boundary")
+		}
+		return creds, nil
+	}
+	data, err := readBoundaryFile(f.accessBoundary)
+	if err != nil {
+		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, err)
+	}
+	endpoint := f.stsEndpoint
+	if endpoint == "" {
+		endpoint = app.Getenv(envSTSEndpoint)
+	}
+	d, err := credentials.Downscope(creds, &credentials.DownscopeOptions{Boundary: data, STSEndpoint: endpoint})
+	var be *credentials.AccessBoundaryError
+	switch {
+	case errors.As(err, &be):
+		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, be)
+	case err != nil:
+		return nil, usagef("--access-boundary: %v", err)
+	}
+	return d, nil
+}
+
+// readBoundaryFile reads an access-boundary file; its errors do not repeat
+// the path.
+func readBoundaryFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errors.New("file does not exist")
+	case errors.Is(err, fs.ErrPermission):
+		return nil, errors.New("permission denied")
+	case err != nil:
+		return nil, err
+	case fi.IsDir():
+		return nil, errors.New("is a directory, not an access boundary file")
+	case fi.Size() > maxBoundaryFile:
+		return nil, fmt.Errorf("is %d bytes, larger than %d; not an access boundary file", fi.Size(), maxBoundaryFile)
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, errors.New("permission denied")
+	}
+	return data, err
+}
+
+// maxBoundaryFile bounds --access-boundary files: STS takes at most 2048
+// characters of boundary, so a large file is the wrong file.
+const maxBoundaryFile = 64 << 10
 
 // impersonateIfAsked wraps creds in impersonation when
 // --impersonate-service-account (or gcloud's variable) names a chain.
@@ -145,6 +211,9 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 	}
 	if req.kind == gcptoken.AccessToken && !req.selfSigned && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
 		req.scopes = []string{defaultScope}
+	}
+	if req.kind == gcptoken.IDToken && creds.Type == credentials.TypeDownscoped {
+		return nil, nil, usagef("--access-boundary: downscoped credentials have access tokens only; drop it for an ID token")
 	}
 	if req.tokenFormat != "" && !creds.SupportsTokenFormat() {
 		return nil, nil, usagef("--token-format needs the metadata server's credentials; these are %s (from %s)", creds.Type, creds.Source)

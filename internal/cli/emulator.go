@@ -229,6 +229,7 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"export " + envTokenInfoURL + "=" + shellQuote(base+"/tokeninfo"),
 		"export " + envCertsURL + "=" + shellQuote(base+"/oauth2/v3/certs"),
 		"export " + envIAMEndpoint + "=" + shellQuote(fake.IAMCredentialsURL()),
+		"export " + envSTSEndpoint + "=" + shellQuote(fake.STSURL()),
 		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
 		"# gcloud: send its token requests to the emulator too.",
 		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),
