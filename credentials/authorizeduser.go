@@ -50,7 +50,7 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 			return nil, missing(r.field, au.Type)
 		}
 	}
-	u, err := tokenURL(s, au.TokenURI)
+	u, err := tokenURL(s, au.TokenURI, au.UniverseDomain)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -333,12 +334,12 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 
 // tokenURL picks the token endpoint of a file credential: the Options
 // override, else the file's token_uri, else Google's.
-func tokenURL(s *settings, fromFile string) (string, error) {
+func tokenURL(s *settings, fromFile, universe string) (string, error) {
 	switch {
 	case s.TokenURL != "":
 		return s.TokenURL, nil
 	case fromFile == "":
-		return DefaultTokenURL, nil
+		return defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain)), nil
 	}
 	if err := checkURL(fromFile); err != nil {
 		return "", &credsfile.FieldError{Field: "token_uri", Err: err}

@@ -59,8 +59,9 @@ type ImpersonateOptions struct {
 	IAMEndpoint string
 	// TokenURL is the OAuth 2.0 token endpoint where credentials made with
 	// WithSubject exchange the JWT that IAM signs; nothing else uses it.
-	// Optional; default https://oauth2.<universe domain>/token, which is
-	// DefaultTokenURL in Google's public universe.
+	// Optional; default the source's own token endpoint when it has one (a
+	// key's token_uri), else https://oauth2.<universe domain>/token, which
+	// is DefaultTokenURL in Google's public universe.
 	TokenURL string
 	// HTTPClient makes the IAM Credentials and token-endpoint requests.
 	// Optional; default the client the source credential was loaded with
@@ -137,7 +138,7 @@ func Impersonate(source *Credentials, opts *ImpersonateOptions) (*Credentials, e
 		delegates: delegates,
 		lifetime:  cmp.Or(opts.Lifetime, DefaultImpersonationLifetime),
 		prefix:    base + "/v1/projects/-/serviceAccounts/" + url.PathEscape(target),
-		tokenURL:  cmp.Or(opts.TokenURL, defaultTokenURL(universe)),
+		tokenURL:  cmp.Or(opts.TokenURL, sourceTokenURL(source), defaultTokenURL(universe)),
 		client:    cmp.Or(opts.HTTPClient, source.client, defaultClient()),
 	})
 	if err != nil {
@@ -187,7 +188,7 @@ func newImpersonatedFile(f *credsfile.File, source, path string, s *settings, de
 		delegates: delegates,
 		lifetime:  DefaultImpersonationLifetime,
 		prefix:    prefix,
-		tokenURL:  cmp.Or(s.TokenURL, defaultTokenURL(universe)),
+		tokenURL:  cmp.Or(s.TokenURL, sourceTokenURL(src), defaultTokenURL(universe)),
 		client:    s.client,
 	})
 	if err != nil {
@@ -599,6 +600,19 @@ func checkBaseURL(s string) error {
 		return fmt.Errorf("%q must have no query, fragment or user info", trimForError(s))
 	}
 	return nil
+}
+
+// sourceTokenURL is the OAuth token endpoint a source credential already
+// uses, if it has one: the deployment a key's token_uri names (Google's, or
+// a fake) is where its delegated assertions belong too.
+func sourceTokenURL(c *Credentials) string {
+	switch impl := c.impl.(type) {
+	case *serviceAccount:
+		return impl.tokenURL
+	case *authorizedUser:
+		return impl.tokenURL
+	}
+	return ""
 }
 
 // defaultTokenURL is Google's OAuth token endpoint in universe.

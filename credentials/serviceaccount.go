@@ -49,7 +49,7 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 	if err != nil {
 		return nil, &credsfile.FieldError{Field: "private_key", Err: err}
 	}
-	u, err := tokenURL(s, sa.TokenURI)
+	u, err := tokenURL(s, sa.TokenURI, sa.UniverseDomain)
 	if err != nil {
 		return nil, err
 	}

@@ -22,10 +22,13 @@ import (
 )
 
 type emulatorOptions struct {
-	listen         string
-	metadataListen string
-	stateDir       string
-	quiet          bool
+	listen             string
+	metadataListen     string
+	stateDir           string
+	quiet              bool
+	tokenCreators      []string
+	lifetimeExtensions []string
+	domainDelegations  []string
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -36,6 +39,11 @@ func newEmulatorCmd(app *App) *cobra.Command {
 		Long: `Serve a protocol-faithful fake of Google's OAuth 2.0 / OIDC endpoints (token,
 tokeninfo, certs, openid-configuration, revoke) and a protected sample
 service, for offline development and tests.
+
+IAM for impersonation tests: --token-creator, --lifetime-extension and
+--domain-delegation change who may impersonate whom; the changes are kept in
+state.json. By default the fake service account and user may impersonate
+` + fakegoogle.DefaultTargetServiceAccount + `.
 
 Into the state directory it writes service-account.json (a service-account
 key whose token_uri points at the emulator), authorized-user.json (user
@@ -53,6 +61,9 @@ keeps the files valid). Runs until interrupted.`,
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
+	cmd.Flags().StringArrayVar(&o.tokenCreators, "token-creator", nil, "grant `MEMBER=SA`: MEMBER (an email) gets roles/iam.serviceAccountTokenCreator on SA (repeatable; kept in the state)")
+	cmd.Flags().StringArrayVar(&o.lifetimeExtensions, "lifetime-extension", nil, "allow impersonated tokens of service account `SA` to live up to 12 h (the org policy; repeatable)")
+	cmd.Flags().StringArrayVar(&o.domainDelegations, "domain-delegation", nil, "allow domain-wide delegation for `SA=SCOPE[,SCOPE…]` (repeatable)")
 	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
 	return cmd
 }
@@ -85,6 +96,9 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("emulator state: %w", err)
+	}
+	if err := o.applyIAM(fake); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", o.listen)
@@ -153,6 +167,34 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		return err
 	}
 	fmt.Fprintln(app.Out, "Stopped.")
+	return nil
+}
+
+// applyIAM applies the IAM flags to the fake; they persist in its state.
+func (o *emulatorOptions) applyIAM(fake *fakegoogle.Server) error {
+	for _, g := range o.tokenCreators {
+		member, sa, ok := strings.Cut(g, "=")
+		if !ok || member == "" || sa == "" {
+			return usagef("--token-creator %q: want MEMBER=SERVICE_ACCOUNT", g)
+		}
+		if err := fake.GrantTokenCreator(member, sa); err != nil {
+			return usagef("--token-creator %q: %v", g, err)
+		}
+	}
+	for _, sa := range o.lifetimeExtensions {
+		if err := fake.AllowLifetimeExtension(sa, true); err != nil {
+			return usagef("--lifetime-extension %q: %v", sa, err)
+		}
+	}
+	for _, d := range o.domainDelegations {
+		sa, scopes, ok := strings.Cut(d, "=")
+		if !ok || sa == "" || scopes == "" {
+			return usagef("--domain-delegation %q: want SERVICE_ACCOUNT=SCOPE[,SCOPE…]", d)
+		}
+		if err := fake.AllowDomainWideDelegation(sa, parseScopes([]string{scopes})); err != nil {
+			return usagef("--domain-delegation %q: %v", d, err)
+		}
+	}
 	return nil
 }
 

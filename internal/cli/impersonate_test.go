@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -133,4 +134,71 @@ func TestDomainWideDelegationAndSelfSignedJWT(t *testing.T) {
 	if f.RequestCount("/token") != before {
 		t.Error("a self-signed JWT made a token request")
 	}
+}
+
+func TestEmulatorIAMFlags(t *testing.T) {
+	t.Parallel()
+	stateDir := t.TempDir() + "/state"
+	target := fakegoogle.DefaultTargetServiceAccount
+	base, stop := startEmulatorWith(t, stateDir,
+		"--lifetime-extension", target,
+		"--token-creator", fakegoogle.DefaultServiceAccount+"="+fakegoogle.DefaultServiceAccount)
+	e := newEnv(t)
+	e["GCPTOKEN_IAM_ENDPOINT"] = base
+	key := stateDir + "/service-account.json"
+	// The policy allows more than an hour for the target…
+	r := run(t, e, "", "print-access-token", "--credentials", key, "--no-cache",
+		"--impersonate-service-account", target, "--lifetime", "3h", "--format", "json")
+	wantCode(t, r, 0)
+	// …and the service account may now sign as itself, so DWD through
+	// signJwt reaches the token endpoint, which refuses the unlisted subject.
+	r = run(t, e, "", "print-access-token", "--credentials", key, "--no-cache",
+		"--impersonate-service-account", fakegoogle.DefaultServiceAccount, "--subject", fakegoogle.DefaultUser)
+	wantCode(t, r, ExitCredentials)
+	wantOneLineError(t, r, "unauthorized_client")
+	stop()
+
+	// Grants persist in the state directory.
+	base2, _ := startEmulatorWith(t, stateDir)
+	e["GCPTOKEN_IAM_ENDPOINT"] = base2
+	key2 := writeFile(t, "key.json", []byte(strings.ReplaceAll(readFile(t, key), base, base2)))
+	r = run(t, e, "", "print-access-token", "--credentials", key2, "--no-cache",
+		"--impersonate-service-account", target, "--lifetime", "3h")
+	wantCode(t, r, 0)
+}
+
+func TestEmulatorIAMFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--token-creator", "no-equals-sign"},
+		{"--token-creator", "a@b.c=nobody@fake-project.iam.gserviceaccount.com"},
+		{"--lifetime-extension", "nobody@fake-project.iam.gserviceaccount.com"},
+		{"--domain-delegation", fakegoogle.DefaultServiceAccount},
+	} {
+		r := run(t, newEnv(t), "", append([]string{"emulator", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, args...)...)
+		wantCode(t, r, ExitUsage)
+		wantOneLineError(t, r, args[0])
+	}
+}
+
+func TestSubjectWithoutSignJwtRight(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	e := newEnv(t)
+	e["GCPTOKEN_IAM_ENDPOINT"] = f.IAMCredentialsURL()
+	// No one holds Token Creator on themselves: signJwt as the service
+	// account itself is refused.
+	r := run(t, e, "", "print-access-token", "--credentials", saKeyFile(t, f), "--no-cache",
+		"--impersonate-service-account", fakegoogle.DefaultServiceAccount, "--subject", fakegoogle.DefaultUser)
+	wantCode(t, r, ExitCredentials)
+	wantOneLineError(t, r, "PERMISSION_DENIED", "signJwt")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
