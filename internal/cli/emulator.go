@@ -27,6 +27,7 @@ type emulatorOptions struct {
 	stateDir           string
 	quiet              bool
 	tokenCreators      []string
+	revokedCreators    []string
 	lifetimeExtensions []string
 	domainDelegations  []string
 }
@@ -40,9 +41,9 @@ func newEmulatorCmd(app *App) *cobra.Command {
 tokeninfo, certs, openid-configuration, revoke) and a protected sample
 service, for offline development and tests.
 
-IAM for impersonation tests: --token-creator, --lifetime-extension and
---domain-delegation change who may impersonate whom; the changes are kept in
-state.json. By default the fake service account and user may impersonate
+IAM for impersonation tests: --token-creator, --revoke-token-creator,
+--lifetime-extension and --domain-delegation change who may impersonate whom;
+the changes are kept in state.json. By default the fake service account and user may impersonate
 ` + fakegoogle.DefaultTargetServiceAccount + `.
 
 Into the state directory it writes service-account.json (a service-account
@@ -62,6 +63,7 @@ keeps the files valid). Runs until interrupted.`,
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
 	cmd.Flags().StringArrayVar(&o.tokenCreators, "token-creator", nil, "grant `MEMBER=SA`: MEMBER (an email) gets roles/iam.serviceAccountTokenCreator on SA (repeatable; kept in the state)")
+	cmd.Flags().StringArrayVar(&o.revokedCreators, "revoke-token-creator", nil, "revoke `MEMBER=SA`'s Token Creator grant (repeatable; kept in the state)")
 	cmd.Flags().StringArrayVar(&o.lifetimeExtensions, "lifetime-extension", nil, "allow impersonated tokens of service account `SA` to live up to 12 h (the org policy; repeatable)")
 	cmd.Flags().StringArrayVar(&o.domainDelegations, "domain-delegation", nil, "allow domain-wide delegation for `SA=SCOPE[,SCOPE…]` (repeatable)")
 	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
@@ -179,6 +181,15 @@ func (o *emulatorOptions) applyIAM(fake *fakegoogle.Server) error {
 		}
 		if err := fake.GrantTokenCreator(member, sa); err != nil {
 			return usagef("--token-creator %q: %v", g, err)
+		}
+	}
+	for _, g := range o.revokedCreators {
+		member, sa, ok := strings.Cut(g, "=")
+		if !ok || member == "" || sa == "" {
+			return usagef("--revoke-token-creator %q: want MEMBER=SERVICE_ACCOUNT", g)
+		}
+		if err := fake.RevokeTokenCreator(member, sa); err != nil {
+			return usagef("--revoke-token-creator %q: %v", g, err)
 		}
 	}
 	for _, sa := range o.lifetimeExtensions {

@@ -167,6 +167,19 @@ func TestEmulatorIAMFlags(t *testing.T) {
 	wantCode(t, r, 0)
 }
 
+func TestEmulatorRevokeTokenCreator(t *testing.T) {
+	t.Parallel()
+	stateDir := t.TempDir() + "/state"
+	target := fakegoogle.DefaultTargetServiceAccount
+	base, _ := startEmulatorWith(t, stateDir, "--revoke-token-creator", fakegoogle.DefaultServiceAccount+"="+target)
+	e := newEnv(t)
+	e["GCPTOKEN_IAM_ENDPOINT"] = base
+	r := run(t, e, "", "print-access-token", "--credentials", stateDir+"/service-account.json", "--no-cache",
+		"--impersonate-service-account", target)
+	wantCode(t, r, ExitCredentials)
+	wantOneLineError(t, r, "PERMISSION_DENIED")
+}
+
 func TestEmulatorIAMFlagErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
@@ -174,6 +187,7 @@ func TestEmulatorIAMFlagErrors(t *testing.T) {
 		{"--token-creator", "a@b.c=nobody@fake-project.iam.gserviceaccount.com"},
 		{"--lifetime-extension", "nobody@fake-project.iam.gserviceaccount.com"},
 		{"--domain-delegation", fakegoogle.DefaultServiceAccount},
+		{"--revoke-token-creator", "a@b.c=" + fakegoogle.DefaultTargetServiceAccount},
 	} {
 		r := run(t, newEnv(t), "", append([]string{"emulator", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, args...)...)
 		wantCode(t, r, ExitUsage)
