@@ -67,7 +67,7 @@ func TestGoCloudAuth(t *testing.T) {
 
 	t.Run("idtoken_validator", func(t *testing.T) {
 		if idTok == "" {
-			t.Skip("no ID token: idtoken_credentials failed")
+			t.Fatal("no ID token to validate: the idtoken_credentials subtest failed")
 		}
 		v, err := idtoken.NewValidator(&idtoken.ValidatorOptions{RS256CertsURL: f.fake.URL + "/oauth2/v3/certs"})
 		if err != nil {

@@ -401,9 +401,15 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir() = %q, %v; want /custom/cache, nil", got, err)
 	}
 	t.Setenv(EnvDir, "")
+	// Give every platform's user cache directory a value, so the default is
+	// checked everywhere rather than skipped where the machine has none.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, "xdg-cache"))
+	t.Setenv("LocalAppData", filepath.Join(home, "appdata"))
 	base, err := os.UserCacheDir()
 	if err != nil {
-		t.Skipf("no user cache dir here: %v", err)
+		t.Fatalf("os.UserCacheDir with HOME, XDG_CACHE_HOME and LocalAppData set: %v", err)
 	}
 	if got, err := DefaultDir(); got != filepath.Join(base, "gcptoken") || err != nil {
 		t.Errorf("DefaultDir() = %q, %v; want %q, nil", got, err, filepath.Join(base, "gcptoken"))
