@@ -35,6 +35,11 @@ type CacheOptions struct {
 	// every waiting caller, so it runs detached from any single caller's
 	// cancellation; this timeout is what stops it. Optional; default 60s.
 	FetchTimeout time.Duration
+	// AttemptTimeout bounds one attempt, so that an endpoint that accepts
+	// the request and then hangs is retried rather than eating the whole
+	// FetchTimeout. Optional; default 20s (Google answers in well under a
+	// second; HTTP clients' own header timeouts are often 30s or more).
+	AttemptTimeout time.Duration
 	// Now is the clock. Optional; default time.Now.
 	Now func() time.Time
 }
@@ -61,6 +66,9 @@ func (o *CacheOptions) withDefaults() CacheOptions {
 	}
 	if c.FetchTimeout <= 0 {
 		c.FetchTimeout = 60 * time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 20 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -169,11 +177,24 @@ func (c *cachedProvider) fetch(ctx context.Context) (*Token, error) {
 	var lastErr error
 	for attempt := 0; attempt < c.opts.MaxAttempts; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, c.backoff(attempt)); err != nil {
+			delay := c.backoff(attempt)
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < delay {
+				// Sleeping would outlast the deadline: fail now.
+				return nil, fmt.Errorf("%w (gave up retrying: deadline in %s)", lastErr, time.Until(d).Round(time.Millisecond))
+			}
+			if err := sleepCtx(ctx, delay); err != nil {
 				return nil, fmt.Errorf("%w (gave up retrying: %v)", lastErr, err)
 			}
 		}
-		tok, err := c.src.Token(ctx)
+		actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+		tok, err := c.src.Token(actx)
+		attemptTimedOut := err != nil && actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if attemptTimedOut {
+			// This attempt hung, but the refresh has time left: retry.
+			lastErr = fmt.Errorf("no answer within %s: %w", c.opts.AttemptTimeout, err)
+			continue
+		}
 		if err == nil {
 			if tok == nil || tok.Value == "" {
 				return nil, errors.New("token source returned an empty token")

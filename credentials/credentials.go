@@ -24,7 +24,8 @@ const (
 )
 
 // supportedTypes lists the credential file types parse accepts, for errors.
-var supportedTypes = TypeServiceAccount + ", " + TypeAuthorizedUser + ", " + TypeImpersonatedServiceAccount
+var supportedTypes = TypeServiceAccount + ", " + TypeAuthorizedUser + ", " + TypeImpersonatedServiceAccount +
+	", " + TypeExternalAccount + ", " + TypeExternalAccountAuthorizedUser
 
 // Step is one source that the ADC search considered: one line of
 // `gcptoken explain`, e.g. {"GOOGLE_APPLICATION_CREDENTIALS", false, "not set"}.
@@ -299,8 +300,11 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 		c, err = newAuthorizedUser(f, s)
 	case credsfile.TypeImpersonatedServiceAccount:
 		c, err = newImpersonatedFile(f, source, path, s, depth)
-	case credsfile.TypeExternalAccount, credsfile.TypeExternalAccountAuthorizedUser,
-		credsfile.TypeGDCHServiceAccount:
+	case credsfile.TypeExternalAccount:
+		c, err = newExternalAccount(f, source, s)
+	case credsfile.TypeExternalAccountAuthorizedUser:
+		c, err = newExternalAccountUser(f, s)
+	case credsfile.TypeGDCHServiceAccount:
 		err = fmt.Errorf("credential type %q is not supported yet (supported: %s)", f.Type, supportedTypes)
 	case "":
 		switch {

@@ -181,6 +181,25 @@ func (d *detection) use(c *Credentials, err error, detail string) (*Credentials,
 	return c, nil
 }
 
+// WellKnownFile returns the path of gcloud's application default
+// credentials file: where Detect looks (step 3) and where `gcloud auth
+// application-default login` (and `gcptoken login`) write.
+// $CLOUDSDK_CONFIG/application_default_credentials.json, else
+// ~/.config/gcloud/application_default_credentials.json
+// (%APPDATA%\gcloud\… on Windows). Only opts.Getenv and opts.HomeDir are
+// used; opts may be nil.
+func WellKnownFile(opts *Options) (string, error) {
+	s, err := opts.resolve()
+	if err != nil {
+		return "", err
+	}
+	p, why := wellKnownFile(s)
+	if p == "" {
+		return "", fmt.Errorf("credentials: cannot locate gcloud's credentials file: %s", why)
+	}
+	return p, nil
+}
+
 // wellKnownFile returns the path of gcloud's ADC file, or "" and why not.
 func wellKnownFile(s *settings) (path, why string) {
 	if dir := s.Getenv(envCloudSDK); dir != "" {

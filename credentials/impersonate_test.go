@@ -654,7 +654,7 @@ func TestImpersonatedFileErrors(t *testing.T) {
 		{"source not an object", with("source_credentials", "x"), []string{"source_credentials: is not a JSON object (found string)"}},
 		{"source without type", with("source_credentials", map[string]any{"client_email": "x"}), []string{`source_credentials: has no "type" field`}},
 		{"source broken", with("source_credentials", brokenSA), []string{"source_credentials: private_key: missing or empty (required for service_account)"}},
-		{"source unsupported", with("source_credentials", map[string]any{"type": "external_account"}), []string{`source_credentials: credential type "external_account" is not supported yet`}},
+		{"source unsupported", with("source_credentials", map[string]any{"type": "gdch_service_account"}), []string{`source_credentials: credential type "gdch_service_account" is not supported yet`}},
 		{"nested broken", mustJSON(t, impFile(good, impFile(good, brokenSA))), []string{"source_credentials: source_credentials: private_key: missing"}},
 		{"too deep", nested(6), []string{"impersonated_service_account credentials nested more than 5 deep in source_credentials"}},
 	}

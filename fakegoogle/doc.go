@@ -21,8 +21,12 @@
 //     authenticated by the fake's own access tokens;
 //   - STS's token exchange (/v1/token, base STSURL) for downscoping one of
 //     the fake's access tokens with a Credential Access Boundary; tokeninfo
-//     reports the boundary in the fake-only field "access_boundary".
-//     Federation subject token types are answered as not modelled yet;
+//     reports the boundary in the fake-only field "access_boundary";
+//     and workload identity federation: AWS and OIDC subject tokens,
+//     verified against a fake AWS account (SigV4 recomputed) and a fake
+//     OIDC identity provider (/fakeidp), for identity pools and providers
+//     (AddIdentityProvider), plus workforce refresh at /v1/oauthtoken and a
+//     fake AWS instance-metadata service under /latest/ (federation.go);
 //   - /sample/get_range, a protected service that, like a private Cloud Run
 //     service, accepts only ID tokens for its own URL.
 //

@@ -869,12 +869,13 @@ func TestIAMStateRoundTrip(t *testing.T) {
 			}
 		case DefaultTargetServiceAccount:
 			found++
-			if got, want := strings.Join(a.TokenCreators, ","), DefaultServiceAccount+","+DefaultUser; got != want {
+			if got, want := strings.Join(a.TokenCreators, ","), DefaultServiceAccount+","+DefaultUser+
+				","+DefaultWorkforcePoolMember+","+DefaultWorkloadPoolMember; got != want {
 				t.Errorf("got default target's creators %q; want %q", got, want)
 			}
 		}
 	}
-	if found != 2 || parsed.Version != 2 {
+	if found != 2 || parsed.Version != stateVersion {
 		t.Errorf("got version %d and %d of the 2 accounts in state: %s", parsed.Version, found, state)
 	}
 

@@ -80,6 +80,10 @@ type Server struct {
 	refresh  map[string]*refreshGrant
 	access   map[string]*accessGrant
 	requests map[string]int // path → count
+	fed      *federation    // identity pools, fake AWS and OIDC provider (federation.go)
+
+	faults faultInjector // injected failures and clock skew (faults.go)
+	authz  authzState    // authorization endpoint: web clients, consent pages, codes (authorize.go)
 }
 
 // New returns a Server with two signing keys and the default service
@@ -121,8 +125,11 @@ func New(opts *Options) (*Server, error) {
 		refresh:  map[string]*refreshGrant{},
 		access:   map[string]*accessGrant{},
 		requests: map[string]int{},
+		fed:      newFederation(o.RSAKeyBits),
 	}
 	s.mux = s.routes()
+	// The clock the fake answers with includes any injected skew (faults.go).
+	s.now = func() time.Time { return o.Now().Add(s.faults.clockSkew()) }
 	if _, err := s.AddServiceAccount(DefaultServiceAccount); err != nil {
 		return nil, err
 	}
@@ -131,6 +138,9 @@ func New(opts *Options) (*Server, error) {
 	}
 	s.AddUser(DefaultUser)
 	s.AddOAuthClient(DefaultClientID, DefaultClientSecret)
+	if err := s.addDefaultFederation(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -141,6 +151,8 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	m.HandleFunc("/revoke", s.handleRevoke)
 	m.HandleFunc("/o/oauth2/revoke", s.handleRevoke)
+	m.HandleFunc("/o/oauth2/v2/auth", s.handleAuthorize) // accounts.google.com (authorize.go)
+	m.HandleFunc("/o/oauth2/auth", s.handleAuthorize)
 	m.HandleFunc("/tokeninfo", s.handleTokeninfoV3)
 	m.HandleFunc("/oauth2/v3/tokeninfo", s.handleTokeninfoV3)
 	m.HandleFunc("/oauth2/v2/tokeninfo", s.handleTokeninfoV2)
@@ -154,6 +166,9 @@ func (s *Server) routes() *http.ServeMux {
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
+	m.HandleFunc("/v1/oauthtoken", s.handleSTSOAuthToken)
+	m.HandleFunc("/latest/", s.handleIMDS) // AWS instance metadata (aws.go)
+	m.HandleFunc(idpPath+"/", s.handleIDP) // the fake OIDC identity provider
 	m.HandleFunc("/", s.handleUnmodelled)
 	return m
 }
@@ -170,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only method and path: queries and bodies can carry tokens.
 	s.log.Debug("fakegoogle request", "method", r.Method, "path", r.URL.Path)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	s.mux.ServeHTTP(w, r)
+	s.serveWithFaults(w, r, s.mux) // faults.go; without rules, just s.mux
 }
 
 // SetBaseURL sets the fake's external base URL, e.g. "http://127.0.0.1:8123"

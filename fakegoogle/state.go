@@ -10,8 +10,10 @@ import (
 )
 
 // stateVersion is bumped when the state format changes. Version 2 added
-// the IAM model; LoadState still reads version 1 files.
-const stateVersion = 2
+// the IAM model, version 3 federation (identity pools, the fake AWS key and
+// OIDC provider keys, workforce refresh tokens); LoadState still reads
+// versions 1 and 2.
+const stateVersion = 3
 
 // state is the persisted registry, IAM grants and policies included. Access
 // tokens are not kept: they are short-lived and clients fetch new ones after
@@ -23,6 +25,21 @@ type state struct {
 	Users           []User           `json:"users"`
 	OAuthClients    []stateClient    `json:"oauth_clients"`
 	RefreshTokens   []stateRefresher `json:"refresh_tokens"`
+	// Federation (version 3); absent in older files.
+	Federation *stateFederation `json:"federation,omitempty"`
+}
+
+type stateFederation struct {
+	Providers              []IdentityProvider `json:"providers"`
+	IdPKeys                []stateKey         `json:"idp_keys"`
+	AWSAccessKeyID         string             `json:"aws_access_key_id"`
+	AWSSecretAccessKey     string             `json:"aws_secret_access_key"`
+	WorkforceRefreshTokens []stateWorkforce   `json:"workforce_refresh_tokens,omitempty"`
+}
+
+type stateWorkforce struct {
+	Token string `json:"token"`
+	workforceGrant
 }
 
 type stateKey struct {
@@ -83,6 +100,15 @@ func (s *Server) MarshalState() ([]byte, error) {
 	for tok, g := range s.refresh {
 		st.RefreshTokens = append(st.RefreshTokens, stateRefresher{tok, g.clientID, g.userEmail, slices.Clone(g.scopes)})
 	}
+	fed := &stateFederation{
+		Providers: s.fed.providerList(), AWSAccessKeyID: s.fed.aws.KeyID, AWSSecretAccessKey: s.fed.aws.Secret,
+	}
+	for tok, g := range s.fed.wfRefresh {
+		c := *g
+		c.Scopes = slices.Clone(g.Scopes)
+		fed.WorkforceRefreshTokens = append(fed.WorkforceRefreshTokens, stateWorkforce{tok, c})
+	}
+	idpKeys := slices.Clone(s.fed.idpKeys)
 	s.mu.Unlock()
 
 	// Keys are encoded outside the lock: they may still be generating.
@@ -101,6 +127,13 @@ func (s *Server) MarshalState() ([]byte, error) {
 	if st.SigningKeys, err = encode(signing); err != nil {
 		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
 	}
+	if fed.IdPKeys, err = encode(idpKeys); err != nil {
+		return nil, fmt.Errorf("fakegoogle: marshal state: identity provider: %w", err)
+	}
+	sort.Slice(fed.WorkforceRefreshTokens, func(i, j int) bool {
+		return fed.WorkforceRefreshTokens[i].Token < fed.WorkforceRefreshTokens[j].Token
+	})
+	st.Federation = fed
 	for _, sa := range sas {
 		keys, err := encode(sa.keys)
 		if err != nil {
@@ -135,8 +168,8 @@ func (s *Server) LoadState(data []byte) error {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("fakegoogle: load state: %w", err)
 	}
-	if st.Version != 1 && st.Version != stateVersion {
-		return fmt.Errorf("fakegoogle: load state: version %d, want 1 or %d", st.Version, stateVersion)
+	if st.Version < 1 || st.Version > stateVersion {
+		return fmt.Errorf("fakegoogle: load state: version %d, want 1 to %d", st.Version, stateVersion)
 	}
 	decode := func(what string, keys []stateKey) ([]*rsaKey, error) {
 		if len(keys) == 0 {
@@ -175,6 +208,13 @@ func (s *Server) LoadState(data []byte) error {
 			dwdScopes:         slices.Clone(v.DWDScopes),
 		}
 		for _, m := range v.TokenCreators {
+			if checkFederatedMember(m) == nil {
+				if sa.tokenCreators == nil {
+					sa.tokenCreators = map[string]bool{}
+				}
+				sa.tokenCreators[m] = true
+				continue
+			}
 			email, err := normalizeMember(m)
 			if err != nil {
 				return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
@@ -218,9 +258,69 @@ func (s *Server) LoadState(data []byte) error {
 		}
 		refresh[t.Token] = &refreshGrant{clientID: t.ClientID, userEmail: t.UserEmail, scopes: t.Scopes}
 	}
+	fed, err := s.loadFederation(st.Federation, decode)
+	if err != nil {
+		return err
+	}
+	if st.Federation == nil {
+		// Older files: add what New would have added.
+		if _, ok := clients[DefaultWorkforceClientID]; !ok {
+			clients[DefaultWorkforceClientID] = DefaultWorkforceClientSecret
+		}
+		if sa, ok := sas[DefaultTargetServiceAccount]; ok {
+			if sa.tokenCreators == nil {
+				sa.tokenCreators = map[string]bool{}
+			}
+			sa.tokenCreators[DefaultWorkloadPoolMember] = true
+			sa.tokenCreators[DefaultWorkforcePoolMember] = true
+		}
+	}
+	for tok, g := range fed.wfRefresh {
+		if _, ok := clients[g.ClientID]; !ok {
+			return fmt.Errorf("fakegoogle: load state: workforce refresh token for unknown client %q", g.ClientID)
+		}
+		if _, ok := fed.providers[g.Provider]; !ok {
+			return fmt.Errorf("fakegoogle: load state: workforce refresh token %.8s… for unknown provider %q", tok, g.Provider)
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
+	s.fed = fed
 	return nil
+}
+
+// loadFederation rebuilds the federation state from a file's, or the
+// defaults New makes (with fresh keys) when the file predates it.
+func (s *Server) loadFederation(sf *stateFederation, decode func(string, []stateKey) ([]*rsaKey, error)) (*federation, error) {
+	fed := newFederation(s.bits)
+	if sf == nil {
+		for _, p := range defaultProviders() {
+			p := p
+			fed.providers[p.Name()] = &p
+		}
+		return fed, nil
+	}
+	for _, p := range sf.Providers {
+		p := p
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("fakegoogle: load state: identity provider %q: %w", p.Name(), err)
+		}
+		fed.providers[p.Name()] = &p
+	}
+	keys, err := decode("identity provider", sf.IdPKeys)
+	if err != nil {
+		return nil, err
+	}
+	fed.idpKeys = keys
+	if sf.AWSAccessKeyID == "" || sf.AWSSecretAccessKey == "" {
+		return nil, errors.New("fakegoogle: load state: federation without the fake AWS access key")
+	}
+	fed.aws.KeyID, fed.aws.Secret = sf.AWSAccessKeyID, sf.AWSSecretAccessKey
+	for _, t := range sf.WorkforceRefreshTokens {
+		g := t.workforceGrant
+		fed.wfRefresh[t.Token] = &g
+	}
+	return fed, nil
 }

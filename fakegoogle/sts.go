@@ -13,10 +13,10 @@ import (
 )
 
 // The Security Token Service (sts.googleapis.com/v1/token, protocol.md §7).
-// Only downscoping is modelled: an access token of this fake exchanged for
-// one restricted by a Credential Access Boundary (§7.2). Workload identity
-// federation (external_account subject tokens) is a later addition: it
-// plugs into the switch on subject_token_type in handleSTSToken.
+// Two exchanges are modelled: downscoping, an access token of this fake
+// exchanged for one restricted by a Credential Access Boundary (§7.2); and
+// workload identity federation, an external subject token (AWS or OIDC)
+// exchanged for a federated principal's token (federation.go).
 
 const (
 	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -28,8 +28,8 @@ const (
 	inRolePrefix = "inRole:"
 )
 
-// stsSubjectTokenTypes are the other subject token types STS accepts;
-// the fake names them as unmodelled rather than invalid.
+// stsSubjectTokenTypes are the federation subject token types STS accepts;
+// stsFederate answers SAML and mTLS as unmodelled rather than invalid.
 var stsSubjectTokenTypes = []string{
 	"urn:ietf:params:oauth:token-type:jwt",
 	"urn:ietf:params:oauth:token-type:id_token",
@@ -102,8 +102,7 @@ func (s *Server) handleSTSToken(w http.ResponseWriter, r *http.Request) {
 	case st == "":
 		s.stsError(w, r, "invalid_request", `Missing required field "subject_token_type".`)
 	case slices.Contains(stsSubjectTokenTypes, st):
-		s.log.Warn("fakegoogle: unmodelled STS subject token type", "subject_token_type", st)
-		s.stsError(w, r, "invalid_request", "fakegoogle: subject_token_type "+st+" is not modelled yet")
+		s.stsFederate(w, r, st)
 	default:
 		s.stsError(w, r, "invalid_request", fmt.Sprintf("Invalid value for \"subject_token_type\": %q", st))
 	}

@@ -75,8 +75,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.jwtBearerGrant(w, r)
 	case grantRefreshToken:
 		s.refreshGrant(w, r)
+	case grantAuthorizationCode:
+		s.authorizationCodeGrant(w, r) // authorize.go
 	default:
-		if gt == "authorization_code" || gt == "urn:ietf:params:oauth:grant-type:device_code" {
+		if gt == "urn:ietf:params:oauth:grant-type:device_code" {
 			// Real grants the fake does not model yet: say so rather than
 			// pretend Google rejects them.
 			s.log.Warn("fakegoogle: unmodelled grant type", "grant_type", gt)

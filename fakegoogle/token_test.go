@@ -363,7 +363,7 @@ func TestTokenEndpointRejects(t *testing.T) {
 	}{
 		{"unsupported grant", "POST", url.Values{"grant_type": {"password"}}, 400, "unsupported_grant_type", "Invalid grant_type: password"},
 		{"missing grant", "POST", url.Values{}, 400, "unsupported_grant_type", "Invalid grant_type: "},
-		{"unmodelled real grant", "POST", url.Values{"grant_type": {"authorization_code"}}, 400, "unsupported_grant_type", ""},
+		{"unmodelled real grant", "POST", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, 400, "unsupported_grant_type", ""},
 		{"GET", "GET", nil, 405, "invalid_request", ""},
 	}
 	for _, path := range []string{"/token", "/o/oauth2/token", "/oauth2/v4/token"} {

@@ -287,15 +287,21 @@ type quitKey struct{}
 // wait_for_change requests return at once, others get 5 s to finish. It
 // returns nil after a clean shutdown, or the error that stopped serving.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return serveHandler(ctx, ln, s, s.log)
+}
+
+// serveHandler is Serve for any handler of this package (Server,
+// PodIdentityServer).
+func serveHandler(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	quit := make(chan struct{})
 	srv := &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context {
 			return context.WithValue(context.Background(), quitKey{}, (<-chan struct{})(quit))
 		},

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // closedPort returns a loopback URL on which nothing listens.
@@ -18,6 +21,21 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr
+}
+
+// badInputDir is the committed corpus (testdata/README says: all FAKE).
+const badInputDir = "../../testdata/badinput"
+
+// noLeak fails if stderr carries anything secret-looking.
+func noLeak(t *testing.T, r result, secrets ...string) {
+	t.Helper()
+	// "PRIVATE KEY" alone may be named (as a PEM block type); key
+	// material starts with the PEM header or base64 DER ("MII").
+	for _, s := range append([]string{"-----BEGIN", "MIIE", "MIIB", "MIIC"}, secrets...) {
+		if s != "" && strings.Contains(r.stderr, s) {
+			t.Errorf("stderr leaks %.12q…: %s", s, r.stderr)
+		}
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -33,11 +51,6 @@ func TestBadInput(t *testing.T) {
 		return p
 	}
 	malformed := file("malformed.json", `{"type": "service_account",`)
-	unknownType := file("unknown.json", `{"type": "alien_account"}`)
-	noType := file("notype.json", `{"client_email": "a@b.c"}`)
-	missingKey := file("nokey.json", `{"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com"}`)
-	wrongFieldType := file("wrongtype.json", `{"type": "service_account", "client_email": 5, "private_key": "x"}`)
-	badPEM := file("badpem.json", `{"type": "service_account", "client_email": "a@b.c", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}`)
 	revokedUser, rt := userFile(t, f)
 	f.RevokeToken(rt)
 	missing := filepath.Join(dir, "does-not-exist.json")
@@ -52,9 +65,13 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown command", nil, []string{"print-tokn"}, ExitUsage, []string{"unknown command"}},
 		{"unknown flag", nil, []string{"print-access-token", "--scoops", "x"}, ExitUsage, []string{"--scoops"}},
+		{"unknown flag of a subcommand", nil, []string{"cache", "clear", "--bogus"}, ExitUsage, []string{"--bogus"}},
 		{"bad format", nil, []string{"print-access-token", "--credentials", key, "--format", "yaml"}, ExitUsage, []string{"--format", "yaml"}},
+		{"info bad format", nil, []string{"info", "--format", "yaml", "ya29.x"}, ExitUsage, []string{"--format", "yaml"}},
 		{"missing audience", nil, []string{"print-identity-token", "--credentials", key}, ExitUsage, []string{"--audience"}},
+		{"empty audience", nil, []string{"print-identity-token", "--credentials", key, "--audience", ""}, ExitUsage, []string{"--audience"}},
 		{"extra argument", nil, []string{"print-access-token", "extra"}, ExitUsage, []string{"print-access-token"}},
+		{"lifetime not a duration", nil, []string{"print-access-token", "--lifetime", "abc"}, ExitUsage, []string{"--lifetime", "abc"}},
 		{"curl without URL", nil, []string{"curl"}, ExitUsage, []string{"curl"}},
 		{"curl relative URL", nil, []string{"curl", "--credentials", key, "/x"}, ExitUsage, []string{"/x"}},
 		{"curl bad header", nil, []string{"curl", "--credentials", key, "-H", "nocolon", f.URL}, ExitUsage, []string{"nocolon"}},
@@ -62,11 +79,6 @@ func TestBadInput(t *testing.T) {
 		{"missing credentials file", nil, []string{"print-access-token", "--credentials", missing}, ExitCredentials, []string{missing}},
 		{"credentials is a directory", nil, []string{"print-access-token", "--credentials", dir}, ExitCredentials, []string{dir}},
 		{"malformed JSON", nil, []string{"print-access-token", "--credentials", malformed}, ExitCredentials, []string{malformed}},
-		{"unknown type", nil, []string{"print-access-token", "--credentials", unknownType}, ExitCredentials, []string{unknownType, "alien_account"}},
-		{"no type", nil, []string{"print-access-token", "--credentials", noType}, ExitCredentials, []string{noType, "type"}},
-		{"missing private key", nil, []string{"print-access-token", "--credentials", missingKey}, ExitCredentials, []string{missingKey, "private_key"}},
-		{"wrong field type", nil, []string{"print-access-token", "--credentials", wrongFieldType}, ExitCredentials, []string{wrongFieldType, "client_email"}},
-		{"bad PEM", nil, []string{"print-access-token", "--credentials", badPEM}, ExitCredentials, []string{badPEM, "private_key"}},
 		{"GOOGLE_APPLICATION_CREDENTIALS missing file", map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": missing}, []string{"print-access-token"}, ExitCredentials, []string{"GOOGLE_APPLICATION_CREDENTIALS", missing}},
 		{"revoked refresh token", nil, []string{"print-access-token", "--credentials", revokedUser, "--no-cache"}, ExitCredentials, []string{"invalid_grant", "expired or revoked"}},
 		{"unreachable token endpoint", nil, []string{"print-access-token", "--credentials", key, "--no-cache", "--token-url", down + "/token"}, ExitUnavailable, []string{down}},
@@ -74,8 +86,21 @@ func TestBadInput(t *testing.T) {
 		{"empty scopes fall back to cloud-platform", nil, []string{"print-access-token", "--credentials", key, "--no-cache", "--scopes", ""}, ExitOK, nil},
 		{"info garbage JWT", nil, []string{"info", "eyJhbGciOi.bbb.ccc"}, ExitCredentials, []string{"JWT"}},
 		{"info empty", nil, []string{"info"}, ExitUsage, []string{"no token"}},
+		{"info two words", nil, []string{"info", "ya29.a ya29.b"}, ExitUsage, []string{"one token"}},
+		{"info bad tokeninfo URL flag", nil, []string{"info", "--tokeninfo-url", "nope", "ya29.x"}, ExitUsage, []string{"--tokeninfo-url", "nope"}},
 		{"info tokeninfo unreachable", map[string]string{"GCPTOKEN_TOKENINFO_URL": down + "/tokeninfo"}, []string{"info", "ya29.x"}, ExitUnavailable, []string{down}},
+		{"verify no token", nil, []string{"verify", "--audience", "a"}, ExitUsage, []string{"no token"}},
+		{"verify bad certs URL", nil, []string{"verify", "x.y.z", "--audience", "a", "--certs-url", "::bad"}, ExitUsage, []string{"::bad"}},
+		{"proxy target not a URL", nil, []string{"proxy", "--credentials", key, "--target", "not a url"}, ExitUsage, []string{"--target", "not a url"}},
+		{"proxy bad listen", nil, []string{"proxy", "--credentials", key, "--target", "http://x", "--listen", "bad"}, ExitUsage, []string{"--listen", "bad"}},
+		{"proxy bad header", nil, []string{"proxy", "--credentials", key, "--target", "http://x", "--header", "x-bad"}, ExitUsage, []string{"--header", "x-bad"}},
+		{"metadata-server missing config", nil, []string{"metadata-server", "--credentials", key, "--config", missing}, ExitUsage, []string{"--config", missing}},
+		{"metadata-server config is a key file", nil, []string{"metadata-server", "--credentials", key, "--config", key}, ExitUsage, []string{"--config", key, "unknown field"}},
 		{"emulator bad listen", nil, []string{"emulator", "--listen", "nonsense"}, ExitUsage, []string{"--listen"}},
+		{"emulator fault rate out of range", nil, []string{"emulator", "--fault", "/token:rate=5,status=503"}, ExitUsage, []string{"--fault", "/token:rate=5,status=503", "[0, 1]"}},
+		{"emulator fault unknown key", nil, []string{"emulator", "--fault", "/token:colour=red"}, ExitUsage, []string{"--fault", "colour"}},
+		{"emulator fault seed negative", nil, []string{"emulator", "--fault-seed", "-1"}, ExitUsage, []string{"--fault-seed"}},
+		{"emulator clock skew not a duration", nil, []string{"emulator", "--clock-skew", "abc"}, ExitUsage, []string{"--clock-skew", "abc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,11 +115,276 @@ func TestBadInput(t *testing.T) {
 				return
 			}
 			wantOneLineError(t, r, tt.fragments...)
-			if strings.Contains(r.stderr, "-----BEGIN") || strings.Contains(r.stderr, rt) {
-				t.Errorf("error leaks a secret: %s", r.stderr)
+			noLeak(t, r, rt)
+		})
+	}
+}
+
+// credCorpus says what each committed bad credential file must produce
+// (beyond exit code 3 and an error naming the file). Every file in
+// testdata/badinput/creds must have an entry, and every entry a file.
+var credCorpus = map[string][]string{
+	"binary-garbage.bin":                    {"not UTF-8 text"},
+	"deeply-nested.json":                    {"malformed JSON", "max depth"},
+	"impersonated-bad-url.json":             {"service_account_impersonation_url", "not an absolute"},
+	"impersonated-missing-source.json":      {"source_credentials", "missing"},
+	"impersonated-source-string.json":       {"source_credentials", "not a JSON object"},
+	"impersonated-source-unknown-type.json": {"source_credentials", "alien_account"},
+	"json-null.json":                        {"not a JSON object"},
+	"malformed-single-quotes.json":          {"malformed JSON", "line 1"},
+	"malformed-trailing-comma.json":         {"malformed JSON", "line 1"},
+	"malformed-truncated.json":              {"malformed JSON", "unexpected end"},
+	"not-object-array.json":                 {"not a JSON object", "array"},
+	"not-object-string.json":                {"not a JSON object", "string"},
+	"nul-bytes.json":                        {"not UTF-8 text"},
+	"sa-client-email-number.json":           {"client_email", "must be a string"},
+	"sa-ec-key.json":                        {"private_key", "EC key", "RSA"},
+	"sa-ed25519-key.json":                   {"private_key", "Ed25519", "RSA"},
+	"sa-missing-client-email.json":          {"client_email", "missing"},
+	"sa-missing-private-key.json":           {"private_key", "missing"},
+	"sa-private-key-bad-base64.json":        {"private_key", "not a PEM key"},
+	"sa-private-key-bad-der.json":           {"private_key", "cannot parse"},
+	"sa-private-key-not-pem.json":           {"private_key", "not a PEM key"},
+	"sa-private-key-number.json":            {"private_key", "must be a string"},
+	"sa-private-key-truncated-pem.json":     {"private_key", "not a PEM key"},
+	"sa-token-uri-not-url.json":             {"token_uri", "not an absolute"},
+	"sa-token-uri-number.json":              {"token_uri", "must be a string"},
+	"two-objects.json":                      {"malformed JSON", "after top-level value"},
+	"type-duplicate.json":                   {"unknown credential type", "alien_account"},
+	"type-empty.json":                       {"empty \"type\""},
+	"type-missing.json":                     {"no \"type\""},
+	"type-number.json":                      {"type", "must be a string"},
+	"type-unknown.json":                     {"unknown credential type", "alien_account"},
+	"user-client-id-array.json":             {"client_id", "must be a string", "array"},
+	"user-missing-client-secret.json":       {"client_secret", "missing"},
+	"user-missing-refresh-token.json":       {"refresh_token", "missing"},
+	"utf16le.json":                          {"UTF-16"},
+	"whitespace-only.json":                  {"is empty"},
+	// A UTF-8 byte-order mark is tolerated (some editors write one): the
+	// file parses, and the fake refuses its made-up client.
+	"bom.json": nil,
+}
+
+// TestBadCredentialFiles runs every committed bad credential file through
+// --credentials and through GOOGLE_APPLICATION_CREDENTIALS.
+func TestBadCredentialFiles(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	entries, err := os.ReadDir(filepath.Join(badInputDir, "creds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if _, ok := credCorpus[e.Name()]; !ok {
+			t.Errorf("testdata/badinput/creds/%s has no expectation in credCorpus", e.Name())
+		}
+	}
+	for name := range credCorpus {
+		if !slices.Contains(names, name) {
+			t.Errorf("credCorpus names %s, which is not in testdata/badinput/creds", name)
+		}
+	}
+	for _, name := range names {
+		path := filepath.Join(badInputDir, "creds", name)
+		want := credCorpus[name]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, how := range []string{"flag", "env"} {
+				e := newEnv(t)
+				args := []string{"print-access-token", "--no-cache"}
+				if name == "bom.json" { // parses: keep it off the network
+					args = append(args, "--token-url", f.URL+"/token")
+				}
+				if how == "flag" {
+					args = append(args, "--credentials", path)
+				} else {
+					e["GOOGLE_APPLICATION_CREDENTIALS"] = path
+				}
+				r := run(t, e, "", args...)
+				wantCode(t, r, ExitCredentials)
+				if name == "bom.json" {
+					wantOneLineError(t, r, "invalid_client")
+				} else {
+					wantOneLineError(t, r, append([]string{path}, want...)...)
+				}
+				noLeak(t, r, "fake-client-secret", "1//fake-refresh-token")
 			}
 		})
 	}
+}
+
+// TestBadCredentialFilesMadeByTheTest covers inputs that cannot be
+// committed: a file over 1 MiB, a symlink loop, an unreadable file, a
+// dangling symlink and an empty file.
+func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.json")
+	big := append([]byte(`{"type": "service_account", "padding": "`), bytes.Repeat([]byte("A"), 2<<20)...)
+	if err := os.WriteFile(huge, append(big, `"}`...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loopA, loopB := filepath.Join(dir, "loop-a.json"), filepath.Join(dir, "loop-b.json")
+	if err := os.Symlink(loopB, loopA); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(loopA, loopB); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "dangling.json")
+	if err := os.Symlink(filepath.Join(dir, "nowhere.json"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(dir, "unreadable.json")
+	if err := os.WriteFile(unreadable, []byte(`{"type": "service_account",`), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	// As root, mode 000 does not stop reads: the file is then read, and
+	// found malformed. Either way the error names the file.
+	unreadableWant := []string{unreadable, "permission denied"}
+	if os.Geteuid() == 0 {
+		unreadableWant = []string{unreadable, "malformed JSON"}
+	}
+
+	tests := []struct {
+		name string
+		path string
+		want []string
+	}{
+		{"over 1 MiB", huge, []string{huge, "larger than"}},
+		{"symlink loop", loopA, []string{loopA, "too many levels of symbolic links"}},
+		{"dangling symlink", dangling, []string{dangling}},
+		{"empty file", empty, []string{empty, "is empty"}},
+		{"unreadable file", unreadable, unreadableWant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := run(t, newEnv(t), "", "print-access-token", "--no-cache", "--credentials", tt.path)
+			wantCode(t, r, ExitCredentials)
+			wantOneLineError(t, r, tt.want...)
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v; a bad file must fail fast", d)
+			}
+		})
+	}
+}
+
+// tokenCorpus says what info and verify make of each committed bad token:
+// exit codes and fragments of the error (or of info's output).
+var tokenCorpus = map[string]struct {
+	infoCode   int
+	info       []string
+	verifyCode int
+	verify     []string
+}{
+	"binary.txt":               {ExitUsage, []string{"not a token", "printable"}, ExitUsage, []string{"not a token"}},
+	"jwt-alg-none.txt":         {ExitOK, []string{"alg:", "none", "not verified"}, ExitCredentials, []string{"rejected"}},
+	"jwt-bad-base64.txt":       {ExitCredentials, []string{"not a valid JWT", "base64"}, ExitCredentials, []string{"rejected", "base64url"}},
+	"jwt-empty-segments.txt":   {ExitCredentials, []string{"tokeninfo"}, ExitCredentials, []string{"rejected", "empty"}},
+	"jwt-exp-string.txt":       {ExitOK, []string{"not verified"}, ExitCredentials, []string{"rejected"}},
+	"jwt-forged-signature.txt": {ExitOK, []string{"not verified"}, ExitCredentials, []string{"rejected"}},
+	"jwt-four-segments.txt":    {ExitCredentials, []string{"not a valid JWT", "4 segments"}, ExitCredentials, []string{"rejected", "4"}},
+	"jwt-header-not-json.txt":  {ExitCredentials, []string{"tokeninfo"}, ExitCredentials, []string{"rejected", "header"}},
+	"jwt-payload-array.txt":    {ExitCredentials, []string{"not a valid JWT", "claims"}, ExitCredentials, []string{"rejected"}},
+	"jwt-two-segments.txt":     {ExitCredentials, []string{"not a valid JWT", "2 segments"}, ExitCredentials, []string{"rejected", "2"}},
+}
+
+// TestBadTokens runs every committed bad token through info (argument) and
+// verify (standard input), plus input over the size limit.
+func TestBadTokens(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	entries, err := os.ReadDir(filepath.Join(badInputDir, "tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(tokenCorpus) {
+		t.Errorf("testdata/badinput/tokens has %d files; tokenCorpus %d entries", len(entries), len(tokenCorpus))
+	}
+	for _, ent := range entries {
+		want, ok := tokenCorpus[ent.Name()]
+		if !ok {
+			t.Errorf("testdata/badinput/tokens/%s has no expectation", ent.Name())
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(badInputDir, "tokens", ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := strings.TrimSpace(string(raw))
+		t.Run(ent.Name(), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e[envTokenInfoURL] = f.URL + "/tokeninfo"
+			r := run(t, e, "", "info", tok)
+			wantCode(t, r, want.infoCode)
+			if want.infoCode == ExitOK {
+				for _, frag := range want.info {
+					if !strings.Contains(r.stdout, frag) {
+						t.Errorf("info output does not mention %q:\n%s", frag, r.stdout)
+					}
+				}
+			} else {
+				wantOneLineError(t, r, want.info...)
+			}
+			r = run(t, e, string(raw), "verify", "--audience", "https://svc.example", "--certs-url", f.URL+"/oauth2/v3/certs")
+			wantCode(t, r, want.verifyCode)
+			wantOneLineError(t, r, want.verify...)
+		})
+	}
+
+	t.Run("standard input over the limit", func(t *testing.T) {
+		t.Parallel()
+		r := run(t, newEnv(t), strings.Repeat("a", 2<<20), "info")
+		wantCode(t, r, ExitUsage)
+		wantOneLineError(t, r, "standard input", "larger than")
+	})
+}
+
+// TestExpiredTokenVerify: a token that expired is rejected by verify and
+// flagged by info.
+func TestExpiredTokenVerify(t *testing.T) {
+	t.Parallel()
+	f := ownFake(t)
+	key := saKeyFile(t, f)
+	e := newEnv(t)
+	r := run(t, e, "", "print-identity-token", "--no-cache", "--credentials", key, "--audience", "https://svc.example")
+	wantCode(t, r, ExitOK)
+	tok := strings.TrimSpace(r.stdout)
+	// Two hours later, by the CLI's clock.
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	var out, errb bytes.Buffer
+	app := &App{Out: &out, Err: &errb, Getenv: func(k string) string { return e[k] }, Now: later}
+	code := Run(t.Context(), app, []string{"verify", tok, "--audience", "https://svc.example", "--certs-url", f.URL + "/oauth2/v3/certs"})
+	wantCode(t, result{code: code, stdout: out.String(), stderr: errb.String()}, ExitCredentials)
+	wantOneLineError(t, result{stderr: errb.String()}, "expired")
+	out.Reset()
+	errb.Reset()
+	app = &App{Out: &out, Err: &errb, Getenv: func(k string) string { return e[k] }, Now: later}
+	code = Run(t.Context(), app, []string{"info", tok})
+	if code != ExitOK || !strings.Contains(strings.ToLower(out.String()), "expired") {
+		t.Errorf("info on an expired token: exit %d, output %q; want 0 and a note that it expired", code, out.String())
+	}
+}
+
+// TestEmulatorFaultFlag checks that --fault reaches the fake: with an
+// injected invalid_grant, a token request fails as a refused credential.
+func TestEmulatorFaultFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, stop := startEmulatorWith(t, dir, "--fault", "/token:status=400,code=invalid_grant")
+	defer stop()
+	r := run(t, newEnv(t), "", "print-access-token", "--no-cache", "--credentials", filepath.Join(dir, "service-account.json"))
+	wantCode(t, r, ExitCredentials)
+	wantOneLineError(t, r, "invalid_grant", "injected fault")
 }
 
 func TestNoCredentialsAnywhere(t *testing.T) {

@@ -24,8 +24,13 @@ import (
 type emulatorOptions struct {
 	listen             string
 	metadataListen     string
+	httpsProxy         string // --https-proxy: see emulator_https.go
+	caDir              string
 	stateDir           string
 	quiet              bool
+	faults             []string // --fault specs (fakegoogle.ParseFault)
+	faultSeed          uint64
+	clockSkew          time.Duration
 	tokenCreators      []string
 	revokedCreators    []string
 	lifetimeExtensions []string
@@ -50,7 +55,13 @@ Into the state directory it writes service-account.json (a service-account
 key whose token_uri points at the emulator), authorized-user.json (user
 credentials for the same), env.sh (the exports that point gcptoken, gcloud
 and Google's client libraries at it) and state.json (its keys, so a restart
-keeps the files valid). Runs until interrupted.`,
+keeps the files valid). Runs until interrupted.
+
+With --https-proxy it also serves the fake under Google's real host names
+(oauth2.googleapis.com, iamcredentials.googleapis.com, sts.googleapis.com, ...)
+through an HTTPS proxy with a local CA (ca.pem, ca-key.pem), for programs that
+cannot be pointed elsewhere; the credential files then name Google's URLs and
+env.sh sets the proxy and CA variables. Other hosts are refused.`,
 		Example: `  gcptoken emulator --listen 127.0.0.1:8086 --state-dir ./fake-google &
   . ./fake-google/env.sh
   gcptoken print-identity-token --audience "$GCPTOKEN_SAMPLE_URL"`,
@@ -62,11 +73,16 @@ keeps the files valid). Runs until interrupted.`,
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
+	cmd.Flags().StringVar(&o.httpsProxy, "https-proxy", "", "also serve the fake under Google's real host names through an HTTPS proxy on `ADDR` (e.g. 127.0.0.1:8443); credential files then name Google's URLs")
+	cmd.Flags().StringVar(&o.caDir, "ca-dir", "", "`DIR` holding the --https-proxy CA (ca.pem, ca-key.pem; created if missing; default: the state directory)")
 	cmd.Flags().StringArrayVar(&o.tokenCreators, "token-creator", nil, "grant `MEMBER=SA`: MEMBER (an email) gets roles/iam.serviceAccountTokenCreator on SA (repeatable; kept in the state)")
 	cmd.Flags().StringArrayVar(&o.revokedCreators, "revoke-token-creator", nil, "revoke `MEMBER=SA`'s Token Creator grant (repeatable; kept in the state)")
 	cmd.Flags().StringArrayVar(&o.lifetimeExtensions, "lifetime-extension", nil, "allow impersonated tokens of service account `SA` to live up to 12 h (the org policy; repeatable)")
 	cmd.Flags().StringArrayVar(&o.domainDelegations, "domain-delegation", nil, "allow domain-wide delegation for `SA=SCOPE[,SCOPE…]` (repeatable)")
 	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
+	cmd.Flags().StringArrayVar(&o.faults, "fault", nil, "inject faults: `[PATH:]KEY=VALUE,…` with keys rate, times, status, code, hang, reset, truncate, malformed, content-type, latency, latency-rate, e.g. '/token:rate=0.2,status=503' (repeatable)")
+	cmd.Flags().Uint64Var(&o.faultSeed, "fault-seed", 1, "seed `N` deciding which requests probabilistic --fault rules hit (same seed, same sequence)")
+	cmd.Flags().DurationVar(&o.clockSkew, "clock-skew", 0, "run the fake's clock `DURATION` ahead (negative: behind) of this machine's, for issued tokens and assertion checks")
 	return cmd
 }
 
@@ -78,6 +94,9 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		if _, _, err := net.SplitHostPort(o.metadataListen); err != nil {
 			return usagef("--metadata-listen %q: want host:port, e.g. 127.0.0.1:8087", o.metadataListen)
 		}
+	}
+	if err := o.validateHTTPS(); err != nil {
+		return err
 	}
 	dir, err := prepareStateDir(o.stateDir)
 	if err != nil {
@@ -102,6 +121,17 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	if err := o.applyIAM(fake); err != nil {
 		return err
 	}
+	fake.SetFaultSeed(o.faultSeed)
+	fake.SetClockSkew(o.clockSkew)
+	for _, spec := range o.faults {
+		f, err := fakegoogle.ParseFault(spec)
+		if err != nil {
+			return usagef("--%v", err)
+		}
+		if err := fake.AddFault(f); err != nil {
+			return usagef("--fault %q: %v", spec, err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -122,6 +152,15 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		ln.Close()
 		return err
 	}
+	https, err := o.startHTTPS(fake, dir, mdsLn, logger)
+	if err == nil && https != nil {
+		defer https.ln.Close()
+		err = https.appendEnv(files.env, mdsLn != nil)
+	}
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if err := writeState(fake, statePath); err != nil {
 		ln.Close()
 		return err
@@ -135,14 +174,20 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	if mdsLn != nil {
 		fmt.Fprintf(app.Out, "  metadata server:      http://%s (as %s)\n", mdsLn.Addr(), fakegoogle.DefaultServiceAccount)
 	}
+	if https != nil {
+		fmt.Fprintf(app.Out, "  HTTPS proxy:          http://%s (Google's host names; CA %s)\n", https.ln.Addr(), https.caFile)
+	}
 	fmt.Fprintf(app.Out, "Point tools at it with:  . %s\n", files.env)
 	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
 
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	var unused httpserve.UnusedConns
 	unused.Track(srv)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
+	if https != nil {
+		https.serve(ctx, errc)
+	}
 	if mdsLn != nil {
 		mds, err := newEmulatorMetadataServer(fake, logger)
 		if err != nil {
@@ -283,6 +328,7 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"export " + envCertsURL + "=" + shellQuote(base+"/oauth2/v3/certs"),
 		"export " + envIAMEndpoint + "=" + shellQuote(fake.IAMCredentialsURL()),
 		"export " + envSTSEndpoint + "=" + shellQuote(fake.STSURL()),
+		"export " + envAuthURL + "=" + shellQuote(fake.AuthURL()), // gcptoken login
 		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
 		"# gcloud: send its token requests to the emulator too.",
 		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),
@@ -299,6 +345,11 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 			"export GCE_METADATA_ROOT=" + addr,
 		}, "\n") + "\n"
 	}
+	fedEnv, err := writeFederationFiles(fake, dir)
+	if err != nil {
+		return nil, err
+	}
+	env += fedEnv
 	for path, data := range map[string][]byte{f.serviceAccount: saJSON, f.authorizedUser: userJSON, f.env: []byte(env)} {
 		if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
 			return nil, fmt.Errorf("emulator: write %s: %w", path, err)

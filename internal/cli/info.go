@@ -110,6 +110,11 @@ func readTokenArg(app *App, cmd string, args []string) (string, error) {
 	if strings.ContainsAny(token, " \t\r\n") {
 		return "", usagef("%s: the input holds more than one word; pass one token", cmd)
 	}
+	// Bearer tokens are printable ASCII (RFC 6750 b64token); anything else
+	// is a mistaken file, and must not be sent to tokeninfo.
+	if i := strings.IndexFunc(token, func(r rune) bool { return r < 0x21 || r > 0x7e }); i >= 0 {
+		return "", usagef("%s: the input is not a token: byte %d is not printable ASCII", cmd, i)
+	}
 	return token, nil
 }
 

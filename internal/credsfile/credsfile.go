@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxSize is the largest credential file accepted. Real ones are a few KiB;
@@ -70,6 +71,72 @@ type ImpersonatedServiceAccount struct {
 	UniverseDomain    string          `json:"universe_domain"`
 }
 
+// ExternalAccount is a workload or workforce identity federation
+// credential ("type": "external_account"), as written by `gcloud iam
+// workload-identity-pools create-cred-config`.
+type ExternalAccount struct {
+	Type                           string `json:"type"`
+	Audience                       string `json:"audience"`
+	SubjectTokenType               string `json:"subject_token_type"`
+	TokenURL                       string `json:"token_url"`
+	TokenInfoURL                   string `json:"token_info_url"`
+	ServiceAccountImpersonationURL string `json:"service_account_impersonation_url"`
+	ServiceAccountImpersonation    struct {
+		TokenLifetimeSeconds int `json:"token_lifetime_seconds"`
+	} `json:"service_account_impersonation"`
+	ClientID                 string            `json:"client_id"`
+	ClientSecret             string            `json:"client_secret"`
+	QuotaProjectID           string            `json:"quota_project_id"`
+	WorkforcePoolUserProject string            `json:"workforce_pool_user_project"`
+	UniverseDomain           string            `json:"universe_domain"`
+	CredentialSource         *CredentialSource `json:"credential_source"`
+}
+
+// CredentialSource says where an external account's subject token comes
+// from: a file, a URL, an executable, AWS, or a certificate.
+type CredentialSource struct {
+	File                        string            `json:"file"`
+	URL                         string            `json:"url"`
+	Headers                     map[string]string `json:"headers"`
+	Format                      *SubjectFormat    `json:"format"`
+	EnvironmentID               string            `json:"environment_id"`
+	RegionURL                   string            `json:"region_url"`
+	RegionalCredVerificationURL string            `json:"regional_cred_verification_url"`
+	IMDSv2SessionTokenURL       string            `json:"imdsv2_session_token_url"`
+	Executable                  *ExecutableSource `json:"executable"`
+	Certificate                 json.RawMessage   `json:"certificate"`
+}
+
+// SubjectFormat is how a file or URL subject token is encoded.
+type SubjectFormat struct {
+	Type                  string `json:"type"` // "text" (default) or "json"
+	SubjectTokenFieldName string `json:"subject_token_field_name"`
+}
+
+// ExecutableSource is an executable-sourced subject token.
+type ExecutableSource struct {
+	Command                  string `json:"command"`
+	TimeoutMillis            int    `json:"timeout_millis"`
+	OutputFile               string `json:"output_file"`
+	InteractiveTimeoutMillis int    `json:"interactive_timeout_millis"`
+}
+
+// ExternalAccountAuthorizedUser is a workforce user's credential ("type":
+// "external_account_authorized_user"), written by `gcloud auth
+// application-default login` after a workforce sign-in.
+type ExternalAccountAuthorizedUser struct {
+	Type           string `json:"type"`
+	Audience       string `json:"audience"`
+	RefreshToken   string `json:"refresh_token"`
+	TokenURL       string `json:"token_url"`
+	TokenInfoURL   string `json:"token_info_url"`
+	RevokeURL      string `json:"revoke_url"`
+	ClientID       string `json:"client_id"`
+	ClientSecret   string `json:"client_secret"`
+	QuotaProjectID string `json:"quota_project_id"`
+	UniverseDomain string `json:"universe_domain"`
+}
+
 // File is a parsed credential file whose type is known but whose fields have
 // not been decoded yet.
 type File struct {
@@ -101,6 +168,15 @@ func Parse(data []byte) (*File, error) {
 	}
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("is larger than %d bytes; not a credentials file", MaxSize)
+	}
+	// encoding/json would report the first odd byte ("invalid character
+	// '\x00'"), which does not tell the user what is wrong with the file.
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")) ||
+		len(data) > 1 && (data[0] == 0) != (data[1] == 0):
+		return nil, errors.New("is UTF-16 text; save it as UTF-8 JSON")
+	case bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data):
+		return nil, errors.New("is not UTF-8 text (binary data?); a credentials file is UTF-8 JSON")
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {

@@ -1,0 +1,283 @@
+package credentials
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
+)
+
+// AWS subject tokens (protocol.md §8.4): a GetCallerIdentity request signed
+// with the workload's AWS credentials, never sent to AWS but serialized as
+// URL-encoded JSON for STS, which forwards it to AWS to learn who signed.
+
+// Environment variables of the AWS source, read through Options.Getenv.
+const (
+	envAWSRegion        = "AWS_REGION"
+	envAWSDefaultRegion = "AWS_DEFAULT_REGION"
+	envAWSAccessKeyID   = "AWS_ACCESS_KEY_ID"
+	envAWSSecretKey     = "AWS_SECRET_ACCESS_KEY"
+	envAWSSessionToken  = "AWS_SESSION_TOKEN"
+)
+
+const (
+	defaultAWSVerificationURL = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
+	// emptySHA256 is the payload hash of GetCallerIdentity's empty body.
+	emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	// imdsTTL is the IMDSv2 session lifetime Google's libraries ask for.
+	imdsTTL = "300"
+)
+
+// awsRegionName matches AWS region names (us-east-2, us-gov-west-1), so
+// that an availability zone or a typo is caught here rather than as an
+// opaque STS refusal.
+var awsRegionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// awsSource signs GetCallerIdentity with credentials from the environment or
+// the EC2 instance-metadata service (IMDSv1, or v2 when
+// imdsv2_session_token_url is set).
+type awsSource struct {
+	regionURL   string
+	credsURL    string
+	sessionURL  string // IMDSv2
+	verifyURL   string // with {region}
+	audience    string
+	getenv      func(string) string
+	client      *http.Client // for instance metadata
+	envKeyID    string       // AWS_ACCESS_KEY_ID at load time, for identity
+	now         func() time.Time
+	serviceName string
+}
+
+func newAWSSource(cs *credsfile.CredentialSource, audience string, s *settings) (*awsSource, error) {
+	v, ok := strings.CutPrefix(cs.EnvironmentID, "aws")
+	if !ok {
+		return nil, &credsfile.FieldError{Field: "environment_id", Err: fmt.Errorf("%q is not an AWS environment (want \"aws1\")", trimForError(cs.EnvironmentID))}
+	}
+	if v != "1" {
+		return nil, &credsfile.FieldError{Field: "environment_id", Err: fmt.Errorf("AWS version %q is not supported (want \"aws1\")", trimForError(v))}
+	}
+	a := &awsSource{
+		regionURL:  cs.RegionURL,
+		credsURL:   cs.URL,
+		sessionURL: cs.IMDSv2SessionTokenURL,
+		verifyURL:  defaultAWSVerificationURL,
+		audience:   audience,
+		getenv:     s.Getenv,
+		client:     s.metadataClient,
+		envKeyID:   s.Getenv(envAWSAccessKeyID),
+		now:        time.Now,
+	}
+	if cs.RegionalCredVerificationURL != "" {
+		a.verifyURL = cs.RegionalCredVerificationURL
+	}
+	for _, f := range []struct{ name, v string }{
+		{"region_url", a.regionURL}, {"url", a.credsURL}, {"imdsv2_session_token_url", a.sessionURL},
+	} {
+		if f.v != "" {
+			if err := checkURL(f.v); err != nil {
+				return nil, &credsfile.FieldError{Field: f.name, Err: err}
+			}
+		}
+	}
+	probe, err := url.Parse(strings.ReplaceAll(a.verifyURL, "{region}", "us-east-1"))
+	if err != nil || probe.Scheme != "https" || probe.Host == "" {
+		return nil, &credsfile.FieldError{Field: "regional_cred_verification_url", Err: fmt.Errorf("%q is not an https URL", trimForError(a.verifyURL))}
+	}
+	// The signing service is the host's first label (sts), without the
+	// -fips suffix, as in Google's Go library.
+	a.serviceName = strings.TrimSuffix(strings.Split(probe.Hostname(), ".")[0], "-fips")
+	return a, nil
+}
+
+func (a *awsSource) describe() string { return "AWS" }
+
+func (a *awsSource) identity() string {
+	return "aws:" + a.verifyURL + "#" + a.credsURL + "#" + a.envKeyID
+}
+
+func (a *awsSource) endpoints() []string {
+	var eps []string
+	for _, u := range []string{a.sessionURL, a.regionURL, a.credsURL} {
+		if u != "" {
+			eps = append(eps, u)
+		}
+	}
+	return eps
+}
+
+// subjectToken follows the algorithm of protocol.md §8.4.
+func (a *awsSource) subjectToken(ctx context.Context) (string, error) {
+	region, regionFrom := a.getenv(envAWSRegion), envAWSRegion
+	if region == "" {
+		region, regionFrom = a.getenv(envAWSDefaultRegion), envAWSDefaultRegion
+	}
+	keyID, secret := a.getenv(envAWSAccessKeyID), a.getenv(envAWSSecretKey)
+	switch {
+	case keyID != "" && secret == "":
+		return "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSAccessKeyID, envAWSSecretKey)
+	case keyID == "" && secret != "":
+		return "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSSecretKey, envAWSAccessKeyID)
+	}
+	creds := aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: a.getenv(envAWSSessionToken)}
+
+	// IMDSv2: one session for the metadata requests, only if any is needed.
+	md := http.Header{}
+	if (region == "" || keyID == "") && a.sessionURL != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.sessionURL, nil)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", imdsTTL)
+		tok, err := a.do(req, "get an IMDSv2 session token")
+		if err != nil {
+			return "", err
+		}
+		md.Set("X-aws-ec2-metadata-token", strings.TrimSpace(string(tok)))
+	}
+	if region == "" {
+		if a.regionURL == "" {
+			return "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
+		}
+		zone, err := a.get(ctx, "read the AWS availability zone", a.regionURL, md)
+		if err != nil {
+			return "", err
+		}
+		z := strings.TrimSpace(string(zone))
+		if len(z) < 2 {
+			return "", fmt.Errorf("instance metadata at %s gave the availability zone %q, which names no region", a.regionURL, trimForError(z))
+		}
+		region, regionFrom = z[:len(z)-1], "the availability zone at "+a.regionURL // us-east-2b → us-east-2
+	}
+	if !awsRegionName.MatchString(region) {
+		return "", fmt.Errorf("the AWS region %q (from %s) is not a region name like us-east-2", trimForError(region), regionFrom)
+	}
+	if keyID == "" {
+		if a.credsURL == "" {
+			return "", fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
+		}
+		role, err := a.get(ctx, "read the AWS role name", a.credsURL, md)
+		if err != nil {
+			return "", fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
+		}
+		name := strings.TrimSpace(string(role))
+		if name == "" || strings.ContainsAny(name, "/\n") {
+			return "", fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
+		}
+		data, err := a.get(ctx, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
+		if err != nil {
+			return "", err
+		}
+		var c struct {
+			AccessKeyID     string `json:"AccessKeyId"`
+			SecretAccessKey string `json:"SecretAccessKey"`
+			Token           string `json:"Token"`
+		}
+		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return "", fmt.Errorf("instance metadata for role %q has no AccessKeyId and SecretAccessKey", name)
+		}
+		creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.Token}
+	}
+	return a.sign(ctx, creds, region)
+}
+
+// sign builds the signed GetCallerIdentity request and serializes it as
+// Google's Go library does (canonical header names, sorted, QueryEscape).
+// x-goog-cloud-target-resource is signed too, as Go does, so that a token
+// cannot be replayed against another provider.
+func (a *awsSource) sign(ctx context.Context, creds aws.Credentials, region string) (string, error) {
+	u := strings.ReplaceAll(a.verifyURL, "{region}", region)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("regional_cred_verification_url: %v", err)
+	}
+	req.Header.Set("X-Goog-Cloud-Target-Resource", a.audience)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptySHA256, a.serviceName, region, a.now().UTC()); err != nil {
+		return "", fmt.Errorf("sign the GetCallerIdentity request: %w", err)
+	}
+	type header struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	hs := []header{{"Host", req.URL.Host}}
+	for k, v := range req.Header {
+		hs = append(hs, header{k, v[0]})
+	}
+	slices.SortFunc(hs, func(x, y header) int { return strings.Compare(x.Key, y.Key) })
+	b, err := json.Marshal(struct {
+		URL     string   `json:"url"`
+		Method  string   `json:"method"`
+		Headers []header `json:"headers"`
+	}{u, http.MethodPost, hs})
+	if err != nil {
+		return "", err
+	}
+	return url.QueryEscape(string(b)), nil
+}
+
+func (a *awsSource) get(ctx context.Context, op, u string, h http.Header) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return a.do(req, op)
+}
+
+func (a *awsSource) do(req *http.Request, op string) ([]byte, error) {
+	return doRequest(a.client, req, op)
+}
+
+// get sends one GET and returns the body of a 2xx answer; failures are
+// *gcptoken.Error naming op and u.
+func get(ctx context.Context, client *http.Client, op, u string, h http.Header) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return doRequest(client, req, op)
+}
+
+func doRequest(client *http.Client, req *http.Request, op string) ([]byte, error) {
+	endpoint := req.URL.String()
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, gcptoken.NewTransportError(op, endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, gcptoken.NewTransportError(op, endpoint, err)
+	}
+	if len(data) > maxResponseBody {
+		return nil, fmt.Errorf("%s from %s: the response is larger than %d bytes", op, endpoint, maxResponseBody)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The body of a refused metadata or token request is no use and
+		// may echo a secret: keep the status only.
+		return nil, gcptoken.NewResponseError(op, endpoint, resp.StatusCode, nil)
+	}
+	return data, nil
+}

@@ -1,0 +1,111 @@
+package credentials
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/auth"
+	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
+)
+
+// externalAccountUser is a workforce user's credential
+// (external_account_authorized_user, protocol.md §7.3, §8.6): the
+// refresh-token grant at the file's token_url (STS's /v1/oauthtoken), with
+// the OAuth client in HTTP Basic, through cloud.google.com/go/auth's 3LO
+// provider as for authorized_user.
+type externalAccountUser struct {
+	audience     string
+	clientID     string
+	clientSecret string
+	tokenURL     string
+	client       *http.Client
+	fingerprint  string // SHA-256 of the file's refresh token, for identity
+
+	mu           sync.Mutex
+	refreshToken string
+}
+
+func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error) {
+	var u credsfile.ExternalAccountAuthorizedUser
+	if err := f.Decode(&u); err != nil {
+		return nil, err
+	}
+	for _, r := range []struct{ field, v string }{
+		{"refresh_token", u.RefreshToken},
+		{"token_url", u.TokenURL},
+		{"client_id", u.ClientID},
+		{"client_secret", u.ClientSecret},
+	} {
+		if r.v == "" {
+			return nil, missing(r.field, u.Type)
+		}
+	}
+	if err := checkURL(u.TokenURL); err != nil {
+		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
+	}
+	sum := sha256.Sum256([]byte(u.RefreshToken))
+	return &Credentials{
+		Type:           TypeExternalAccountAuthorizedUser,
+		ClientID:       u.ClientID,
+		QuotaProjectID: u.QuotaProjectID,
+		UniverseDomain: u.UniverseDomain,
+		impl: &externalAccountUser{
+			audience: u.Audience, clientID: u.ClientID, clientSecret: u.ClientSecret,
+			tokenURL: u.TokenURL, client: s.client, fingerprint: hex.EncodeToString(sum[:]),
+			refreshToken: u.RefreshToken,
+		},
+	}, nil
+}
+
+// accessTokenProvider refreshes with a new 3LO provider per call, so that
+// auth's own cache never answers (see authorizedUser.refresh). Scopes are
+// those of the sign-in; STS's refresh takes none.
+func (u *externalAccountUser) accessTokenProvider([]string) (gcptoken.TokenProvider, error) {
+	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
+		u.mu.Lock()
+		rt := u.refreshToken
+		u.mu.Unlock()
+		tp, err := auth.New3LOTokenProvider(&auth.Options3LO{
+			ClientID:            u.clientID,
+			ClientSecret:        u.clientSecret,
+			RefreshToken:        rt,
+			AuthURL:             googleAuthURL,
+			TokenURL:            u.tokenURL,
+			AuthStyle:           auth.StyleInHeader, // STS wants client_secret_basic
+			Client:              u.client,
+			DisableAsyncRefresh: true,
+			EarlyTokenExpiry:    365 * 24 * time.Hour,
+			Logger:              discardLogger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		t, err := tp.Token(ctx)
+		if err != nil {
+			return nil, gcptoken.FromAuthError(opAccessToken, u.tokenURL, err)
+		}
+		if next := t.MetadataString("refresh_token"); next != "" && next != rt {
+			u.mu.Lock()
+			u.refreshToken = next
+			u.mu.Unlock()
+		}
+		return accessToken(t, opAccessToken, u.tokenURL)
+	}), nil
+}
+
+func (u *externalAccountUser) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+	return nil, invalid("credentials", errors.New("external_account_authorized_user (workforce user) credentials cannot make ID tokens: "+
+		"STS refreshes access tokens only"))
+}
+
+func (u *externalAccountUser) identity() string {
+	return TypeExternalAccountAuthorizedUser + "|" + u.audience + "|" + u.clientID + "|" + u.tokenURL + "|sha256:" + u.fingerprint
+}
+
+func (u *externalAccountUser) tokenEndpoints() []string { return []string{u.tokenURL} }

@@ -1,0 +1,17 @@
+// Package dockercred is a docker credential helper
+// (https://github.com/docker/docker-credential-helpers) that mints Google
+// access tokens: docker runs docker-credential-<name> with an action (get,
+// store, erase, list, version), passes the registry's server URL on stdin and
+// reads the username and secret as JSON from stdout.
+//
+// [Helper] answers get for Google's registries (gcr.io, *.gcr.io,
+// *-docker.pkg.dev, docker.*.rep.pkg.dev) and for hosts its caller allows,
+// with the username "oauth2accesstoken" and an access token as the secret.
+// It mints tokens, so it stores nothing: store and erase succeed without
+// effect (docker calls them on login and logout), like Google's own
+// docker-credential-gcr. Hosts it does not serve get the protocol's
+// "credentials not found" answer, so docker falls back to anonymous access.
+//
+// Stdin parsing and the JSON encoding are docker-credential-helpers' own
+// (its credentials package); this package supplies the Google side.
+package dockercred

@@ -1,0 +1,289 @@
+package crosscheck_test
+
+// The Go clients of the conformance matrix run in a child of the test
+// binary, so that they read HTTPS_PROXY, SSL_CERT_FILE and GCE_METADATA_HOST
+// from a real process environment, exactly as an unmodified program does
+// (net/http and crypto/x509 read them once per process).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"cloud.google.com/go/auth"
+	"cloud.google.com/go/auth/credentials"
+	"cloud.google.com/go/auth/credentials/downscope"
+	"cloud.google.com/go/auth/credentials/idtoken"
+	"cloud.google.com/go/auth/credentials/impersonate"
+	"golang.org/x/oauth2/google"
+	xdownscope "golang.org/x/oauth2/google/downscope"
+)
+
+// confGoPeerEnv names the "client/flow" the child runs.
+const confGoPeerEnv = "CROSSCHECK_CONFORMANCE_GO_PEER"
+
+func init() {
+	// init, not TestMain (metadata_test.go has that): the child must never
+	// reach the test runner.
+	if cf := os.Getenv(confGoPeerEnv); cf != "" {
+		os.Exit(confGoPeer(cf))
+	}
+}
+
+// confParams is what every conformance peer reads on stdin.
+type confParams struct {
+	KeyFile         string   `json:"key_file"`
+	UserFile        string   `json:"user_file"`
+	ImpFile         string   `json:"imp_file"`
+	ExtFile         string   `json:"ext_file"`
+	ExtAWSFile      string   `json:"ext_aws_file"`
+	Target          string   `json:"target"`
+	Audience        string   `json:"audience"`
+	Scopes          []string `json:"scopes"`
+	Lifetime        int      `json:"lifetime"`
+	IDToken         string   `json:"id_token"`
+	IDTokenAudience string   `json:"id_token_audience"`
+	AccessToken     string   `json:"access_token"`
+}
+
+// confOut is what every conformance peer prints (each sets what its flow
+// yields).
+type confOut struct {
+	Token      string         `json:"token"`
+	Expiry     string         `json:"expiry"`      // RFC 3339 (Python, Go)
+	ExpiryDate float64        `json:"expiry_date"` // ms since the epoch (Node)
+	IDToken    string         `json:"id_token"`
+	FileToken  string         `json:"file_token"`
+	TokenInfo  map[string]any `json:"tokeninfo"`
+	Claims     map[string]any `json:"claims"`
+	Project    string         `json:"project"`
+	Client     string         `json:"client"`
+}
+
+func confGoPeer(clientFlow string) int {
+	var p confParams
+	if err := json.NewDecoder(os.Stdin).Decode(&p); err != nil {
+		fmt.Fprintf(os.Stderr, "read input: %v\n", err)
+		return 2
+	}
+	run, ok := goConfFlows[clientFlow]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "unknown client/flow %q\n", clientFlow)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout/2)
+	defer cancel()
+	out, err := run(ctx, &p)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", clientFlow, err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+		fmt.Fprintf(os.Stderr, "write output: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// confAuthToken returns a function that turns a constructor's result into the
+// output, so it can wrap the constructor call directly.
+func confAuthToken(ctx context.Context) func(*auth.Credentials, error) (*confOut, error) {
+	return func(creds *auth.Credentials, err error) (*confOut, error) {
+		if err != nil {
+			return nil, err
+		}
+		tok, err := creds.Token(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("Token: %w", err)
+		}
+		return &confOut{Token: tok.Value, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}, nil
+	}
+}
+
+func confGoSource(p *confParams) (*auth.Credentials, error) {
+	return credentials.NewCredentialsFromFile(credentials.ServiceAccount, p.KeyFile,
+		&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}})
+}
+
+func confBoundaryRule() (resource string, permissions []string) {
+	return "//storage.googleapis.com/projects/_/buckets/conformance-bucket", []string{"inRole:roles/storage.objectViewer"}
+}
+
+// goConfFlows are the Go cells, by "client/flow". Each uses the library as
+// documented, with no endpoint option: the URLs are Google's.
+var goConfFlows = map[string]func(ctx context.Context, p *confParams) (*confOut, error){
+	"go-auth/sa_access": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := confGoSource(p)
+		return confAuthToken(ctx)(creds, err)
+	},
+	"go-auth/sa_id": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := idtoken.NewCredentials(&idtoken.Options{Audience: p.Audience, CredentialsFile: p.KeyFile})
+		return confAuthToken(ctx)(creds, err)
+	},
+	"go-auth/user_refresh": func(ctx context.Context, p *confParams) (*confOut, error) {
+		// No TokenURL: the library's default, Google's.
+		creds, err := credentials.NewCredentialsFromFile(credentials.AuthorizedUser, p.UserFile,
+			&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}})
+		return confAuthToken(ctx)(creds, err)
+	},
+	"go-auth/mds_token": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}})
+		return confAuthToken(ctx)(creds, err)
+	},
+	"go-auth/mds_id": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := idtoken.NewCredentials(&idtoken.Options{Audience: p.Audience})
+		return confAuthToken(ctx)(creds, err)
+	},
+	"go-auth/mds_project": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}})
+		if err != nil {
+			return nil, err
+		}
+		project, err := creds.ProjectID(ctx)
+		return &confOut{Project: project}, err
+	},
+	"go-auth/imp_access": func(ctx context.Context, p *confParams) (*confOut, error) {
+		src, err := confGoSource(p)
+		if err != nil {
+			return nil, err
+		}
+		out, err := confAuthToken(ctx)(impersonate.NewCredentials(&impersonate.CredentialsOptions{
+			TargetPrincipal: p.Target, Scopes: p.Scopes, Lifetime: time.Duration(p.Lifetime) * time.Second, Credentials: src}))
+		if err != nil {
+			return nil, err
+		}
+		file, err := confAuthToken(ctx)(credentials.NewCredentialsFromFile(credentials.ImpersonatedServiceAccount, p.ImpFile,
+			&credentials.DetectOptions{Scopes: p.Scopes}))
+		if err != nil {
+			return nil, fmt.Errorf("impersonated_service_account file: %w", err)
+		}
+		out.FileToken = file.Token
+		return out, nil
+	},
+	"go-auth/imp_id": func(ctx context.Context, p *confParams) (*confOut, error) {
+		src, err := confGoSource(p)
+		if err != nil {
+			return nil, err
+		}
+		return confAuthToken(ctx)(impersonate.NewIDTokenCredentials(&impersonate.IDTokenOptions{
+			Audience: p.Audience, TargetPrincipal: p.Target, IncludeEmail: true, Credentials: src}))
+	},
+	"go-auth/downscope": func(ctx context.Context, p *confParams) (*confOut, error) {
+		src, err := confGoSource(p)
+		if err != nil {
+			return nil, err
+		}
+		res, perms := confBoundaryRule()
+		return confAuthToken(ctx)(downscope.NewCredentials(&downscope.Options{Credentials: src,
+			Rules: []downscope.AccessBoundaryRule{{AvailableResource: res, AvailablePermissions: perms}}}))
+	},
+	"go-auth/verify": func(ctx context.Context, p *confParams) (*confOut, error) {
+		// Validate fetches Google's JWKS URL.
+		payload, err := idtoken.Validate(ctx, p.IDToken, p.IDTokenAudience)
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Claims: payload.Claims}, nil
+	},
+	"go-auth/ext_file": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confAuthToken(ctx)(credentials.NewCredentialsFromFile(credentials.ExternalAccount, p.ExtFile,
+			&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}}))
+	},
+	"go-auth/ext_aws": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confAuthToken(ctx)(credentials.NewCredentialsFromFile(credentials.ExternalAccount, p.ExtAWSFile,
+			&credentials.DetectOptions{Scopes: []string{scopeCloudPlatform}}))
+	},
+
+	"go-oauth2/sa_access": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confOAuth2Token(ctx, p.KeyFile, google.ServiceAccount, scopeCloudPlatform)
+	},
+	"go-oauth2/sa_id": func(ctx context.Context, p *confParams) (*confOut, error) {
+		data, err := os.ReadFile(p.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := google.JWTConfigFromJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		cfg.PrivateClaims = map[string]any{"target_audience": p.Audience}
+		cfg.UseIDToken = true
+		tok, err := cfg.TokenSource(ctx).Token()
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}, nil
+	},
+	"go-oauth2/user_refresh": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confOAuth2Token(ctx, p.UserFile, google.AuthorizedUser, scopeCloudPlatform)
+	},
+	"go-oauth2/mds_token": func(ctx context.Context, p *confParams) (*confOut, error) {
+		tok, err := google.ComputeTokenSource("", scopeCloudPlatform).Token()
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}, nil
+	},
+	"go-oauth2/mds_project": func(ctx context.Context, p *confParams) (*confOut, error) {
+		creds, err := google.FindDefaultCredentials(ctx, scopeCloudPlatform)
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Project: creds.ProjectID}, nil
+	},
+	"go-oauth2/imp_access": func(ctx context.Context, p *confParams) (*confOut, error) {
+		out, err := confOAuth2Token(ctx, p.ImpFile, google.ImpersonatedServiceAccount, p.Scopes...)
+		if err != nil {
+			return nil, err
+		}
+		out.FileToken, out.Expiry = out.Token, "" // the file's lifetime is the default hour
+		return out, nil
+	},
+	"go-oauth2/ext_file": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confOAuth2Token(ctx, p.ExtFile, google.ExternalAccount, scopeCloudPlatform)
+	},
+	"go-oauth2/ext_aws": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confOAuth2Token(ctx, p.ExtAWSFile, google.ExternalAccount, scopeCloudPlatform)
+	},
+	"go-oauth2/downscope": func(ctx context.Context, p *confParams) (*confOut, error) {
+		data, err := os.ReadFile(p.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		src, err := google.CredentialsFromJSONWithType(ctx, data, google.ServiceAccount, scopeCloudPlatform)
+		if err != nil {
+			return nil, err
+		}
+		res, perms := confBoundaryRule()
+		ts, err := xdownscope.NewTokenSource(ctx, xdownscope.DownscopingConfig{RootSource: src.TokenSource,
+			Rules: []xdownscope.AccessBoundaryRule{{AvailableResource: res, AvailablePermissions: perms}}})
+		if err != nil {
+			return nil, err
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}, nil
+	},
+}
+
+func confOAuth2Token(ctx context.Context, file string, typ google.CredentialsType, scopes ...string) (*confOut, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := google.CredentialsFromJSONWithType(ctx, data, typ, scopes...)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := creds.TokenSource.Token()
+	if err != nil {
+		return nil, err
+	}
+	out := &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}
+	out.IDToken, _ = tok.Extra("id_token").(string)
+	return out, nil
+}

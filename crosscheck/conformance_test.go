@@ -1,0 +1,597 @@
+package crosscheck_test
+
+// The conformance matrix: flows × Google's own clients, each client
+// unmodified apart from its environment and credential files, talking to
+// fakegoogle under Google's real host names through gcptoken's intercepting
+// HTTPS proxy (fakegoogle/googlehosts), as `gcptoken emulator --https-proxy`
+// serves it. Run with `make conformance`; the table is printed to the test
+// log and, when CONFORMANCE_REPORT names a file, written there.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/google"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/fakegoogle/googlehosts"
+)
+
+// The clients, in table order.
+var confClients = []string{"go-auth", "go-oauth2", "python", "node", "gcloud"}
+
+// confFlow is a row of the matrix.
+type confFlow struct {
+	name  string
+	title string
+	// want is a request the proxy must have passed on during the cell
+	// ("host path-prefix"), proving it went to Google's host name. Host
+	// "metadata" is either name of the metadata server.
+	want string
+	// na gives, per client, why the cell cannot run.
+	na map[string]string
+	// check asserts on a peer's output.
+	check func(t *testing.T, c *confFixture, client string, out confOut)
+}
+
+// The matrix rows. A cell not in na runs and must pass.
+var confFlows = []confFlow{
+	{name: "sa_access", title: "service account → access token", want: "oauth2.googleapis.com /token",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkAccessTokenInfo(t, c.fixture, "access token", out.Token, c.sa.UniqueID, scopeCloudPlatform)
+			c.checkExpiry(t, out, tokenLifetime)
+		}},
+	{name: "sa_id", title: "service account → ID token", want: "oauth2.googleapis.com /token",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkSAIDToken(t, c.fixture, "ID token", out.Token)
+		}},
+	{name: "user_refresh", title: "authorized_user refresh", want: "oauth2.googleapis.com /token",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkAccessTokenInfo(t, c.fixture, "user access token", out.Token, fakegoogle.DefaultClientID, scopeCloudPlatform)
+			c.checkExpiry(t, out, tokenLifetime)
+			if out.IDToken != "" {
+				checkUserIDToken(t, c.fixture, "user ID token", out.IDToken, out.Token)
+			}
+		}},
+	{name: "mds_token", title: "metadata server → access token", want: "metadata /computeMetadata/v1/instance/service-accounts/",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkAccessTokenInfo(t, c.fixture, "metadata access token", out.Token, c.sa.UniqueID, scopeCloudPlatform)
+		}},
+	{name: "mds_id", title: "metadata server → ID token", want: "metadata /computeMetadata/v1/instance/service-accounts/default/identity",
+		na: map[string]string{"go-oauth2": "golang.org/x/oauth2 has no ID-token source (google.golang.org/api/idtoken has; not a dependency)"},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkSAIDToken(t, c.fixture, "metadata ID token", out.Token)
+		}},
+	{name: "mds_project", title: "metadata server → project id", want: "metadata /computeMetadata/v1/project/project-id",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			if out.Project != mdsProjectID {
+				t.Errorf("project = %q; want %q (from the metadata server)", out.Project, mdsProjectID)
+			}
+		}},
+	{name: "imp_access", title: "impersonation → access token", want: "iamcredentials.googleapis.com /v1/projects/-/serviceAccounts/" + fakegoogle.DefaultTargetServiceAccount + ":generateAccessToken",
+		check: func(t *testing.T, c *confFixture, client string, out confOut) {
+			c.checkImpToken(t, client, "impersonated token", out.Token)
+			if out.Expiry != "" || out.ExpiryDate != 0 {
+				c.checkExpiry(t, out, impLifetime)
+			}
+			if client != "gcloud" {
+				c.checkImpToken(t, client, "token from the impersonated_service_account file", out.FileToken)
+			}
+		}},
+	{name: "imp_id", title: "impersonation → ID token", want: "iamcredentials.googleapis.com /v1/projects/-/serviceAccounts/" + fakegoogle.DefaultTargetServiceAccount + ":generateIdToken",
+		na: map[string]string{"go-oauth2": "golang.org/x/oauth2 has no impersonated ID tokens (google.golang.org/api/impersonate has; not a dependency)"},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			c.imp().checkImpIDToken(t, "impersonated ID token", out.Token, c.target)
+		}},
+	{name: "downscope", title: "downscoping (Credential Access Boundary)", want: "sts.googleapis.com /v1/token",
+		na: map[string]string{"gcloud": "gcloud has no downscoping command"},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			info := c.imp().tokeninfo(t, "downscoped token", out.Token)
+			if !strings.Contains(info["access_boundary"], "conformance-bucket") {
+				t.Errorf("downscoped token's access_boundary = %q; want the rule for conformance-bucket", info["access_boundary"])
+			}
+		}},
+	{name: "tokeninfo", title: "tokeninfo", want: "oauth2.googleapis.com /tokeninfo",
+		na: map[string]string{
+			"go-auth":   "cloud.google.com/go/auth has no tokeninfo call",
+			"go-oauth2": "golang.org/x/oauth2 has no tokeninfo call",
+			"gcloud":    "gcloud has no tokeninfo command",
+		},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			if out.TokenInfo["aud"] != c.sa.UniqueID || !strings.Contains(fmt.Sprint(out.TokenInfo["scope"], out.TokenInfo["scopes"]), scopeCloudPlatform) {
+				t.Errorf("tokeninfo = %v; want aud %q and scope %s", out.TokenInfo, c.sa.UniqueID, scopeCloudPlatform)
+			}
+		}},
+	{name: "verify", title: "ID-token verification (Google's certs URL)", want: "www.googleapis.com /oauth2/v",
+		na: map[string]string{
+			"go-oauth2": "golang.org/x/oauth2 has no ID-token verifier",
+			"gcloud":    "gcloud has no ID-token verification command",
+		},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			checkClaims(t, "verified claims", out.Claims, c.saIDClaims())
+		}},
+	{name: "ext_file", title: "external_account (OIDC token file)", want: "sts.googleapis.com /v1/token",
+		na: map[string]string{"gcloud": "gcloud authenticates a non-impersonating external_account's STS exchange as its own " +
+			"OAuth client with its published secret; fakegoogle gives that client id a fake secret, so STS answers invalid_client (a fake-side gap)"},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			sub := c.imp().tokeninfo(t, "federated token", out.Token)["sub"]
+			if want := confPoolSubject + confWorkload; sub != want {
+				t.Errorf("federated token's sub = %q; want %q", sub, want)
+			}
+		}},
+	{name: "ext_aws", title: "external_account (AWS) + impersonation", want: "iamcredentials.googleapis.com /v1/projects/-/serviceAccounts/" + fakegoogle.DefaultTargetServiceAccount + ":generateAccessToken",
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			info := c.imp().tokeninfo(t, "impersonated federated token", out.Token)
+			if info["aud"] != c.target.UniqueID || info["sub"] != c.target.UniqueID {
+				t.Errorf("token from the AWS external_account file: tokeninfo aud %q, sub %q; want the target %s (%s)",
+					info["aud"], info["sub"], c.target.Email, c.target.UniqueID)
+			}
+		}},
+}
+
+// The federated identity of the OIDC subject token the ext_file cells use.
+const (
+	confWorkload    = "conformance-workload"
+	confPoolSubject = "principal://iam.googleapis.com/projects/" + fakegoogle.DefaultProjectNumber +
+		"/locations/global/workloadIdentityPools/" + fakegoogle.DefaultWorkloadPool + "/subject/"
+)
+
+// confFixture is the fake and a metadata server (mdsFixture) behind the
+// intercepting proxy, with credential files that name Google's URLs.
+type confFixture struct {
+	*mdsFixture
+	target   *fakegoogle.ServiceAccount
+	proxy    string // "127.0.0.1:port"
+	caFile   string
+	keyFile  string // Google-URL versions of the credential files
+	userFile string
+	impFile  string
+	extFile  string // external_account, OIDC token file
+	extAWS   string // external_account, AWS (IMDSv2 on the fake), impersonating the target
+	seen     *confHostLog
+	idToken  string // minted by Go for the verifiers
+	access   string // minted by Go for tokeninfo
+}
+
+// confHostLog records "host path" of every request the proxy answered.
+type confHostLog struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (l *confHostLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		l.mu.Lock()
+		l.entries = append(l.entries, host+" "+r.URL.Path)
+		l.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (l *confHostLog) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
+}
+
+func (l *confHostLog) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.entries[n:])
+}
+
+func newConfFixture(t *testing.T) *confFixture {
+	t.Helper()
+	m := newMDSFixture(t)
+	c := &confFixture{mdsFixture: m, seen: &confHostLog{}}
+	var ok bool
+	if c.target, ok = m.fake.ServiceAccount(fakegoogle.DefaultTargetServiceAccount); !ok {
+		t.Fatalf("fakegoogle has no %s", fakegoogle.DefaultTargetServiceAccount)
+	}
+	ca, err := googlehosts.LoadOrCreateCA(filepath.Join(m.dir, "ca"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.caFile = filepath.Join(m.dir, "ca", googlehosts.CACertFile)
+	// The metadata route forwards to the metadata server's own listener
+	// (recorded by its wire log). Rewrite, unlike Director, adds no
+	// X-Forwarded-For, which the metadata server refuses as Google's does.
+	mdsURL := &url.URL{Scheme: "http", Host: m.host}
+	toMDS := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(mdsURL)
+		pr.Out.Host = pr.In.Host
+	}}
+	proxy, err := googlehosts.New(&googlehosts.Options{
+		Fake: c.seen.wrap(m.fake), CA: ca, Metadata: c.seen.wrap(toMDS), Logger: fakeLogger(t),
+		MetadataAliases: []string{m.host},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proxy = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- proxy.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("proxy: %v", err)
+		}
+	})
+
+	withGoogleURLs := func(name string, data []byte) string {
+		g, err := googlehosts.GoogleURLs(data, m.fake.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.write(t, name, g)
+	}
+	c.keyFile = withGoogleURLs("google-service-account.json", m.keyJSON)
+	c.userFile = withGoogleURLs("google-authorized-user.json", m.userJSON)
+	imp, err := m.fake.ImpersonatedServiceAccountJSON(m.keyJSON, c.target.Email, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.impFile = withGoogleURLs("google-impersonated.json", imp)
+	subject, err := m.fake.MintOIDCSubjectToken(confWorkload, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := m.fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{SubjectTokenFile: m.write(t, "oidc-token.jwt", []byte(subject))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.extFile = withGoogleURLs("google-external-file.json", ext)
+	// The instance-metadata URLs stay on the fake's loopback address (AWS,
+	// not Google): NO_PROXY sends them direct.
+	if ext, err = m.fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{
+		AWS: true, IMDSv2: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount}); err != nil {
+		t.Fatal(err)
+	}
+	c.extAWS = withGoogleURLs("google-external-aws.json", ext)
+	c.idToken = mintSAIDToken(t, m.fixture)
+	c.access = c.mintAccessToken(t)
+	t.Logf("proxy on %s (CA %s) in front of fakegoogle %s and the metadata server %s", c.proxy, c.caFile, m.fake.URL, m.host)
+	return c
+}
+
+// mintAccessToken gets an access token for the service account straight
+// from the fake (with golang.org/x/oauth2 in process, on the loopback key),
+// for the tokeninfo cells.
+func (c *confFixture) mintAccessToken(t *testing.T) string {
+	t.Helper()
+	cfg, err := google.JWTConfigFromJSON(c.keyJSON, scopeCloudPlatform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	tok, err := cfg.TokenSource(ctx).Token()
+	if err != nil {
+		t.Fatalf("mint access token: %v", err)
+	}
+	return tok.AccessToken
+}
+
+func (c *confFixture) imp() *impFixture {
+	return &impFixture{fixture: c.fixture, target: c.target}
+}
+
+// checkImpToken checks via tokeninfo that tok belongs to the target. gcloud
+// asks for its own scopes, so only the others are held to impScopes.
+func (c *confFixture) checkImpToken(t *testing.T, client, what, tok string) {
+	t.Helper()
+	if client != "gcloud" {
+		c.imp().checkImpersonatedToken(t, what, tok, c.target)
+		return
+	}
+	info := c.imp().tokeninfo(t, what, tok)
+	if info["aud"] != c.target.UniqueID || info["email"] != c.target.Email {
+		t.Errorf("tokeninfo for %s = %v; want the target %s", what, info, c.target.Email)
+	}
+}
+
+// checkExpiry checks the expiry a peer reported, in whichever form.
+func (c *confFixture) checkExpiry(t *testing.T, out confOut, lifetime time.Duration) {
+	t.Helper()
+	var exp time.Time
+	switch {
+	case out.Expiry != "":
+		exp = parseRFC3339(t, "expiry", out.Expiry)
+	case out.ExpiryDate != 0:
+		exp = time.UnixMilli(int64(out.ExpiryDate))
+	default:
+		return // gcloud prints only the token
+	}
+	now := time.Now()
+	if lo, hi := now.Add(lifetime-5*time.Minute), now.Add(lifetime+time.Minute); exp.Before(lo) || exp.After(hi) {
+		t.Errorf("expiry = %v; want about %v from now", exp.UTC(), lifetime)
+	}
+}
+
+func (c *confFixture) params() confParams {
+	return confParams{
+		KeyFile: c.keyFile, UserFile: c.userFile, ImpFile: c.impFile, ExtFile: c.extFile, ExtAWSFile: c.extAWS,
+		Target: c.target.Email, Audience: c.sampleURL, Scopes: impScopes, Lifetime: int(impLifetime / time.Second),
+		IDToken: c.idToken, IDTokenAudience: c.sampleURL, AccessToken: c.access,
+	}
+}
+
+// env is a cell's complete environment: what env.sh of `gcptoken emulator
+// --https-proxy` sets. Metadata flows also get HTTP_PROXY and lose every
+// GCE_METADATA_* override (and GOOGLE_CLOUD_PROJECT), so the libraries ask
+// metadata.google.internal and 169.254.169.254 themselves; other flows keep
+// peerEnv's closed metadata port.
+func (c *confFixture) env(t *testing.T, flow string, extra ...string) []string {
+	home := t.TempDir()
+	host, port, _ := net.SplitHostPort(c.proxy)
+	proxyURL := "http://" + c.proxy
+	env := peerEnv(home)
+	if strings.HasPrefix(flow, "mds_") {
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return strings.HasPrefix(k, "GCE_METADATA_") || k == "NO_GCE_CHECK" || k == "GOOGLE_CLOUD_PROJECT"
+		})
+		env = append(env, "HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL)
+	}
+	env = append(env,
+		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
+		"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1",
+		"SSL_CERT_FILE="+c.caFile, "REQUESTS_CA_BUNDLE="+c.caFile,
+		"NODE_EXTRA_CA_CERTS="+c.caFile, "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE="+c.caFile,
+		"CLOUDSDK_PROXY_TYPE=http", "CLOUDSDK_PROXY_ADDRESS="+host, "CLOUDSDK_PROXY_PORT="+port,
+	)
+	return append(env, extra...)
+}
+
+// confCellNote says how a passing cell was reached when that is not plainly
+// the way every other client goes; direct means the cell's requests do not
+// go through the proxy (so it is not checked for them).
+func confCellNote(client, flow string) (note string, direct bool) {
+	mds := strings.HasPrefix(flow, "mds_")
+	switch {
+	case mds && (client == "go-auth" || client == "go-oauth2"):
+		return "with GCE_METADATA_HOST: Go's metadata client never uses a proxy", true
+	case mds && client == "gcloud":
+		return "with GCE_METADATA_ROOT/HOST: gcloud's GCE check never uses a proxy", true
+	case flow == "mds_project" && client == "python":
+		return "with GCE_METADATA_IP/HOST: google.auth.default() probes with http.client, which ignores proxies", true
+	case flow == "ext_aws" && client == "gcloud":
+		return "AWS key from AWS_* variables: gcloud's proxy property would carry the loopback instance-metadata requests too", false
+	case strings.HasPrefix(flow, "ext_") && client == "python":
+		return "loaded with identity_pool/aws.Credentials.from_file: load_credentials_from_file also asks " +
+			"cloudresourcemanager.googleapis.com for the project, which the fake does not model", false
+	}
+	return "", false
+}
+
+// runCell runs one client on one flow and returns its output.
+func (c *confFixture) runCell(t *testing.T, client, flow string) confOut {
+	t.Helper()
+	p := c.params()
+	switch client {
+	case "go-auth", "go-oauth2":
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra := []string{confGoPeerEnv + "=" + client + "/" + flow}
+		if strings.HasPrefix(flow, "mds_") {
+			extra = append(extra, "GCE_METADATA_HOST="+c.host)
+		}
+		return decode[confOut](t, run(t, ".", c.env(t, flow, extra...), p, exe))
+	case "python":
+		py := pythonPeer()
+		extra := append(slices.Clone(py.env), pythonEnv...)
+		if _, direct := confCellNote(client, flow); direct {
+			extra = append(extra, "GCE_METADATA_IP="+c.host, "GCE_METADATA_HOST="+c.host)
+		}
+		env := c.env(t, flow, extra...)
+		return decode[confOut](t, run(t, "python", env, p, py.path, "conf_flows.py", flow))
+	case "node":
+		var extra []string
+		if flow == "mds_project" {
+			// getProjectId asks `gcloud config config-helper` first: give it
+			// an empty configuration and a closed metadata port, so the
+			// answer is Node's own request.
+			extra = append(extra, "CLOUDSDK_CONFIG="+t.TempDir(), "GCE_METADATA_ROOT=127.0.0.1:1")
+		}
+		return decode[confOut](t, run(t, "node", c.env(t, flow, extra...), p, nodePeer().path, "conf_flows.js", flow))
+	case "gcloud":
+		return c.runGcloud(t, flow, p)
+	}
+	t.Fatalf("unknown client %q", client)
+	return confOut{}
+}
+
+// runGcloud runs the gcloud commands of a flow in a fresh configuration.
+func (c *confFixture) runGcloud(t *testing.T, flow string, p confParams) confOut {
+	t.Helper()
+	extra := []string{
+		"CLOUDSDK_CONFIG=" + filepath.Join(t.TempDir(), "gcloud"),
+		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=1",
+		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+	}
+	if strings.HasPrefix(flow, "mds_") {
+		extra = append(extra, "GCE_METADATA_ROOT="+c.host, "GCE_METADATA_HOST="+c.host)
+	}
+	env := c.env(t, flow, extra...)
+	gcloud := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(string(run(t, c.dir, env, nil, gcloudPeer().path, append(args, "--verbosity=error")...)))
+	}
+	switch flow {
+	case "sa_access":
+		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
+		return confOut{Token: gcloud("auth", "print-access-token")}
+	case "sa_id":
+		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
+		return confOut{Token: gcloud("auth", "print-identity-token", "--audiences="+p.Audience)}
+	case "user_refresh":
+		// `auth login --cred-file` takes no authorized_user file; the
+		// application-default commands read it from the variable.
+		env = append(env, "GOOGLE_APPLICATION_CREDENTIALS="+p.UserFile)
+		return confOut{Token: gcloud("auth", "application-default", "print-access-token")}
+	case "mds_token":
+		return confOut{Token: gcloud("auth", "print-access-token")}
+	case "mds_id":
+		return confOut{Token: gcloud("auth", "print-identity-token", "--audiences="+p.Audience)}
+	case "mds_project":
+		return confOut{Project: gcloud("config", "get-value", "project")}
+	case "imp_access":
+		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
+		return confOut{Token: gcloud("auth", "print-access-token", "--impersonate-service-account="+p.Target)}
+	case "ext_file":
+		gcloud("auth", "login", "--cred-file="+p.ExtFile)
+		return confOut{Token: gcloud("auth", "print-access-token")}
+	case "ext_aws":
+		// AWS credentials from the environment: gcloud would send the
+		// instance-metadata requests (loopback) through its proxy too.
+		env = append(env, c.fake.AWSEnv()...)
+		gcloud("auth", "login", "--cred-file="+p.ExtAWSFile)
+		return confOut{Token: gcloud("auth", "print-access-token")}
+	case "imp_id":
+		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
+		return confOut{Token: gcloud("auth", "print-identity-token", "--impersonate-service-account="+p.Target,
+			"--audiences="+p.Audience, "--include-email")}
+	}
+	t.Fatalf("no gcloud commands for flow %q", flow)
+	return confOut{}
+}
+
+// confPeerFor returns the peer a client needs, or a zero peer for Go.
+func confPeerFor(client string) (peer, bool) {
+	switch client {
+	case "python":
+		return pythonPeer(), true
+	case "node":
+		return nodePeer(), true
+	case "gcloud":
+		return gcloudPeer(), true
+	}
+	return peer{}, false
+}
+
+// confGoNA lists the Go cells with no flow in goConfFlows.
+func confGoNA(client, flow string) bool {
+	_, ok := goConfFlows[client+"/"+flow]
+	return !ok && (client == "go-auth" || client == "go-oauth2")
+}
+
+func TestConformance(t *testing.T) {
+	c := newConfFixture(t)
+	results := map[string]map[string]string{}
+	for _, fl := range confFlows {
+		results[fl.name] = map[string]string{}
+		for _, client := range confClients {
+			if why, ok := fl.na[client]; ok {
+				results[fl.name][client] = "n/a: " + why
+				continue
+			}
+			if confGoNA(client, fl.name) {
+				t.Errorf("cell %s × %s has neither a Go flow nor an n/a reason", fl.name, client)
+				continue
+			}
+			outcome := "not run (-run filter)"
+			t.Run(fl.name+"/"+client, func(t *testing.T) {
+				defer func() {
+					switch {
+					case t.Skipped():
+						outcome = "skipped: peer not installed"
+					case t.Failed():
+						outcome = "FAIL"
+					default:
+						outcome = "pass"
+						if note, _ := confCellNote(client, fl.name); note != "" {
+							outcome += " (" + note + ")"
+						}
+					}
+				}()
+				if p, external := confPeerFor(client); external {
+					requirePeer(t, p)
+				}
+				mark := c.seen.mark()
+				out := c.runCell(t, client, fl.name)
+				fl.check(t, c, client, out)
+				seen := c.seen.since(mark)
+				if _, direct := confCellNote(client, fl.name); !direct {
+					host, prefix, _ := strings.Cut(fl.want, " ")
+					if !slices.ContainsFunc(seen, func(e string) bool {
+						h, p, _ := strings.Cut(e, " ")
+						if host == "metadata" && (h == "metadata.google.internal" || h == "169.254.169.254") {
+							h = host
+						}
+						return h == host && strings.HasPrefix(p, prefix)
+					}) {
+						t.Errorf("the proxy passed on no request for %s%s; it saw %q", host, prefix, seen)
+					}
+				}
+				t.Logf("through the proxy: %q", seen)
+			})
+			results[fl.name][client] = outcome
+		}
+	}
+	table := confTable(results)
+	t.Log("\n" + table)
+	if path := os.Getenv("CONFORMANCE_REPORT"); path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Errorf("write report: %v", err)
+		} else if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+			t.Errorf("write report: %v", err)
+		}
+	}
+}
+
+// confTable renders the matrix: one row per flow, one column per client,
+// then the n/a reasons as notes so the table stays narrow.
+func confTable(results map[string]map[string]string) string {
+	var b strings.Builder
+	var notes []string
+	ref := func(note string) int { // the note's number, reusing equal notes
+		if i := slices.Index(notes, note); i >= 0 {
+			return i + 1
+		}
+		notes = append(notes, note)
+		return len(notes)
+	}
+	b.WriteString("| flow | " + strings.Join(confClients, " | ") + " |\n|---|" + strings.Repeat("---|", len(confClients)) + "\n")
+	for _, fl := range confFlows {
+		row := []string{fl.title}
+		for _, client := range confClients {
+			r := results[fl.name][client]
+			if long, ok := strings.CutPrefix(r, "n/a: "); ok {
+				r = fmt.Sprintf("n/a [%d]", ref(long))
+			} else if head, note, ok := strings.Cut(r, " ("); ok {
+				r = fmt.Sprintf("%s [%d]", head, ref(strings.TrimSuffix(note, ")")))
+			}
+			row = append(row, r)
+		}
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+	for i, n := range notes {
+		fmt.Fprintf(&b, "[%d] %s\n", i+1, n)
+	}
+	return b.String()
+}

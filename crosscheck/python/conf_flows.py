@@ -1,0 +1,154 @@
+"""Conformance flows for google-auth, unmodified, against the fake under
+Google's real host names.
+
+Usage: conf_flows.py FLOW < params.json. Prints one JSON object.
+
+Nothing here names the fake: the credential files carry Google's URLs, and
+the environment (HTTPS_PROXY, HTTP_PROXY, REQUESTS_CA_BUNDLE) sends
+google-auth's requests transport through gcptoken's intercepting proxy. So
+every URL google-auth hard-codes (the authorized_user token URL, the IAM
+Credentials and STS hosts, verify_oauth2_token's certificate URL, the
+metadata server's address) is exercised as it would be against Google.
+
+Params: {"key_file", "user_file", "imp_file", "ext_file", "ext_aws_file",
+"target", "audience",
+"scopes", "lifetime", "id_token", "id_token_audience", "access_token"}.
+"""
+
+import sys
+
+import google.auth
+import google.auth.transport.requests
+from google.auth import aws
+from google.auth import compute_engine
+from google.auth import downscoped
+from google.auth import identity_pool
+from google.auth import impersonated_credentials
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import id_token
+from google.oauth2 import service_account
+
+import _peer
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def token_of(creds, req):
+    creds.refresh(req)
+    return {"token": creds.token, "expiry": _peer.rfc3339(creds.expiry)}
+
+
+def sa_access(p, req):
+    creds = service_account.Credentials.from_service_account_file(p["key_file"], scopes=[CLOUD_PLATFORM])
+    return token_of(creds, req)
+
+
+def sa_id(p, req):
+    creds = service_account.IDTokenCredentials.from_service_account_file(
+        p["key_file"], target_audience=p["audience"])
+    return token_of(creds, req)
+
+
+def user_refresh(p, req):
+    # The file's own loader: it forces https://oauth2.googleapis.com/token.
+    creds = user_credentials.Credentials.from_authorized_user_file(p["user_file"])
+    out = token_of(creds, req)
+    out["id_token"] = creds.id_token
+    return out
+
+
+def source(p):
+    return service_account.Credentials.from_service_account_file(p["key_file"], scopes=[CLOUD_PLATFORM])
+
+
+def imp_access(p, req):
+    creds = impersonated_credentials.Credentials(
+        source_credentials=source(p), target_principal=p["target"],
+        target_scopes=p["scopes"], lifetime=p["lifetime"])
+    out = token_of(creds, req)
+    # The impersonated_service_account file, as gcloud writes it.
+    from_file, _ = google.auth.load_credentials_from_file(p["imp_file"], scopes=p["scopes"])
+    out["file_token"] = token_of(from_file, req)["token"]
+    return out
+
+
+def imp_id(p, req):
+    target = impersonated_credentials.Credentials(
+        source_credentials=source(p), target_principal=p["target"],
+        target_scopes=p["scopes"], lifetime=p["lifetime"])
+    creds = impersonated_credentials.IDTokenCredentials(
+        target, target_audience=p["audience"], include_email=True)
+    return token_of(creds, req)
+
+
+def downscope(p, req):
+    rule = downscoped.AccessBoundaryRule(
+        available_resource="//storage.googleapis.com/projects/_/buckets/conformance-bucket",
+        available_permissions=["inRole:roles/storage.objectViewer"])
+    creds = downscoped.Credentials(
+        source_credentials=source(p),
+        credential_access_boundary=downscoped.CredentialAccessBoundary(rules=[rule]))
+    return token_of(creds, req)
+
+
+def tokeninfo(p, req):
+    # google-auth has no tokeninfo call; its own system tests GET it with
+    # an AuthorizedSession, which is what this does.
+    session = google.auth.transport.requests.AuthorizedSession(source(p))
+    resp = session.get("https://oauth2.googleapis.com/tokeninfo",
+                       params={"access_token": p["access_token"]}, timeout=_peer.TIMEOUT_SECONDS)
+    resp.raise_for_status()
+    return {"tokeninfo": resp.json()}
+
+
+def verify(p, req):
+    # verify_oauth2_token fixes the certificate URL to Google's.
+    claims = id_token.verify_oauth2_token(p["id_token"], req, audience=p["id_token_audience"])
+    return {"claims": claims}
+
+
+def mds_token(p, req):
+    creds = compute_engine.Credentials()
+    out = token_of(creds, req)
+    out["email"] = creds.service_account_email
+    return out
+
+
+def mds_id(p, req):
+    # No GOOGLE_APPLICATION_CREDENTIALS: fetch_id_token falls back to the
+    # metadata server.
+    return {"token": id_token.fetch_id_token(req, p["audience"])}
+
+
+def mds_project(p, req):
+    creds, project = google.auth.default(scopes=[CLOUD_PLATFORM])
+    return {"project": project, "credentials": type(creds).__module__ + "." + type(creds).__name__}
+
+
+# external_account files load with their type's own class:
+# google.auth.load_credentials_from_file would also ask
+# cloudresourcemanager.googleapis.com for the project id, which the fake does
+# not model.
+
+
+def ext_file(p, req):
+    creds = identity_pool.Credentials.from_file(p["ext_file"], scopes=[CLOUD_PLATFORM])
+    return token_of(creds, req)
+
+
+def ext_aws(p, req):
+    creds = aws.Credentials.from_file(p["ext_aws_file"], scopes=[CLOUD_PLATFORM])
+    return token_of(creds, req)
+
+
+FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
+                                  tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws)}
+
+
+def main():
+    flow = FLOWS[sys.argv[1]]
+    _peer.emit(flow(_peer.params(), _peer.request()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+package googlehosts
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+)
+
+// route is one emulated Google host and the paths it serves (protocol.md
+// §0.1). A path ending in "/" is a prefix. The fake serves every path on one
+// mux (no two hosts share a path it models), so the table is what keeps a
+// client honest: a path asked of the wrong host gets 404, as at Google.
+type route struct {
+	host  string
+	paths []string
+}
+
+var routes = []route{
+	{"oauth2.googleapis.com", []string{"/token", "/tokeninfo", "/revoke", "/device/code"}},
+	{"accounts.google.com", []string{"/o/oauth2/token", "/o/oauth2/revoke", "/o/oauth2/auth", "/o/oauth2/v2/auth",
+		"/.well-known/openid-configuration"}},
+	{"www.googleapis.com", []string{"/oauth2/v1/certs", "/oauth2/v3/certs", "/oauth2/v3/tokeninfo", "/oauth2/v2/tokeninfo",
+		"/oauth2/v4/token", "/robot/v1/metadata/", "/service_accounts/v1/metadata/"}},
+	{"iamcredentials.googleapis.com", []string{"/v1/projects/"}},
+	{"sts.googleapis.com", []string{"/v1/token", "/v1/oauthtoken", "/v1/introspect"}},
+	{"openidconnect.googleapis.com", []string{"/v1/userinfo"}},
+}
+
+// metadataHosts are the plain-HTTP names of the GCE metadata server.
+var metadataHosts = []string{"metadata.google.internal", "169.254.169.254"}
+
+// Hosts returns the Google host names served over TLS.
+func Hosts() []string {
+	hs := make([]string, len(routes))
+	for i, r := range routes {
+		hs[i] = r.host
+	}
+	return hs
+}
+
+// Emulated reports whether host (no port) is one of Hosts.
+func Emulated(host string) bool {
+	return slices.ContainsFunc(routes, func(r route) bool { return r.host == strings.ToLower(host) })
+}
+
+func isMetadataHost(host string) bool {
+	return slices.Contains(metadataHosts, strings.ToLower(host))
+}
+
+func (r route) serves(path string) bool {
+	for _, p := range r.paths {
+		if p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostServes reports whether Google's host serves path.
+func hostServes(host, path string) bool {
+	for _, r := range routes {
+		if r.host == host {
+			return r.serves(path)
+		}
+	}
+	return false
+}
+
+// GoogleURL returns the URL Google serves path under (e.g. "/token" →
+// "https://oauth2.googleapis.com/token"), or false if no emulated host
+// serves it.
+func GoogleURL(path string) (string, bool) {
+	for _, r := range routes {
+		if r.serves(path) {
+			return "https://" + r.host + path, true
+		}
+	}
+	return "", false
+}
+
+// GoogleURLs rewrites a credential file written by fakegoogle: every string
+// that starts with fakeBase (the fake's base URL, e.g.
+// "http://127.0.0.1:8086") and continues with a path an emulated host serves
+// becomes that Google URL. Other strings, such as the sample service's URL,
+// are kept. Nested objects (an impersonated file's source_credentials) are
+// rewritten too. The result is indented like the input, keys sorted.
+func GoogleURLs(file []byte, fakeBase string) ([]byte, error) {
+	fakeBase = strings.TrimRight(fakeBase, "/")
+	if fakeBase == "" {
+		return nil, fmt.Errorf("googlehosts: rewrite credential file: empty base URL")
+	}
+	var v any
+	if err := json.Unmarshal(file, &v); err != nil {
+		return nil, fmt.Errorf("googlehosts: rewrite credential file: %w", err)
+	}
+	v = rewrite(v, fakeBase)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("googlehosts: rewrite credential file: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func rewrite(v any, base string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = rewrite(e, base)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = rewrite(e, base)
+		}
+	case string:
+		if rest, ok := strings.CutPrefix(x, base); ok && strings.HasPrefix(rest, "/") {
+			path, query, _ := strings.Cut(rest, "?")
+			if u, ok := GoogleURL(path); ok {
+				if query != "" {
+					u += "?" + query
+				}
+				return u
+			}
+		}
+	}
+	return v
+}
+
+// splitHostPort splits "host:port", defaulting the port when absent. The
+// host is lower-cased and loses a trailing dot: Node's gcp-metadata asks for
+// the fully qualified "metadata.google.internal.".
+func splitHostPort(hostport, defaultPort string) (host, port string) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		h, p = strings.Trim(hostport, "[]"), defaultPort
+	}
+	return strings.TrimSuffix(strings.ToLower(h), "."), p
+}

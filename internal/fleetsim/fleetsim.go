@@ -1,0 +1,311 @@
+// Package fleetsim replays a Kubernetes fleet's token requests against
+// gcptoken's real cache (gcptoken.NewCachedProvider, as the metadata server
+// uses it: one cached provider per node and key) on a simulated clock, and
+// counts the upstream calls, to check the capacity arithmetic of
+// docs/scale.md: N nodes × M pods × K audiences → upstream calls per minute.
+//
+// Nodes are independent (each runs its own metadata server with its own
+// cache), so each node is simulated on its own clock, in time order, one
+// request at a time. A background refresh (a stale token served while one
+// refresh runs) is waited for before the clock moves on, so results do not
+// depend on goroutine scheduling: the same Fleet always gives the same
+// Result.
+package fleetsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcptoken/gcptoken"
+)
+
+// Fleet describes the cluster and its request pattern.
+type Fleet struct {
+	// Nodes is the number of nodes, each with one metadata server.
+	// Required.
+	Nodes int
+	// PodsPerNode is the number of pods on each node asking for tokens.
+	// Required.
+	PodsPerNode int
+	// Audiences is how many ID-token audiences each pod asks for, besides
+	// its access token. Optional; default 0.
+	Audiences int
+	// Identities is how many Google service accounts the pods of one node
+	// act as (1: the single-identity server; more: per-pod identity, the
+	// pods spread evenly over them). Optional; default 1.
+	Identities int
+	// RequestEvery is how often, on average, each pod asks for each of its
+	// tokens. A pod's first request comes at a uniformly random time within
+	// RequestEvery of its node's start, the next ones at exponentially
+	// distributed intervals (independent clients: a Poisson process).
+	// Required.
+	RequestEvery time.Duration
+	// TokenLifetime is the lifetime of upstream tokens. Optional; default
+	// 1h, Google's.
+	TokenLifetime time.Duration
+	// RefreshBefore and MinRemaining are the cache's settings. Optional;
+	// defaults 10m and 5m, the metadata server's.
+	RefreshBefore, MinRemaining time.Duration
+	// StartSpread spreads the nodes' start times evenly over this span, as
+	// a rolling restart of the DaemonSet does. Optional; default 0: every
+	// node starts at once with a cold cache.
+	StartSpread time.Duration
+	// Duration is the simulated time. Required.
+	Duration time.Duration
+	// Seed makes the pods' phases. Optional.
+	Seed uint64
+}
+
+func (f *Fleet) withDefaults() (Fleet, error) {
+	c := *f
+	if c.Nodes <= 0 || c.PodsPerNode <= 0 || c.RequestEvery <= 0 || c.Duration <= 0 {
+		return c, errors.New("fleetsim: Nodes, PodsPerNode, RequestEvery and Duration must be positive")
+	}
+	if c.Audiences < 0 || c.Identities < 0 || c.StartSpread < 0 {
+		return c, errors.New("fleetsim: Audiences, Identities and StartSpread must not be negative")
+	}
+	if c.Identities == 0 {
+		c.Identities = 1
+	}
+	if c.Identities > c.PodsPerNode {
+		return c, fmt.Errorf("fleetsim: %d identities for %d pods per node: some identities would have no pod", c.Identities, c.PodsPerNode)
+	}
+	if c.TokenLifetime == 0 {
+		c.TokenLifetime = time.Hour
+	}
+	if c.RefreshBefore == 0 {
+		c.RefreshBefore = 10 * time.Minute
+	}
+	if c.MinRemaining == 0 {
+		c.MinRemaining = 5 * time.Minute
+	}
+	if c.RefreshBefore <= c.MinRemaining || c.RefreshBefore >= c.TokenLifetime {
+		return c, errors.New("fleetsim: want MinRemaining < RefreshBefore < TokenLifetime")
+	}
+	return c, nil
+}
+
+// KeysPerNode is the number of cached tokens on one node: one access token
+// and one ID token per audience, for each identity.
+func (f *Fleet) KeysPerNode() int {
+	return max(f.Identities, 1) * (1 + f.Audiences)
+}
+
+// Result is what a simulation counted.
+type Result struct {
+	// Requests is the number of token requests the pods made.
+	Requests int64
+	// Upstream is the number of upstream token fetches.
+	Upstream int64
+	// PerMinute is the upstream fetches in each simulated minute.
+	PerMinute []int64
+	// MeanInterval is the mean time between two fetches of one key.
+	MeanInterval time.Duration
+}
+
+// Peak is the most upstream fetches in one simulated minute.
+func (r *Result) Peak() int64 {
+	if len(r.PerMinute) == 0 {
+		return 0
+	}
+	return slices.Max(r.PerMinute)
+}
+
+// Prediction is the arithmetic of docs/scale.md for a Fleet.
+type Prediction struct {
+	// Interval is the time between two fetches of one key in steady state:
+	// the token is fetched, turns stale TokenLifetime-RefreshBefore later,
+	// and the next request for it starts the refresh. Requests for a key on
+	// a node form a Poisson process of rate pods-per-key/RequestEvery, so
+	// the wait for the next one averages RequestEvery/pods-per-key.
+	Interval time.Duration
+	// PerMinute is the fleet's steady upstream fetches per minute:
+	// Nodes × KeysPerNode / Interval.
+	PerMinute float64
+	// ColdStartPeak is the fetches in the first minute when every node
+	// starts at once (StartSpread 0) and asks for every key within a
+	// minute (RequestEvery ≤ 1m): every key of every node, Nodes ×
+	// KeysPerNode. With the starts spread over S minutes, about Nodes ×
+	// KeysPerNode / S per minute.
+	ColdStartPeak float64
+	// WithoutNodeCache is the fetches per minute if every pod fetched its
+	// own tokens (caching them for the same Interval) instead of sharing
+	// the node's: PodsPerNode/Identities times more.
+	WithoutNodeCache float64
+}
+
+// Predict returns the arithmetic's answer for f.
+func Predict(f Fleet) (Prediction, error) {
+	f, err := f.withDefaults()
+	if err != nil {
+		return Prediction{}, err
+	}
+	podsPerKey := float64(f.PodsPerNode) / float64(f.Identities)
+	wait := time.Duration(float64(f.RequestEvery) / podsPerKey)
+	interval := f.TokenLifetime - f.RefreshBefore + wait
+	keys := float64(f.Nodes * f.KeysPerNode())
+	p := Prediction{
+		Interval:  interval,
+		PerMinute: keys / interval.Minutes(),
+	}
+	p.WithoutNodeCache = p.PerMinute * podsPerKey
+	p.ColdStartPeak = keys
+	if m := f.StartSpread.Minutes(); m > 1 {
+		p.ColdStartPeak = keys / m
+	}
+	return p, nil
+}
+
+// Simulate runs f against gcptoken's cache.
+func Simulate(ctx context.Context, f Fleet) (*Result, error) {
+	f, err := f.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	minutes := int(f.Duration/time.Minute) + 1
+	res := &Result{PerMinute: make([]int64, minutes)}
+	var (
+		mu        sync.Mutex
+		intervals time.Duration
+		nInterval int64
+		firstErr  error
+	)
+	nodes := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range nodes {
+				nr, err := simulateNode(ctx, &f, n)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				res.Requests += nr.requests
+				for i, c := range nr.perMinute {
+					res.PerMinute[i] += c
+				}
+				res.Upstream += nr.upstream
+				intervals += nr.intervals
+				nInterval += nr.nInterval
+				mu.Unlock()
+			}
+		}()
+	}
+	for n := range f.Nodes {
+		nodes <- n
+	}
+	close(nodes)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if nInterval > 0 {
+		res.MeanInterval = intervals / time.Duration(nInterval)
+	}
+	return res, nil
+}
+
+type nodeResult struct {
+	requests, upstream int64
+	perMinute          []int64
+	intervals          time.Duration
+	nInterval          int64
+}
+
+// simulateNode replays one node's requests in time order.
+func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Int64 // nanoseconds since epoch
+	now := func() time.Time { return epoch.Add(time.Duration(clock.Load())) }
+	start := time.Duration(0)
+	if f.Nodes > 1 {
+		start = f.StartSpread * time.Duration(n) / time.Duration(f.Nodes)
+	}
+	nr := &nodeResult{perMinute: make([]int64, int(f.Duration/time.Minute)+1)}
+
+	keys := f.KeysPerNode()
+	var mu sync.Mutex
+	last := make([]time.Duration, keys) // last fetch time per key, -1 if none
+	for i := range last {
+		last[i] = -1
+	}
+	providers := make([]gcptoken.TokenProvider, keys)
+	for k := range keys {
+		up := gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+			t := time.Duration(clock.Load())
+			mu.Lock()
+			nr.upstream++
+			if m := int(t / time.Minute); m < len(nr.perMinute) {
+				nr.perMinute[m]++
+			}
+			if last[k] >= 0 {
+				nr.intervals += t - last[k]
+				nr.nInterval++
+			}
+			last[k] = t
+			mu.Unlock()
+			return &gcptoken.Token{Value: "tok", Kind: gcptoken.AccessToken, Expiry: now().Add(f.TokenLifetime)}, nil
+		})
+		providers[k] = gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
+			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, MaxAttempts: 1, Now: now,
+		})
+	}
+
+	// Each pod belongs to one identity and asks for that identity's keys,
+	// first at a random phase, then at exponential intervals.
+	rng := rand.New(rand.NewPCG(f.Seed, uint64(n)))
+	type pod struct {
+		next     time.Duration
+		identity int
+	}
+	pods := make([]pod, f.PodsPerNode)
+	for i := range pods {
+		pods[i] = pod{next: start + time.Duration(rng.Int64N(int64(f.RequestEvery))), identity: i % f.Identities}
+	}
+	perIdentity := 1 + f.Audiences
+	for {
+		// The pod with the earliest next request (pods are few; a scan is
+		// cheaper than a heap here).
+		i := 0
+		for j := range pods {
+			if pods[j].next < pods[i].next {
+				i = j
+			}
+		}
+		p := &pods[i]
+		if p.next >= f.Duration {
+			return nr, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		clock.Store(int64(p.next))
+		for a := range perIdentity {
+			prov := providers[p.identity*perIdentity+a]
+			tok, err := prov.Token(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
+			}
+			nr.requests++
+			// A stale token was served and a refresh started in the
+			// background: wait for it, so that the clock does not run
+			// ahead of it (which would make results depend on scheduling).
+			for tok.ExpiresWithin(now(), f.RefreshBefore) {
+				runtime.Gosched()
+				if tok, err = prov.Token(ctx); err != nil {
+					return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
+				}
+			}
+		}
+		p.next += time.Duration(rng.ExpFloat64() * float64(f.RequestEvery))
+	}
+}
