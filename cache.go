@@ -40,6 +40,22 @@ type CacheOptions struct {
 	// FetchTimeout. Optional; default 20s (Google answers in well under a
 	// second; HTTP clients' own header timeouts are often 30s or more).
 	AttemptTimeout time.Duration
+	// RefreshJitter spreads refreshes out. Each fetched token gets an extra
+	// lead on top of RefreshBefore, drawn once and uniformly from
+	// [0, RefreshJitter): tokens fetched together (a fleet starting at
+	// once) then do not all turn stale together one lifetime later, and
+	// again the lifetime after. The extra lead never moves the refresh
+	// point before half the token's lifetime, and does not change
+	// MinRemaining. Optional; default a tenth of each token's lifetime (6
+	// minutes for Google's one-hour tokens), which spreads a wave over
+	// minutes at the price of about 6% more upstream calls on average. A
+	// negative value disables it.
+	RefreshJitter time.Duration
+	// Rand draws the jitter: a number in [0, 1), once per fetched token,
+	// on the refresh's goroutine. A function shared by several providers
+	// must be safe for concurrent use. Optional; default math/rand/v2's
+	// Float64; tests and simulations pass a seeded source.
+	Rand func() float64
 	// Now is the clock. Optional; default time.Now.
 	Now func() time.Time
 }
@@ -70,6 +86,9 @@ func (o *CacheOptions) withDefaults() CacheOptions {
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = 20 * time.Second
 	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -79,8 +98,9 @@ func (o *CacheOptions) withDefaults() CacheOptions {
 // NewCachedProvider wraps a plain source with gcptoken's one cache:
 //
 //   - a fresh token is returned without touching the source;
-//   - a stale token (within RefreshBefore of expiry) is returned at once
-//     while a single background refresh replaces it;
+//   - a stale token (within RefreshBefore, plus a random part of
+//     RefreshJitter, of expiry) is returned at once while a single
+//     background refresh replaces it;
 //   - with no usable token, callers block on one shared refresh: however
 //     many goroutines ask at once, the source sees one request;
 //   - transient failures are retried with exponential backoff and jitter;
@@ -99,13 +119,20 @@ type cachedProvider struct {
 	src  TokenProvider
 	opts CacheOptions
 
-	// tok is read without the lock, so that serving a fresh token (the
+	// cur is read without the lock, so that serving a fresh token (the
 	// common case, e.g. a proxy or metadata server under load) never
 	// contends; it is written under mu.
-	tok atomic.Pointer[Token]
+	cur atomic.Pointer[cachedToken]
 
 	mu       sync.Mutex
 	inflight *refreshCall // non-nil while a refresh runs
+}
+
+// cachedToken is a token and the time it turns stale, fixed when it was
+// fetched so that the fresh path is one comparison.
+type cachedToken struct {
+	tok       *Token
+	refreshAt time.Time // zero if the token has no expiry: never fresh
 }
 
 // refreshCall is one shared refresh; done closes when tok/err are set.
@@ -117,13 +144,17 @@ type refreshCall struct {
 
 func (c *cachedProvider) Token(ctx context.Context) (*Token, error) {
 	now := c.opts.Now()
-	if tok := c.tok.Load(); !tok.ExpiresWithin(now, c.opts.RefreshBefore) {
-		return tok, nil
+	if cur := c.cur.Load(); cur != nil && now.Before(cur.refreshAt) {
+		return cur.tok, nil
 	}
 	c.mu.Lock()
-	tok := c.tok.Load()
+	cur := c.cur.Load()
+	var tok *Token
+	if cur != nil {
+		tok = cur.tok
+	}
 	switch {
-	case !tok.ExpiresWithin(now, c.opts.RefreshBefore):
+	case cur != nil && now.Before(cur.refreshAt):
 		c.mu.Unlock()
 		return tok, nil
 	case !tok.ExpiresWithin(now, c.opts.MinRemaining):
@@ -160,9 +191,13 @@ func (c *cachedProvider) startLocked(ctx context.Context) *refreshCall {
 	go func() {
 		defer cancel()
 		tok, err := c.fetch(fetchCtx)
-		c.mu.Lock()
+		var cur *cachedToken
 		if err == nil {
-			c.tok.Store(tok)
+			cur = &cachedToken{tok: tok, refreshAt: c.refreshAt(tok, c.opts.Now())}
+		}
+		c.mu.Lock()
+		if cur != nil {
+			c.cur.Store(cur)
 		}
 		c.inflight = nil
 		c.mu.Unlock()
@@ -170,6 +205,31 @@ func (c *cachedProvider) startLocked(ctx context.Context) *refreshCall {
 		close(call.done)
 	}()
 	return call
+}
+
+// refreshAt returns when tok, fetched at now, turns stale: RefreshBefore
+// plus a random extra lead below the jitter window before its expiry. The
+// extra lead is cut so that it does not move the refresh point before half
+// the lifetime; RefreshBefore alone may (a short-lived token is then
+// refreshed on every use, as without jitter).
+func (c *cachedProvider) refreshAt(tok *Token, now time.Time) time.Time {
+	if tok.Expiry.IsZero() {
+		return time.Time{}
+	}
+	lead := c.opts.RefreshBefore
+	lifetime := tok.Expiry.Sub(now)
+	window := c.opts.RefreshJitter
+	if window == 0 {
+		window = lifetime / 10
+	}
+	if room := lifetime/2 - lead; window > 0 && room > 0 {
+		extra := time.Duration(c.opts.Rand() * float64(window))
+		// Float rounding, or a Rand outside [0, 1), must not leave the
+		// window.
+		extra = max(0, min(extra, window-1, room))
+		lead += extra
+	}
+	return tok.Expiry.Add(-lead)
 }
 
 // fetch calls the source with retries and checks what it returns.

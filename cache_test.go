@@ -3,6 +3,7 @@ package gcptoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -30,12 +31,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// countingSource mints numbered tokens valid for an hour from clock.Now, and
-// fails with the queued errors first.
+// countingSource mints numbered tokens valid for an hour (or lifetime) from
+// clock.Now, and fails with the queued errors first.
 type countingSource struct {
-	clock *fakeClock
-	calls atomic.Int64
-	gate  chan struct{} // if non-nil, each call waits for it to close
+	clock    *fakeClock
+	lifetime time.Duration
+	calls    atomic.Int64
+	gate     chan struct{} // if non-nil, each call waits for it to close
 
 	mu   sync.Mutex
 	errs []error
@@ -58,11 +60,158 @@ func (s *countingSource) Token(ctx context.Context) (*Token, error) {
 		return nil, err
 	}
 	s.mu.Unlock()
-	return &Token{Value: "tok-" + string(rune('0'+n)), Kind: AccessToken, Expiry: s.clock.Now().Add(time.Hour)}, nil
+	lifetime := s.lifetime
+	if lifetime == 0 {
+		lifetime = time.Hour
+	}
+	return &Token{Value: "tok-" + string(rune('0'+n)), Kind: AccessToken, Expiry: s.clock.Now().Add(lifetime)}, nil
 }
 
+// testOptions pins the refresh point to RefreshBefore (no jitter), so that
+// tests can step the clock across it; TestCachedProviderRefreshJitter and
+// the tests after it cover jitter.
 func testOptions(clock *fakeClock) *CacheOptions {
-	return &CacheOptions{Now: clock.Now, BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	return &CacheOptions{Now: clock.Now, BaseBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, RefreshJitter: -1}
+}
+
+// fixedRand returns draw for every jitter draw and counts the draws.
+func fixedRand(draw float64, draws *atomic.Int64) func() float64 {
+	return func() float64 {
+		draws.Add(1)
+		return draw
+	}
+}
+
+// TestCachedProviderRefreshJitter steps the clock to just before and then
+// to the refresh point the jitter predicts: before it the token is served
+// without a fetch, at it a background refresh starts.
+func TestCachedProviderRefreshJitter(t *testing.T) {
+	t.Parallel()
+	const window = 6 * time.Minute // the default for a one-hour token
+	tests := []struct {
+		name      string
+		lifetime  time.Duration
+		jitter    time.Duration
+		draw      float64
+		wantLead  time.Duration // before expiry; RefreshBefore is 5m
+		wantDraws int64
+	}{
+		{"disabled: RefreshBefore alone", time.Hour, -1, 0.5, 5 * time.Minute, 0},
+		{"default window, draw 0", time.Hour, 0, 0, 5 * time.Minute, 1},
+		{"default window is a tenth of the lifetime", time.Hour, 0, 0.5, 5*time.Minute + window/2, 1},
+		{"default window, top draw stays inside", time.Hour, 0, 0.9999999999999999, 5*time.Minute + window - 1, 1},
+		{"default window scales with the lifetime", 12 * time.Hour, 0, 0.5, 5*time.Minute + 36*time.Minute, 1},
+		{"explicit window", time.Hour, 2 * time.Minute, 0.25, 5*time.Minute + 30*time.Second, 1},
+		{"draw of 1 stays inside the window", time.Hour, 2 * time.Minute, 1, 7*time.Minute - 1, 1},
+		{"negative draw adds nothing", time.Hour, 2 * time.Minute, -0.5, 5 * time.Minute, 1},
+		{"not before half the lifetime", time.Hour, 40 * time.Minute, 0.9, 30 * time.Minute, 1},
+		{"short token: RefreshBefore past half, no jitter", 8 * time.Minute, 0, 0.5, 5 * time.Minute, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			src := &countingSource{clock: clock, lifetime: tt.lifetime}
+			var draws atomic.Int64
+			opts := testOptions(clock)
+			opts.RefreshJitter = tt.jitter
+			opts.Rand = fixedRand(tt.draw, &draws)
+			p := NewCachedProvider(src, opts)
+			if _, err := p.Token(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := draws.Load(); got != tt.wantDraws {
+				t.Errorf("got %d jitter draws for one token; want %d", got, tt.wantDraws)
+			}
+
+			clock.Advance(tt.lifetime - tt.wantLead - 1)
+			if tok, err := p.Token(context.Background()); err != nil || tok.Value != "tok-1" {
+				t.Fatalf("1ns before the refresh point: got %v, %v; want tok-1", tok, err)
+			}
+			if got := src.calls.Load(); got != 1 {
+				t.Fatalf("1ns before the refresh point: got %d source calls; want 1", got)
+			}
+			clock.Advance(1)
+			if tok, err := p.Token(context.Background()); err != nil || tok.Value != "tok-1" {
+				t.Fatalf("at the refresh point: got %v, %v; want the stale tok-1", tok, err)
+			}
+			waitFor(t, func() bool { return src.calls.Load() == 2 })
+		})
+	}
+}
+
+// TestRefreshAtBounds checks the refresh point's bounds over a grid of
+// settings and draws: never later than RefreshBefore before expiry, never
+// earlier than the jitter window allows, and never moved before half the
+// lifetime by the jitter.
+func TestRefreshAtBounds(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, lifetime := range []time.Duration{30 * time.Second, 8 * time.Minute, 20 * time.Minute, time.Hour, 12 * time.Hour} {
+		for _, before := range []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute} {
+			for _, jitter := range []time.Duration{-1, 0, time.Nanosecond, 2 * time.Minute, 40 * time.Minute} {
+				for _, draw := range []float64{-1, 0, 0.3, 0.5, 0.9999999999999999, 1, 2} {
+					c := &cachedProvider{opts: (&CacheOptions{RefreshBefore: before, RefreshJitter: jitter, Rand: func() float64 { return draw }}).withDefaults()}
+					tok := &Token{Value: "v", Expiry: now.Add(lifetime)}
+					lead := tok.Expiry.Sub(c.refreshAt(tok, now))
+					window := jitter
+					if window == 0 {
+						window = lifetime / 10
+					}
+					name := fmt.Sprintf("lifetime %s, RefreshBefore %s, RefreshJitter %s, draw %v", lifetime, before, jitter, draw)
+					switch {
+					case lead < before:
+						t.Errorf("%s: got a lead of %s; want at least RefreshBefore", name, lead)
+					case jitter < 0 && lead != before:
+						t.Errorf("%s: got a lead of %s with jitter disabled; want RefreshBefore", name, lead)
+					case lead > before && lead >= before+window:
+						t.Errorf("%s: got a lead of %s; want below RefreshBefore + %s", name, lead, window)
+					case lead > before && lead > lifetime/2:
+						t.Errorf("%s: got a lead of %s; want the refresh no earlier than half the lifetime", name, lead)
+					}
+				}
+			}
+		}
+	}
+	c := &cachedProvider{opts: (&CacheOptions{}).withDefaults()}
+	if got := c.refreshAt(&Token{Value: "v"}, now); !got.IsZero() {
+		t.Errorf("token without expiry: got refresh point %s; want none (never fresh)", got)
+	}
+}
+
+// TestCachedProviderJitterKeepsMinRemaining: however early jitter starts
+// the refresh, a token is not served within MinRemaining of its expiry.
+func TestCachedProviderJitterKeepsMinRemaining(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	src := &countingSource{clock: clock}
+	var draws atomic.Int64
+	opts := testOptions(clock)
+	opts.MaxAttempts = 1
+	opts.RefreshJitter = 40 * time.Minute
+	opts.Rand = fixedRand(0.99, &draws)
+	p := NewCachedProvider(src, opts)
+	if _, err := p.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	boom := &Error{Op: "fetch access token", StatusCode: http.StatusServiceUnavailable}
+	src.mu.Lock()
+	src.errs = []error{boom, boom, boom, boom, boom, boom}
+	src.mu.Unlock()
+	// Half the lifetime: the earliest refresh point. Stale, still served.
+	clock.Advance(30 * time.Minute)
+	if tok, err := p.Token(context.Background()); err != nil || tok.Value != "tok-1" {
+		t.Fatalf("at half the lifetime: got %v, %v; want the stale tok-1", tok, err)
+	}
+	waitFor(t, func() bool { return src.calls.Load() >= 2 })
+	clock.Advance(30*time.Minute - 10*time.Second - 1)
+	if tok, err := p.Token(context.Background()); err != nil || tok.Value != "tok-1" {
+		t.Fatalf("1ns before MinRemaining: got %v, %v; want tok-1", tok, err)
+	}
+	clock.Advance(1)
+	if tok, err := p.Token(context.Background()); err == nil {
+		t.Fatalf("within MinRemaining of expiry: got token %q; want an error", tok.Value)
+	}
 }
 
 func TestCachedProviderServesFreshTokenWithoutRefetch(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -123,12 +124,18 @@ var confFlows = []confFlow{
 			checkClaims(t, "verified claims", out.Claims, c.saIDClaims())
 		}},
 	{name: "ext_file", title: "external_account (OIDC token file)", want: "sts.googleapis.com /v1/token",
-		na: map[string]string{"gcloud": "gcloud authenticates a non-impersonating external_account's STS exchange as its own " +
-			"OAuth client with its published secret; fakegoogle gives that client id a fake secret, so STS answers invalid_client (a fake-side gap)"},
-		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
-			sub := c.imp().tokeninfo(t, "federated token", out.Token)["sub"]
-			if want := confPoolSubject + confWorkload; sub != want {
-				t.Errorf("federated token's sub = %q; want %q", sub, want)
+		check: func(t *testing.T, c *confFixture, client string, out confOut) {
+			info := c.imp().tokeninfo(t, "federated token", out.Token)
+			if want := confPoolSubject + confWorkload; info["sub"] != want {
+				t.Errorf("federated token's sub = %q; want %q", info["sub"], want)
+			}
+			// gcloud authenticates the exchange as its own OAuth client
+			// (runGcloud registers it with the fake), which the fake
+			// records as the token's audience.
+			if client == "gcloud" {
+				if cl, err := gcloudClient(); err == nil && info["aud"] != cl.id {
+					t.Errorf("federated token's aud = %q; want gcloud's client %q", info["aud"], cl.id)
+				}
 			}
 		}},
 	{name: "ext_aws", title: "external_account (AWS) + impersonation", want: "iamcredentials.googleapis.com /v1/projects/-/serviceAccounts/" + fakegoogle.DefaultTargetServiceAccount + ":generateAccessToken",
@@ -376,6 +383,8 @@ func confCellNote(client, flow string) (note string, direct bool) {
 		return "with GCE_METADATA_ROOT/HOST: gcloud's GCE check never uses a proxy", true
 	case flow == "mds_project" && client == "python":
 		return "with GCE_METADATA_IP/HOST: google.auth.default() probes with http.client, which ignores proxies", true
+	case flow == "ext_file" && client == "gcloud":
+		return "as gcloud's own OAuth client, read from the installed SDK's core/config.py and registered with the fake", false
 	case flow == "ext_aws" && client == "gcloud":
 		return "AWS key from AWS_* variables: gcloud's proxy property would carry the loopback instance-metadata requests too", false
 	case strings.HasPrefix(flow, "ext_") && client == "python":
@@ -463,6 +472,13 @@ func (c *confFixture) runGcloud(t *testing.T, flow string, p confParams) confOut
 		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
 		return confOut{Token: gcloud("auth", "print-access-token", "--impersonate-service-account="+p.Target)}
 	case "ext_file":
+		// Without service_account_impersonation_url gcloud authenticates
+		// the STS exchange with its own OAuth client: the fake must know it.
+		cl, err := gcloudClient()
+		if err != nil {
+			t.Fatalf("gcloud's OAuth client: %v", err)
+		}
+		c.fake.AddOAuthClient(cl.id, cl.secret)
 		gcloud("auth", "login", "--cred-file="+p.ExtFile)
 		return confOut{Token: gcloud("auth", "print-access-token")}
 	case "ext_aws":
@@ -479,6 +495,42 @@ func (c *confFixture) runGcloud(t *testing.T, flow string, p confParams) confOut
 	t.Fatalf("no gcloud commands for flow %q", flow)
 	return confOut{}
 }
+
+// gcloudOAuthClient is an OAuth client id and secret.
+type gcloudOAuthClient struct{ id, secret string }
+
+// gcloudClientRE matches an assignment of a quoted string in core/config.py.
+var gcloudClientRE = regexp.MustCompile(`(?m)^(CLOUDSDK_CLIENT_ID|CLOUDSDK_CLIENT_NOTSOSECRET)\s*=\s*['"]([^'"\n]+)['"]`)
+
+// gcloudClient reads the OAuth client gcloud authenticates a
+// non-impersonating external_account's STS exchange with
+// (config.CLOUDSDK_CLIENT_ID and CLOUDSDK_CLIENT_NOTSOSECRET) from the
+// installation's lib/googlecloudsdk/core/config.py, so its published secret
+// never has to be written into this repository.
+var gcloudClient = sync.OnceValues(func() (gcloudOAuthClient, error) {
+	var tried []string
+	for _, root := range sdkRoots() {
+		path := filepath.Join(root, "lib", "googlecloudsdk", "core", "config.py")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			tried = append(tried, path)
+			continue
+		}
+		var cl gcloudOAuthClient
+		for _, m := range gcloudClientRE.FindAllSubmatch(data, -1) {
+			if string(m[1]) == "CLOUDSDK_CLIENT_ID" {
+				cl.id = string(m[2])
+			} else {
+				cl.secret = string(m[2])
+			}
+		}
+		if cl.id == "" || cl.secret == "" {
+			return cl, fmt.Errorf("%s assigns no CLOUDSDK_CLIENT_ID and CLOUDSDK_CLIENT_NOTSOSECRET strings", path)
+		}
+		return cl, nil
+	}
+	return gcloudOAuthClient{}, fmt.Errorf("no Cloud SDK core/config.py found (tried %s)", strings.Join(tried, ", "))
+})
 
 // confPeerFor returns the peer a client needs, or a zero peer for Go.
 func confPeerFor(client string) (peer, bool) {

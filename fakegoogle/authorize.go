@@ -57,6 +57,7 @@ type authRequest struct {
 	promptConsent        bool
 	includeGrantedScopes bool
 	loginHint            string
+	nonce                string // echoed into the id_token (OpenID Connect Core §3.1.2.1)
 	expiry               time.Time
 }
 
@@ -193,7 +194,7 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 			fmt.Sprintf("You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy: redirect_uri=%s %s.", redirect, why))
 		return nil, false
 	}
-	req := &authRequest{clientID: clientID, redirectURI: redirect, state: q.Get("state"), loginHint: q.Get("login_hint")}
+	req := &authRequest{clientID: clientID, redirectURI: redirect, state: q.Get("state"), loginHint: q.Get("login_hint"), nonce: q.Get("nonce")}
 	fail := func(code, desc string) (*authRequest, bool) {
 		s.log.Debug("fakegoogle: authorization request refused", "client_id", clientID, "error", code, "description", desc)
 		redirectWith(w, r, req, url.Values{"error": {code}, "error_description": {desc}})
@@ -629,7 +630,7 @@ func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request) 
 		iat := now.Unix()
 		claims := idTokenClaims{
 			AtHash: atHash(tok), Aud: clientID, Azp: clientID,
-			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Sub: user.Subject,
+			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Nonce: req.nonce, Sub: user.Subject,
 		}
 		if slices.Contains(snapshot.scopes, scopeEmail) {
 			claims.Email, claims.EmailVerified = user.Email, true

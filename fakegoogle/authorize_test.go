@@ -475,17 +475,21 @@ func TestAuthorizeIDTokenScopes(t *testing.T) {
 	f := newFake(t, nil)
 	tests := []struct {
 		scope     string
+		nonce     string
 		wantID    bool
 		wantEmail bool
 	}{
-		{"https://www.googleapis.com/auth/cloud-platform", false, false},
-		{"openid", true, false},
-		{"email", true, true},
-		{"profile https://www.googleapis.com/auth/cloud-platform", true, false},
+		{"https://www.googleapis.com/auth/cloud-platform", "", false, false},
+		{"openid", "n-0S6_WzA2Mj", true, false},
+		{"email", "", true, true},
+		{"profile https://www.googleapis.com/auth/cloud-platform", "", true, false},
 	}
 	for _, tt := range tests {
 		q := authParams()
 		q.Set("scope", tt.scope)
+		if tt.nonce != "" {
+			q.Set("nonce", tt.nonce)
+		}
 		code := consent(t, f, q, "allow", DefaultUser).Query().Get("code")
 		r := exchange(t, f, code, testRedirect, testVerifier)
 		if r.status != http.StatusOK {
@@ -500,6 +504,10 @@ func TestAuthorizeIDTokenScopes(t *testing.T) {
 			_, claims := decodeJWT(t, idt)
 			if _, has := claims["email"]; has != tt.wantEmail {
 				t.Errorf("scope %q: email claim present = %v; want %v", tt.scope, has, tt.wantEmail)
+			}
+			// The request's nonce comes back in the ID token; absent when none was sent.
+			if got, _ := claims["nonce"].(string); got != tt.nonce {
+				t.Errorf("scope %q: nonce claim = %q; want %q", tt.scope, got, tt.nonce)
 			}
 		}
 	}

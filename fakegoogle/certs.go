@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -180,15 +181,23 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !s.allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
+	// Each endpoint's base: the fake's own, or Google's hosts when the fake
+	// answers under Google's real name (the HTTPS front, googlehosts), so a
+	// client that follows the document stays on Google's names.
 	base := s.baseFor(r)
+	accounts, oauth2, openid, www := base, base, base, base
+	if host, _, _ := strings.Cut(strings.ToLower(r.Host), ":"); r.TLS != nil && host == "accounts.google.com" {
+		accounts, oauth2 = "https://accounts.google.com", "https://oauth2.googleapis.com"
+		openid, www = "https://openidconnect.googleapis.com", "https://www.googleapis.com"
+	}
 	writeJSON(w, http.StatusOK, contentTypeGoogle, discovery{
 		Issuer:                      googleIssuer,
-		AuthorizationEndpoint:       base + "/o/oauth2/v2/auth",
-		DeviceAuthorizationEndpoint: base + "/device/code",
-		TokenEndpoint:               base + "/token",
-		UserinfoEndpoint:            base + "/v1/userinfo",
-		RevocationEndpoint:          base + "/revoke",
-		JWKSURI:                     base + "/oauth2/v3/certs",
+		AuthorizationEndpoint:       accounts + "/o/oauth2/v2/auth",
+		DeviceAuthorizationEndpoint: oauth2 + "/device/code",
+		TokenEndpoint:               oauth2 + "/token",
+		UserinfoEndpoint:            openid + "/v1/userinfo",
+		RevocationEndpoint:          oauth2 + "/revoke",
+		JWKSURI:                     www + "/oauth2/v3/certs",
 		ResponseTypesSupported: []string{"code", "token", "id_token", "code token", "code id_token",
 			"token id_token", "code token id_token", "none"},
 		SubjectTypesSupported:             []string{"public"},

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -214,5 +215,48 @@ func TestDiscovery(t *testing.T) {
 		if _, ok := m[k].([]any); !ok {
 			t.Errorf("%s = %#v; want a list", k, m[k])
 		}
+	}
+}
+
+// Under Google's real name (the HTTPS front), the discovery document points
+// at Google's hosts, so clients that follow it stay on names the front
+// serves; a plain request for the same host name does not.
+func TestDiscoveryUnderGoogleHost(t *testing.T) {
+	t.Parallel()
+	s, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetBaseURL("http://127.0.0.1:8086")
+	for _, tc := range []struct {
+		name     string
+		tls      bool
+		wantAuth string
+		wantJWKS string
+	}{
+		{"https accounts.google.com", true, "https://accounts.google.com/o/oauth2/v2/auth", "https://www.googleapis.com/oauth2/v3/certs"},
+		{"plain http", false, "http://127.0.0.1:8086/o/oauth2/v2/auth", "http://127.0.0.1:8086/oauth2/v3/certs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "https://accounts.google.com/.well-known/openid-configuration", nil)
+			if !tc.tls {
+				r.TLS = nil
+			}
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			var m map[string]any
+			if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+				t.Fatalf("discovery body %q: %v", w.Body, err)
+			}
+			if got := m["authorization_endpoint"]; got != tc.wantAuth {
+				t.Errorf("authorization_endpoint = %q; want %q", got, tc.wantAuth)
+			}
+			if got := m["jwks_uri"]; got != tc.wantJWKS {
+				t.Errorf("jwks_uri = %q; want %q", got, tc.wantJWKS)
+			}
+			if tc.tls && m["token_endpoint"] != "https://oauth2.googleapis.com/token" {
+				t.Errorf("token_endpoint = %q; want Google's", m["token_endpoint"])
+			}
+		})
 	}
 }

@@ -25,8 +25,9 @@
 //     and workload identity federation: AWS and OIDC subject tokens,
 //     verified against a fake AWS account (SigV4 recomputed) and a fake
 //     OIDC identity provider (/fakeidp), for identity pools and providers
-//     (AddIdentityProvider), plus workforce refresh at /v1/oauthtoken and a
-//     fake AWS instance-metadata service under /latest/ (federation.go);
+//     (AddIdentityProvider), plus workforce refresh at /v1/oauthtoken,
+//     token introspection at /v1/introspect and a fake AWS
+//     instance-metadata service under /latest/ (federation.go);
 //   - /sample/get_range, a protected service that, like a private Cloud Run
 //     service, accepts only ID tokens for its own URL.
 //

@@ -564,6 +564,59 @@ func (s *Server) handleSTSOAuthToken(w http.ResponseWriter, r *http.Request) {
 	}{tok, s.expiresIn(), "Bearer"})
 }
 
+// stsIntrospection is STS's /v1/introspect answer (RFC 7662) for an active
+// token, in the field names of IntrospectTokenResponse.
+type stsIntrospection struct {
+	Active   bool   `json:"active"`
+	ClientID string `json:"client_id,omitempty"`
+	Exp      int64  `json:"exp,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Sub      string `json:"sub,omitempty"`
+	Username string `json:"username,omitempty"`
+}
+
+// handleSTSIntrospect serves POST /v1/introspect, STS's token introspection
+// (RFC 7662), which gcloud calls with HTTP Basic client authentication for
+// the account name of a non-impersonating external_account and which
+// external_account_authorized_user files name as token_info_url. An unknown
+// or expired token is {"active":false}. [?] Which tokens Google introspects
+// beyond its federated ones: the fake answers for any of its access tokens.
+func (s *Server) handleSTSIntrospect(w http.ResponseWriter, r *http.Request) {
+	if !s.allowMethods(w, r, http.MethodPost) || !s.parseForm(w, r) {
+		return
+	}
+	if r.Header.Get("Authorization") == "" {
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: /v1/introspect needs HTTP Basic client authentication")
+		return
+	}
+	id, secret, err := clientCredentials(r)
+	if err != nil {
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	want, ok := s.clients[id]
+	s.mu.Unlock()
+	if !ok || want != secret {
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
+		return
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		s.stsError(w, r, "invalid_request", `fakegoogle: missing "token"`)
+		return
+	}
+	a, ok := s.lookupAccess(tok)
+	if !ok {
+		writeCompactJSON(w, http.StatusOK, stsIntrospection{})
+		return
+	}
+	writeCompactJSON(w, http.StatusOK, stsIntrospection{
+		Active: true, ClientID: a.clientID, Exp: a.expiry.Unix(),
+		Scope: strings.Join(a.scopes, " "), Sub: a.subject, Username: a.email,
+	})
+}
+
 // ExternalAccountConfig describes an external_account file for
 // ExternalAccountJSON. Exactly one source must be chosen: AWS,
 // SubjectTokenFile or SubjectTokenURL.

@@ -225,6 +225,32 @@ func TestWorkforceRefresh(t *testing.T) {
 	}
 }
 
+func TestSTSIntrospect(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	f.AddOAuthClient("introspector.apps.googleusercontent.com", "s3cret")
+	basic := func(secret string) http.Header {
+		return http.Header{"Authorization": {"Basic " + b64std("introspector.apps.googleusercontent.com:"+secret)}}
+	}
+	tok := stsToken(t, f, "workload-i")
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	r := postForm(t, f.URL+"/v1/introspect", form, basic("s3cret"))
+	if r.status != 200 {
+		t.Fatalf("introspect: %d %s", r.status, r.body)
+	}
+	p := IdentityProvider{ProjectNumber: DefaultProjectNumber, Pool: DefaultWorkloadPool}
+	info := r.json(t)
+	if info["active"] != true || info["username"] != p.Principal("workload-i") || info["sub"] != p.Principal("workload-i") {
+		t.Errorf("introspection = %v; want active, username and sub %q", info, p.Principal("workload-i"))
+	}
+	r = postForm(t, f.URL+"/v1/introspect", url.Values{"token": {"ya29.nope"}}, basic("s3cret"))
+	if r.status != 200 || string(r.body) != `{"active":false}` {
+		t.Errorf("unknown token: %d %s; want 200 {\"active\":false}", r.status, r.body)
+	}
+	wantOAuthError(t, postForm(t, f.URL+"/v1/introspect", form, basic("wrong")), 401, "invalid_client", "")
+	wantOAuthError(t, postForm(t, f.URL+"/v1/introspect", form, nil), 401, "invalid_client", "")
+}
+
 func TestFederationState(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, nil)

@@ -167,6 +167,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
 	m.HandleFunc("/v1/oauthtoken", s.handleSTSOAuthToken)
+	m.HandleFunc("/v1/introspect", s.handleSTSIntrospect)
 	m.HandleFunc("/latest/", s.handleIMDS) // AWS instance metadata (aws.go)
 	m.HandleFunc(idpPath+"/", s.handleIDP) // the fake OIDC identity provider
 	m.HandleFunc("/", s.handleUnmodelled)

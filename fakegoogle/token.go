@@ -63,6 +63,7 @@ type idTokenClaims struct {
 	Exp           int64  `json:"exp"`
 	Iat           int64  `json:"iat"`
 	Iss           string `json:"iss"`
+	Nonce         string `json:"nonce,omitempty"`
 	Sub           string `json:"sub"`
 }
 

@@ -25,7 +25,9 @@
 // the same key therefore share one upstream fetch, a cached token is served
 // with at least Options.MinRemaining left (as Google's server keeps 4–5
 // minutes), and a background refresh starts Options.RefreshBefore ahead of
-// expiry. No lock is held across an upstream fetch, so a slow ID-token mint
+// expiry, plus the cache's random jitter (up to a tenth of the token's
+// lifetime), so that the keys of nodes started together are not refreshed
+// together. No lock is held across an upstream fetch, so a slow ID-token mint
 // for one audience never delays another key. The key sets are bounded and
 // evict the least recently used key. An upstream failure is answered with
 // 503 (transient: unreachable, 5xx, 429, after the cache's retries), 502

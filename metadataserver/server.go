@@ -85,7 +85,10 @@ type Options struct {
 	// MinRemaining is the least lifetime a served token has left. Optional;
 	// default 5m, like Google's server, which keeps at least 4–5 minutes.
 	MinRemaining time.Duration
-	// RefreshBefore is how long before expiry a background refresh starts.
+	// RefreshBefore is how long before expiry a background refresh starts
+	// at the latest: the cache's default jitter (see
+	// gcptoken.CacheOptions.RefreshJitter) starts it up to a tenth of the
+	// token's lifetime earlier.
 	// Optional; default 10m. Must exceed MinRemaining.
 	RefreshBefore time.Duration
 	// MaxIDTokenAudiences bounds the cached (audience, format, licenses)

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,7 +35,7 @@ func bindLogLevel(root *cobra.Command, app *App) {
 		logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: l}))
 		logger.Debug("gcptoken start", "command", cmd.CommandPath())
 		if l <= slog.LevelDebug {
-			app.HTTPClient = loggingClient(app.HTTPClient, logger)
+			app.HTTPClient = loggingClient(app.HTTPClient, logger, app.Getenv)
 		}
 		return nil
 	}
@@ -40,13 +43,22 @@ func bindLogLevel(root *cobra.Command, app *App) {
 
 // loggingClient returns a client like c (or a default one with timeouts)
 // whose requests are logged at debug.
-func loggingClient(c *http.Client, log *slog.Logger) *http.Client {
+func loggingClient(c *http.Client, log *slog.Logger, getenv func(string) string) *http.Client {
 	var out http.Client
 	if c != nil {
 		out = *c
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.ResponseHeaderTimeout = 30 * time.Second
+		// Without a client of their own, commands reach the metadata server
+		// directly (it is link-local, credentials' default metadata client
+		// uses no proxy); debug logging must not change where requests go.
+		tr.Proxy = func(r *http.Request) (*url.URL, error) {
+			if isMetadataHost(r.URL.Host, getenv) {
+				return nil, nil
+			}
+			return http.ProxyFromEnvironment(r)
+		}
 		out = http.Client{Timeout: time.Minute}
 		out.Transport = tr
 	}
@@ -74,4 +86,19 @@ func (t *loggingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	t.log.Debug("http request", "method", r.Method, "url", u, "status", resp.StatusCode, "duration", time.Since(start))
 	return resp, nil
+}
+
+// isMetadataHost reports whether hostport is the metadata server: its
+// well-known name or address, or $GCE_METADATA_HOST.
+func isMetadataHost(hostport string, getenv func(string) string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	switch host {
+	case "metadata.google.internal", "169.254.169.254":
+		return true
+	}
+	return getenv != nil && getenv("GCE_METADATA_HOST") != "" && strings.EqualFold(hostport, getenv("GCE_METADATA_HOST"))
 }

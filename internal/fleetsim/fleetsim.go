@@ -7,8 +7,9 @@
 // Nodes are independent (each runs its own metadata server with its own
 // cache), so each node is simulated on its own clock, in time order, one
 // request at a time. A background refresh (a stale token served while one
-// refresh runs) is waited for before the clock moves on, so results do not
-// depend on goroutine scheduling: the same Fleet always gives the same
+// refresh runs) is waited for before the clock moves on, and the cache's
+// refresh jitter is drawn from a source seeded by the Fleet, so results do
+// not depend on goroutine scheduling: the same Fleet always gives the same
 // Result.
 package fleetsim
 
@@ -53,13 +54,18 @@ type Fleet struct {
 	// RefreshBefore and MinRemaining are the cache's settings. Optional;
 	// defaults 10m and 5m, the metadata server's.
 	RefreshBefore, MinRemaining time.Duration
+	// RefreshJitter is the cache's setting: each fetched token is refreshed
+	// earlier than RefreshBefore by a random part of it. Optional; default
+	// 0, the cache's default (a tenth of TokenLifetime); negative disables
+	// it, as in the cache before it had jitter.
+	RefreshJitter time.Duration
 	// StartSpread spreads the nodes' start times evenly over this span, as
 	// a rolling restart of the DaemonSet does. Optional; default 0: every
 	// node starts at once with a cold cache.
 	StartSpread time.Duration
 	// Duration is the simulated time. Required.
 	Duration time.Duration
-	// Seed makes the pods' phases. Optional.
+	// Seed makes the pods' phases and the jitter draws. Optional.
 	Seed uint64
 }
 
@@ -106,6 +112,9 @@ type Result struct {
 	Upstream int64
 	// PerMinute is the upstream fetches in each simulated minute.
 	PerMinute []int64
+	// RefreshPerMinute is PerMinute without each key's first fetch: the
+	// refresh waves that follow the start, without the start itself.
+	RefreshPerMinute []int64
 	// MeanInterval is the mean time between two fetches of one key.
 	MeanInterval time.Duration
 }
@@ -118,13 +127,50 @@ func (r *Result) Peak() int64 {
 	return slices.Max(r.PerMinute)
 }
 
+// RefreshPeak is the most refreshes in one simulated minute: the peak of
+// the waves after the first. (The first wave, every key's first fetch, is
+// inherent to a start with a cold cache; jitter cannot spread it.)
+func (r *Result) RefreshPeak() int64 {
+	if len(r.RefreshPerMinute) == 0 {
+		return 0
+	}
+	return slices.Max(r.RefreshPerMinute)
+}
+
+// jitter returns the cache's jitter window for a token fetched with
+// TokenLifetime left, and the room below half that lifetime that caps the
+// extra lead (gcptoken.CacheOptions.RefreshJitter documents both); a
+// window of 0 means no jitter.
+func (f *Fleet) jitter() (window, room time.Duration) {
+	window = f.RefreshJitter
+	if window == 0 {
+		window = f.TokenLifetime / 10
+	}
+	room = f.TokenLifetime/2 - f.RefreshBefore
+	if window < 0 || room <= 0 {
+		return 0, 0
+	}
+	return window, room
+}
+
+// extraLead is the cache's documented extra lead for a draw r in [0, 1).
+func (f *Fleet) extraLead(r float64) time.Duration {
+	window, room := f.jitter()
+	if window == 0 {
+		return 0
+	}
+	return max(0, min(time.Duration(r*float64(window)), window-1, room))
+}
+
 // Prediction is the arithmetic of docs/scale.md for a Fleet.
 type Prediction struct {
-	// Interval is the time between two fetches of one key in steady state:
-	// the token is fetched, turns stale TokenLifetime-RefreshBefore later,
-	// and the next request for it starts the refresh. Requests for a key on
-	// a node form a Poisson process of rate pods-per-key/RequestEvery, so
-	// the wait for the next one averages RequestEvery/pods-per-key.
+	// Interval is the mean time between two fetches of one key in steady
+	// state: the token is fetched, turns stale TokenLifetime-RefreshBefore
+	// less the jitter's extra lead later (half the jitter window on
+	// average), and the next request for it starts the refresh. Requests
+	// for a key on a node form a Poisson process of rate
+	// pods-per-key/RequestEvery, so the wait for the next one averages
+	// RequestEvery/pods-per-key.
 	Interval time.Duration
 	// PerMinute is the fleet's steady upstream fetches per minute:
 	// Nodes × KeysPerNode / Interval.
@@ -135,6 +181,15 @@ type Prediction struct {
 	// KeysPerNode. With the starts spread over S minutes, about Nodes ×
 	// KeysPerNode / S per minute.
 	ColdStartPeak float64
+	// RefreshPeak is the most refreshes per minute in the waves that follow
+	// such a start. Keys fetched together are refreshed together one
+	// Interval later: without jitter the wave repeats at full size. Jitter
+	// spreads the first refresh of each key uniformly over its window W,
+	// so a wave's minute holds about Nodes × KeysPerNode / W (and no more
+	// than the start spread allows); later waves, the sums of several
+	// draws, spread wider still. A draw cut at half the lifetime lands in
+	// one minute and adds its share.
+	RefreshPeak float64
 	// WithoutNodeCache is the fetches per minute if every pod fetched its
 	// own tokens (caching them for the same Interval) instead of sharing
 	// the node's: PodsPerNode/Identities times more.
@@ -149,16 +204,29 @@ func Predict(f Fleet) (Prediction, error) {
 	}
 	podsPerKey := float64(f.PodsPerNode) / float64(f.Identities)
 	wait := time.Duration(float64(f.RequestEvery) / podsPerKey)
-	interval := f.TokenLifetime - f.RefreshBefore + wait
+	// The mean extra lead: E[min(U·W, room)] for U uniform in [0, 1).
+	window, room := f.jitter()
+	var meanExtra, capped time.Duration
+	switch {
+	case window == 0:
+	case window <= room:
+		meanExtra = window / 2
+	default:
+		meanExtra = room - time.Duration(float64(room)*float64(room)/float64(2*window))
+		capped = window - room
+	}
+	interval := f.TokenLifetime - f.RefreshBefore - meanExtra + wait
 	keys := float64(f.Nodes * f.KeysPerNode())
 	p := Prediction{
 		Interval:  interval,
 		PerMinute: keys / interval.Minutes(),
 	}
 	p.WithoutNodeCache = p.PerMinute * podsPerKey
-	p.ColdStartPeak = keys
-	if m := f.StartSpread.Minutes(); m > 1 {
-		p.ColdStartPeak = keys / m
+	start := max(f.StartSpread, time.Minute)
+	p.ColdStartPeak = keys / start.Minutes()
+	p.RefreshPeak = keys / max(start, window).Minutes()
+	if capped > 0 {
+		p.RefreshPeak += keys * float64(capped) / float64(window) / start.Minutes()
 	}
 	return p, nil
 }
@@ -170,7 +238,7 @@ func Simulate(ctx context.Context, f Fleet) (*Result, error) {
 		return nil, err
 	}
 	minutes := int(f.Duration/time.Minute) + 1
-	res := &Result{PerMinute: make([]int64, minutes)}
+	res := &Result{PerMinute: make([]int64, minutes), RefreshPerMinute: make([]int64, minutes)}
 	var (
 		mu        sync.Mutex
 		intervals time.Duration
@@ -192,6 +260,9 @@ func Simulate(ctx context.Context, f Fleet) (*Result, error) {
 				res.Requests += nr.requests
 				for i, c := range nr.perMinute {
 					res.PerMinute[i] += c
+				}
+				for i, c := range nr.refreshPerMinute {
+					res.RefreshPerMinute[i] += c
 				}
 				res.Upstream += nr.upstream
 				intervals += nr.intervals
@@ -217,6 +288,7 @@ func Simulate(ctx context.Context, f Fleet) (*Result, error) {
 type nodeResult struct {
 	requests, upstream int64
 	perMinute          []int64
+	refreshPerMinute   []int64
 	intervals          time.Duration
 	nInterval          int64
 }
@@ -230,11 +302,22 @@ func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
 	if f.Nodes > 1 {
 		start = f.StartSpread * time.Duration(n) / time.Duration(f.Nodes)
 	}
-	nr := &nodeResult{perMinute: make([]int64, int(f.Duration/time.Minute)+1)}
+	minutes := int(f.Duration/time.Minute) + 1
+	nr := &nodeResult{perMinute: make([]int64, minutes), refreshPerMinute: make([]int64, minutes)}
 
+	// A node's fetches happen one at a time, in an order fixed by the
+	// requests, so one source of jitter draws per node keeps the run
+	// deterministic. Its stream is apart from the pods' (below), so that a
+	// run without jitter is the same as before jitter existed.
+	jitterRng := rand.New(rand.NewPCG(^f.Seed, uint64(n)))
 	keys := f.KeysPerNode()
-	var mu sync.Mutex
-	last := make([]time.Duration, keys) // last fetch time per key, -1 if none
+	var (
+		mu       sync.Mutex
+		last     = make([]time.Duration, keys) // last fetch time per key, -1 if none
+		draw     = make([]float64, keys)       // jitter draw of the key's token
+		due      = make([]time.Duration, keys) // when the key's token turns stale
+		badFetch error
+	)
 	for i := range last {
 		last[i] = -1
 	}
@@ -243,21 +326,42 @@ func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
 		up := gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
 			t := time.Duration(clock.Load())
 			mu.Lock()
+			defer mu.Unlock()
+			if last[k] >= 0 && t < due[k] && badFetch == nil {
+				badFetch = fmt.Errorf("fleetsim: node %d: key %d refreshed at %s, before its refresh point %s: the cache does not jitter as gcptoken.CacheOptions documents", n, k, t, due[k])
+			}
 			nr.upstream++
 			if m := int(t / time.Minute); m < len(nr.perMinute) {
 				nr.perMinute[m]++
+				if last[k] >= 0 {
+					nr.refreshPerMinute[m]++
+				}
 			}
 			if last[k] >= 0 {
 				nr.intervals += t - last[k]
 				nr.nInterval++
 			}
 			last[k] = t
-			mu.Unlock()
+			// The cache asks Rand for this token's draw right after this
+			// returns; drawing it here lets the simulation know when the
+			// token turns stale.
+			draw[k] = jitterRng.Float64()
+			due[k] = t + f.TokenLifetime - f.RefreshBefore - f.extraLead(draw[k])
 			return &gcptoken.Token{Value: "tok", Kind: gcptoken.AccessToken, Expiry: now().Add(f.TokenLifetime)}, nil
 		})
 		providers[k] = gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
-			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, MaxAttempts: 1, Now: now,
+			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, RefreshJitter: f.RefreshJitter, MaxAttempts: 1, Now: now,
+			Rand: func() float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				return draw[k]
+			},
 		})
+	}
+	stale := func(k int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Duration(clock.Load()) >= due[k]
 	}
 
 	// Each pod belongs to one identity and asks for that identity's keys,
@@ -290,20 +394,34 @@ func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
 		}
 		clock.Store(int64(p.next))
 		for a := range perIdentity {
-			prov := providers[p.identity*perIdentity+a]
+			k := p.identity*perIdentity + a
+			prov := providers[k]
 			tok, err := prov.Token(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
 			}
 			nr.requests++
 			// A stale token was served and a refresh started in the
-			// background: wait for it, so that the clock does not run
-			// ahead of it (which would make results depend on scheduling).
-			for tok.ExpiresWithin(now(), f.RefreshBefore) {
-				runtime.Gosched()
-				if tok, err = prov.Token(ctx); err != nil {
-					return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
+			// background: wait for its new token, so that the clock does
+			// not run ahead of it (which would make results depend on
+			// scheduling).
+			if stale(k) {
+				deadline := time.Now().Add(10 * time.Second)
+				for next := tok; next == tok; {
+					if time.Now().After(deadline) {
+						return nil, fmt.Errorf("fleetsim: node %d: key %d served stale at %s and not refreshed: the cache does not jitter as gcptoken.CacheOptions documents", n, k, time.Duration(clock.Load()))
+					}
+					runtime.Gosched()
+					if next, err = prov.Token(ctx); err != nil {
+						return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
+					}
 				}
+			}
+			mu.Lock()
+			err = badFetch
+			mu.Unlock()
+			if err != nil {
+				return nil, err
 			}
 		}
 		p.next += time.Duration(rng.ExpFloat64() * float64(f.RequestEvery))
