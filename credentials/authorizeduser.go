@@ -23,14 +23,23 @@ const googleAuthURL = "https://accounts.google.com/o/oauth2/auth"
 // authorizedUser mints tokens with the refresh-token grant
 // (cloud.google.com/go/auth's 3LO provider).
 type authorizedUser struct {
-	clientID     string
-	clientSecret string
-	account      string
-	tokenURL     string
-	client       *http.Client
+	refresher
+	account string
 	// fingerprint is SHA-256 of the refresh token from the file; it stays
 	// the same when the server rotates the token, so cache keys do too.
 	fingerprint string
+}
+
+// refresher makes refresh-token grant requests for one OAuth client and
+// keeps the refresh token current when the server rotates it. It serves
+// authorized_user files (Google's token endpoint, client in the body) and
+// external_account_authorized_user files (STS, client_secret_basic).
+type refresher struct {
+	clientID     string
+	clientSecret string
+	tokenURL     string
+	style        auth.Style
+	client       *http.Client
 
 	mu           sync.Mutex
 	refreshToken string // the latest; the server may rotate it
@@ -62,13 +71,16 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 		QuotaProjectID: au.QuotaProjectID,
 		UniverseDomain: au.UniverseDomain,
 		impl: &authorizedUser{
-			clientID:     au.ClientID,
-			clientSecret: au.ClientSecret,
-			account:      au.Account,
-			tokenURL:     u,
-			client:       s.client,
-			fingerprint:  hex.EncodeToString(sum[:]),
-			refreshToken: au.RefreshToken,
+			refresher: refresher{
+				clientID:     au.ClientID,
+				clientSecret: au.ClientSecret,
+				tokenURL:     u,
+				style:        auth.StyleInParams,
+				client:       s.client,
+				refreshToken: au.RefreshToken,
+			},
+			account:     au.Account,
+			fingerprint: hex.EncodeToString(sum[:]),
 		},
 	}, nil
 }
@@ -83,10 +95,10 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 // and would never ask again.) DisableAsyncRefresh and the early expiry are
 // belt and braces: they keep auth from ever refreshing in the background
 // with context.Background() or handing back a cached token.
-func (au *authorizedUser) refresh(ctx context.Context, op string, scopes []string) (*auth.Token, error) {
-	au.mu.Lock()
-	rt := au.refreshToken
-	au.mu.Unlock()
+func (r *refresher) refresh(ctx context.Context, op string, scopes []string) (*auth.Token, error) {
+	r.mu.Lock()
+	rt := r.refreshToken
+	r.mu.Unlock()
 	var params url.Values
 	if len(scopes) > 0 {
 		// auth sends Options3LO.Scopes only to the consent page, not with
@@ -94,14 +106,14 @@ func (au *authorizedUser) refresh(ctx context.Context, op string, scopes []strin
 		params = url.Values{"scope": {strings.Join(scopes, " ")}}
 	}
 	tp, err := auth.New3LOTokenProvider(&auth.Options3LO{
-		ClientID:            au.clientID,
-		ClientSecret:        au.clientSecret,
+		ClientID:            r.clientID,
+		ClientSecret:        r.clientSecret,
 		RefreshToken:        rt,
 		AuthURL:             googleAuthURL,
-		TokenURL:            au.tokenURL,
-		AuthStyle:           auth.StyleInParams,
+		TokenURL:            r.tokenURL,
+		AuthStyle:           r.style,
 		URLParams:           params,
-		Client:              au.client,
+		Client:              r.client,
 		DisableAsyncRefresh: true,
 		EarlyTokenExpiry:    365 * 24 * time.Hour,
 		Logger:              discardLogger,
@@ -111,12 +123,12 @@ func (au *authorizedUser) refresh(ctx context.Context, op string, scopes []strin
 	}
 	t, err := tp.Token(ctx)
 	if err != nil {
-		return nil, gcptoken.FromAuthError(op, au.tokenURL, err)
+		return nil, gcptoken.FromAuthError(op, r.tokenURL, err)
 	}
 	if next := t.MetadataString("refresh_token"); next != "" && next != rt {
-		au.mu.Lock()
-		au.refreshToken = next
-		au.mu.Unlock()
+		r.mu.Lock()
+		r.refreshToken = next
+		r.mu.Unlock()
 	}
 	return t, nil
 }

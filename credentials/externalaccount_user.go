@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/http"
-	"sync"
-	"time"
 
 	"cloud.google.com/go/auth"
 	"github.com/gcptoken/gcptoken"
@@ -20,15 +17,9 @@ import (
 // the OAuth client in HTTP Basic, through cloud.google.com/go/auth's 3LO
 // provider as for authorized_user.
 type externalAccountUser struct {
-	audience     string
-	clientID     string
-	clientSecret string
-	tokenURL     string
-	client       *http.Client
-	fingerprint  string // SHA-256 of the file's refresh token, for identity
-
-	mu           sync.Mutex
-	refreshToken string
+	refresher   // STS /v1/oauthtoken with client_secret_basic
+	audience    string
+	fingerprint string // SHA-256 of the file's refresh token, for identity
 }
 
 func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error) {
@@ -56,44 +47,23 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 		QuotaProjectID: u.QuotaProjectID,
 		UniverseDomain: u.UniverseDomain,
 		impl: &externalAccountUser{
-			audience: u.Audience, clientID: u.ClientID, clientSecret: u.ClientSecret,
-			tokenURL: u.TokenURL, client: s.client, fingerprint: hex.EncodeToString(sum[:]),
-			refreshToken: u.RefreshToken,
+			refresher: refresher{
+				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: u.TokenURL,
+				style: auth.StyleInHeader, client: s.client, refreshToken: u.RefreshToken,
+			},
+			audience: u.Audience, fingerprint: hex.EncodeToString(sum[:]),
 		},
 	}, nil
 }
 
-// accessTokenProvider refreshes with a new 3LO provider per call, so that
-// auth's own cache never answers (see authorizedUser.refresh). Scopes are
-// those of the sign-in; STS's refresh takes none.
+// accessTokenProvider makes one refresh grant per call (see
+// refresher.refresh). Scopes are those of the sign-in; STS's refresh takes
+// none.
 func (u *externalAccountUser) accessTokenProvider([]string) (gcptoken.TokenProvider, error) {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		u.mu.Lock()
-		rt := u.refreshToken
-		u.mu.Unlock()
-		tp, err := auth.New3LOTokenProvider(&auth.Options3LO{
-			ClientID:            u.clientID,
-			ClientSecret:        u.clientSecret,
-			RefreshToken:        rt,
-			AuthURL:             googleAuthURL,
-			TokenURL:            u.tokenURL,
-			AuthStyle:           auth.StyleInHeader, // STS wants client_secret_basic
-			Client:              u.client,
-			DisableAsyncRefresh: true,
-			EarlyTokenExpiry:    365 * 24 * time.Hour,
-			Logger:              discardLogger,
-		})
+		t, err := u.refresh(ctx, opAccessToken, nil)
 		if err != nil {
 			return nil, err
-		}
-		t, err := tp.Token(ctx)
-		if err != nil {
-			return nil, gcptoken.FromAuthError(opAccessToken, u.tokenURL, err)
-		}
-		if next := t.MetadataString("refresh_token"); next != "" && next != rt {
-			u.mu.Lock()
-			u.refreshToken = next
-			u.mu.Unlock()
 		}
 		return accessToken(t, opAccessToken, u.tokenURL)
 	}), nil

@@ -91,6 +91,11 @@ type Options struct {
 	// token's lifetime earlier.
 	// Optional; default 10m. Must exceed MinRemaining.
 	RefreshBefore time.Duration
+	// RefreshJitter widens the refresh window per token so that servers
+	// started together (a DaemonSet rollout) do not refresh together; see
+	// gcptoken.CacheOptions.RefreshJitter. Optional; default a tenth of
+	// each token's lifetime; negative disables it.
+	RefreshJitter time.Duration
 	// MaxIDTokenAudiences bounds the cached (audience, format, licenses)
 	// keys; the least recently used is evicted. Optional; default 1000.
 	MaxIDTokenAudiences int

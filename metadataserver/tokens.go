@@ -144,6 +144,7 @@ func (s *Server) newEntryProvider(e *tokenEntry, kind, what string, plain gcptok
 	})
 	return gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
 		RefreshBefore: s.opts.RefreshBefore,
+		RefreshJitter: s.opts.RefreshJitter,
 		MinRemaining:  s.opts.MinRemaining,
 		Now:           s.now,
 	})

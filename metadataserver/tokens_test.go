@@ -497,3 +497,27 @@ func TestPrewarm(t *testing.T) {
 		t.Errorf("got Prewarm() = %v; want the upstream error", err)
 	}
 }
+
+// TestRefreshJitterOption checks that Options.RefreshJitter reaches the
+// cache: disabled, a refresh starts exactly RefreshBefore (10m) ahead of
+// expiry, not earlier.
+func TestRefreshJitterOption(t *testing.T) {
+	t.Parallel()
+	s, src, clk := newTestServer(t, func(o *Options) { o.RefreshJitter = -1 })
+	first := getToken(t, s, tokenPath)
+
+	clk.Advance(49*time.Minute + 59*time.Second) // 10m01s left: fresh
+	if got := getToken(t, s, tokenPath); got.AccessToken != first.AccessToken {
+		t.Fatalf("got a new token with 10m01s left; want the cached one")
+	}
+	time.Sleep(100 * time.Millisecond) // a background refresh would have started by now
+	if got := src.count(defaultKey); got != 1 {
+		t.Fatalf("got %d upstream fetches with 10m01s left and jitter disabled; want 1", got)
+	}
+
+	clk.Advance(2 * time.Second) // 9m59s left: stale, refresh in the background
+	if got := getToken(t, s, tokenPath); got.AccessToken != first.AccessToken {
+		t.Errorf("got a new token at once; want the stale one served while the refresh runs")
+	}
+	waitFor(t, func() bool { return src.count(defaultKey) == 2 })
+}
