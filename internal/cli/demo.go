@@ -23,8 +23,10 @@ func newDemoCmd(app *App) *cobra.Command {
 		Long: `Start the fake Google in-process on a loopback port and walk through the
 common story end to end: an access token for scopes, an ID token for a
 protected service, its decoded claims, and calls to that service with the
-token (200) and without it (401); then the same with user credentials.
-Needs no network and no set-up. Tokens are shown shortened.`,
+token (200) and without it (401); then user credentials, impersonation of
+another service account, and a workload on AWS reaching the service through
+workload identity federation (no Google key). Needs no network and no
+set-up. Tokens are shown shortened.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return demoRun(cmd.Context(), app)
@@ -40,7 +42,8 @@ func demoRun(ctx context.Context, app *App) error {
 	defer fake.Close()
 	w := &demoWriter{out: app.Out}
 	w.heading("0. A fake Google is running at %s", fake.URL)
-	w.line("It serves the OAuth token endpoint, tokeninfo, certs and a protected sample service.")
+	w.line("It serves the OAuth token endpoint, tokeninfo, certs, IAM Credentials, STS, fake AWS instance")
+	w.line("metadata and a protected sample service.")
 
 	keyJSON, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
 	if err != nil {
@@ -179,12 +182,62 @@ func demoRun(ctx context.Context, app *App) error {
 	}
 	w.field("with the target's ID token", fmt.Sprintf("HTTP %d %s", status, body))
 
+	if err := demoFederation(ctx, app, w, fake, audience, target); err != nil {
+		return err
+	}
+
 	w.heading("Done")
 	if okStatus != http.StatusOK || unauthStatus != http.StatusUnauthorized {
 		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", okStatus, unauthStatus)
 	}
 	w.line("Try it with real tools:  gcptoken emulator --state-dir ./fake-google  (then: . ./fake-google/env.sh)")
 	return w.err
+}
+
+// demoFederation is step 7: a workload on AWS, without any Google key,
+// calls the sample service through workload identity federation.
+func demoFederation(ctx context.Context, app *App, w *demoWriter, fake *fakegoogle.Running, audience, target string) error {
+	w.heading("7. Workload identity federation: an AWS workload, no Google key")
+	w.line("Like: gcloud iam workload-identity-pools create-cred-config ... --aws, then print-identity-token")
+	fileJSON, err := fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{
+		AWS: true, IMDSv2: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount,
+	})
+	if err != nil {
+		return err
+	}
+	// The fake's instance metadata plays the EC2 instance; AWS_* variables
+	// of the machine running the demo must not take its place.
+	getenv := func(k string) string {
+		if strings.HasPrefix(k, "AWS_") {
+			return ""
+		}
+		return app.Getenv(k)
+	}
+	ext, err := credentials.FromJSON(fileJSON, &credentials.Options{HTTPClient: app.HTTPClient, Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	w.line("chain: AWS role credentials (instance metadata, IMDSv2) -> signed GetCallerIdentity")
+	w.line("       -> STS token exchange -> IAM generateIdToken as the service account")
+	idp, err := ext.IDTokenProvider(audience, credentials.WithIncludeEmail(true))
+	if err != nil {
+		return err
+	}
+	tok, err := idp.Token(ctx)
+	if err != nil {
+		return err
+	}
+	w.field("credential", ext.Type+" (audience "+fakegoogle.DefaultAWSAudience+")")
+	w.field("ID token", shorten(tok.Value))
+	status, body, err := demoGet(ctx, app, target, tok.Value)
+	if err != nil {
+		return err
+	}
+	w.field("with the federated ID token", fmt.Sprintf("HTTP %d %s", status, body))
+	if status != http.StatusOK {
+		return fmt.Errorf("demo: the sample service answered %d to the federated ID token; want 200", status)
+	}
+	return nil
 }
 
 func demoGet(ctx context.Context, app *App, url, token string) (int, string, error) {

@@ -145,6 +145,8 @@ func TestDemo(t *testing.T) {
 		"== 5. User credentials",
 		"== 6. Impersonation",
 		fakegoogle.DefaultTargetServiceAccount,
+		"== 7. Workload identity federation",
+		`with the federated ID token: HTTP 200 { "range": [ 1, 2, 3, 4, 5 ], "caller": "` + fakegoogle.DefaultTargetServiceAccount + `" }`,
 		"== Done ==",
 	} {
 		if !strings.Contains(r.stdout, want) {
