@@ -23,6 +23,7 @@ import (
 // fedFiles are the external_account files of one test.
 type fedFiles struct {
 	awsIMDS, awsEnv, awsImpersonate, oidcFile string
+	workforceUser                             string   // external_account_authorized_user
 	env                                       []string // AWS_* for awsEnv
 }
 
@@ -41,7 +42,18 @@ func newFedFiles(t *testing.T, f *fixture) fedFiles {
 		t.Fatal(err)
 	}
 	tokFile := f.write(t, "oidc-token.jwt", []byte(tok))
+	// A workforce user signed in with gcloud (`auth login --login-config`):
+	// refreshed at STS /v1/oauthtoken with the workforce client's Basic auth.
+	rt, err := fake.IssueWorkforceRefreshToken(fakegoogle.DefaultWorkforceClientID, fakegoogle.DefaultWorkforceAudience, "crosscheck-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	userJSON, err := fake.ExternalAccountAuthorizedUserJSON(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return fedFiles{
+		workforceUser:  f.write(t, "workforce-user.json", userJSON),
 		awsIMDS:        mk("aws-imds.json", fakegoogle.ExternalAccountConfig{AWS: true, IMDSv2: true}),
 		awsEnv:         mk("aws-env.json", fakegoogle.ExternalAccountConfig{AWS: true}),
 		awsImpersonate: mk("aws-imp.json", fakegoogle.ExternalAccountConfig{AWS: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount}),
@@ -66,7 +78,15 @@ func (ff fedFiles) cases() []fedCase {
 		{"aws_imdsv2", ff.awsIMDS, sc, pool + "arn:aws:sts::" + fakegoogle.FakeAWSAccountID + ":assumed-role/"},
 		{"oidc_file", ff.oidcFile, sc, pool + "crosscheck-workload"},
 		{"aws_impersonated", ff.awsImpersonate, []string{scopeCloudPlatform, scopeEmail}, fakegoogle.DefaultTargetServiceAccount},
+		{"workforce_user", ff.workforceUser, sc, "principal://iam.googleapis.com/locations/global/workforcePools/" +
+			fakegoogle.DefaultWorkforcePool + "/subject/crosscheck-user"},
 	}
+}
+
+// stsCalls counts the fake's STS token requests: exchanges and workforce
+// refreshes.
+func stsCalls(f *fixture) int {
+	return f.fake.RequestCount("/v1/token") + f.fake.RequestCount("/v1/oauthtoken")
 }
 
 // checkFederatedToken asks the fake's tokeninfo who tok is for.
@@ -139,10 +159,10 @@ func TestPythonGoogleAuthExternalAccount(t *testing.T) {
 		{[]fedCase{{"aws_env", ff.awsEnv, []string{scopeCloudPlatform}, "principal://"}}, ff.env},
 	}
 	for _, r := range runs {
-		before := f.fake.RequestCount("/v1/token")
+		before := stsCalls(f)
 		out := decode[result](t, runPython(t, f, p, "external_account.py", map[string]any{"cases": r.cases}, r.env...))
-		if got := f.fake.RequestCount("/v1/token") - before; got != len(r.cases) {
-			t.Errorf("the fake's STS saw %d exchanges; want %d", got, len(r.cases))
+		if got := stsCalls(f) - before; got != len(r.cases) {
+			t.Errorf("the fake's STS saw %d token requests; want %d", got, len(r.cases))
 		}
 		for _, c := range r.cases {
 			got := out.Cases[c.Name]
@@ -153,8 +173,11 @@ func TestPythonGoogleAuthExternalAccount(t *testing.T) {
 			checkFederatedToken(t, f, c, got.Token)
 			checkExpiry(t, c.Name, parseRFC3339(t, c.Name, got.Expiry))
 			wantClass := "google.auth.identity_pool.Credentials"
-			if strings.HasPrefix(c.Name, "aws") {
+			switch {
+			case strings.HasPrefix(c.Name, "aws"):
 				wantClass = "google.auth.aws.Credentials"
+			case strings.HasPrefix(c.Name, "workforce"):
+				wantClass = "google.auth.external_account_authorized_user.Credentials"
 			}
 			if got.Class != wantClass {
 				t.Errorf("%s: loaded as %s; want %s", c.Name, got.Class, wantClass)

@@ -12,7 +12,7 @@
 'use strict';
 
 const fs = require('node:fs');
-const {ExternalAccountClient} = require('google-auth-library');
+const {ExternalAccountClient, ExternalAccountAuthorizedUserClient} = require('google-auth-library');
 const peer = require('./peer');
 
 peer.run(async () => {
@@ -21,10 +21,17 @@ peer.run(async () => {
   const redirects = [];
   for (const c of p.cases) {
     const json = JSON.parse(fs.readFileSync(c.file, 'utf8'));
-    const client = ExternalAccountClient.fromJSON({...json, scopes: c.scopes});
+    // A workforce user's file has a client of its own; it refreshes at the
+    // file's token_url (STS /v1/oauthtoken) with the sign-in's scopes.
+    const client = json.type === 'external_account_authorized_user'
+      ? new ExternalAccountAuthorizedUserClient(json)
+      : ExternalAccountClient.fromJSON({...json, scopes: c.scopes});
     peer.guardTransport(client, p.base, {}, redirects);
     const {token} = await client.getAccessToken();
-    cases[c.name] = {token, expiry_date: client.credentials.expiry_date, class: client.constructor.name};
+    // ExternalAccountAuthorizedUserClient keeps its expiry with the cached
+    // token, not in client.credentials.
+    const expiry = client.cachedAccessToken ? client.cachedAccessToken.expiry_date : client.credentials.expiry_date;
+    cases[c.name] = {token, expiry_date: expiry, class: client.constructor.name};
   }
   peer.emit({cases, redirects});
 });
