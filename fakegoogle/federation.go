@@ -371,21 +371,9 @@ func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType s
 		s.stsError(w, r, "invalid_target", descBadTarget)
 		return
 	}
-	clientID := ""
-	if r.Header.Get("Authorization") != "" {
-		id, secret, err := clientCredentials(r)
-		if err != nil {
-			s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
-			return
-		}
-		s.mu.Lock()
-		want, ok := s.clients[id]
-		s.mu.Unlock()
-		if !ok || want != secret {
-			s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
-			return
-		}
-		clientID = id
+	clientID, ok := s.stsClient(w, r, false)
+	if !ok {
+		return
 	}
 	var userProject string
 	if raw := form.Get("options"); raw != "" {
@@ -518,17 +506,11 @@ func (s *Server) handleSTSOAuthToken(w http.ResponseWriter, r *http.Request) {
 		s.stsError(w, r, "unsupported_grant_type", fmt.Sprintf("Invalid value for \"grant_type\": %q", gt))
 		return
 	}
-	if r.Header.Get("Authorization") == "" {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: /v1/oauthtoken needs HTTP Basic client authentication")
-		return
-	}
-	id, secret, err := clientCredentials(r)
-	if err != nil {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
+	id, ok := s.stsClient(w, r, true)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
-	want, okClient := s.clients[id]
 	g, okToken := s.fed.wfRefresh[form.Get("refresh_token")]
 	var grant workforceGrant
 	var p IdentityProvider
@@ -541,9 +523,6 @@ func (s *Server) handleSTSOAuthToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	switch {
-	case !okClient || want != secret:
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
-		return
 	case !okToken || grant.ClientID != id:
 		s.stsError(w, r, "invalid_grant", descRefreshRevoked)
 		return
@@ -585,20 +564,7 @@ func (s *Server) handleSTSIntrospect(w http.ResponseWriter, r *http.Request) {
 	if !s.allowMethods(w, r, http.MethodPost) || !s.parseForm(w, r) {
 		return
 	}
-	if r.Header.Get("Authorization") == "" {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: /v1/introspect needs HTTP Basic client authentication")
-		return
-	}
-	id, secret, err := clientCredentials(r)
-	if err != nil {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
-		return
-	}
-	s.mu.Lock()
-	want, ok := s.clients[id]
-	s.mu.Unlock()
-	if !ok || want != secret {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
+	if _, ok := s.stsClient(w, r, true); !ok {
 		return
 	}
 	tok := r.PostForm.Get("token")
@@ -752,4 +718,30 @@ func (s *Server) ExternalAccountAuthorizedUserJSON(refreshToken string) ([]byte,
 		RefreshToken: refreshToken, TokenURL: base + "/v1/oauthtoken", TokenInfoURL: base + "/v1/introspect",
 		ClientID: grant.ClientID, ClientSecret: secret, UniverseDomain: "googleapis.com",
 	})
+}
+
+// stsClient checks STS's HTTP Basic client authentication and returns the
+// client id ("" when none was sent and it is optional). On failure it has
+// written Google's invalid_client error and returns false.
+func (s *Server) stsClient(w http.ResponseWriter, r *http.Request, required bool) (string, bool) {
+	if r.Header.Get("Authorization") == "" {
+		if required {
+			s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+r.URL.Path+" needs HTTP Basic client authentication")
+			return "", false
+		}
+		return "", true
+	}
+	id, secret, err := clientCredentials(r)
+	if err != nil {
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
+		return "", false
+	}
+	s.mu.Lock()
+	want, ok := s.clients[id]
+	s.mu.Unlock()
+	if !ok || want != secret {
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
+		return "", false
+	}
+	return id, true
 }
