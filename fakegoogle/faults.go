@@ -323,7 +323,7 @@ func (s *Server) serveWithFaults(w http.ResponseWriter, r *http.Request, next ht
 	case fail.Malformed:
 		w.Header().Set("Content-Type", contentTypeOAuth)
 		w.WriteHeader(http.StatusOK)
-		w.Write([]byte(`{"access_token": ya29.fakegoogle-malformed, "expires_in": }` + "\n"))
+		w.Write([]byte(`{"access_token": <fakegoogle: malformed on purpose>, "expires_in": }` + "\n"))
 	case fail.Truncate, fail.WrongContentType:
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)

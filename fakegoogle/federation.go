@@ -291,17 +291,7 @@ func (s *Server) GrantFederatedTokenCreator(member, serviceAccount string) error
 	if err := checkFederatedMember(member); err != nil {
 		return fmt.Errorf("fakegoogle: grant Token Creator on %q: %w", serviceAccount, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa := s.findSALocked(serviceAccount)
-	if sa == nil {
-		return fmt.Errorf("fakegoogle: grant Token Creator to %q: no service account %q", member, serviceAccount)
-	}
-	if sa.tokenCreators == nil {
-		sa.tokenCreators = map[string]bool{}
-	}
-	sa.tokenCreators[member] = true
-	return nil
+	return s.grantTokenCreator(member, member, serviceAccount)
 }
 
 // tokenCreatorLocked reports whether principal (an email, or a federated

@@ -66,6 +66,13 @@ func (s *Server) GrantTokenCreator(member, serviceAccount string) error {
 	if err != nil {
 		return fmt.Errorf("fakegoogle: grant Token Creator on %q: %w", serviceAccount, err)
 	}
+	return s.grantTokenCreator(member, email, serviceAccount)
+}
+
+// grantTokenCreator records principal (a normalized member: an email or a
+// federated principal) as Token Creator on serviceAccount; member is the
+// caller's spelling, for errors.
+func (s *Server) grantTokenCreator(member, principal, serviceAccount string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sa := s.findSALocked(serviceAccount)
@@ -75,7 +82,7 @@ func (s *Server) GrantTokenCreator(member, serviceAccount string) error {
 	if sa.tokenCreators == nil {
 		sa.tokenCreators = map[string]bool{}
 	}
-	sa.tokenCreators[email] = true
+	sa.tokenCreators[principal] = true
 	return nil
 }
 

@@ -2,6 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -148,16 +156,10 @@ var credCorpus = map[string][]string{
 	"not-object-string.json":                   {"not a JSON object", "string"},
 	"nul-bytes.json":                           {"not UTF-8 text"},
 	"sa-client-email-number.json":              {"client_email", "must be a string"},
-	"sa-ec-key.json":                           {"private_key", "EC key", "RSA"},
-	"sa-ed25519-key.json":                      {"private_key", "Ed25519", "RSA"},
 	"sa-missing-client-email.json":             {"client_email", "missing"},
 	"sa-missing-private-key.json":              {"private_key", "missing"},
-	"sa-private-key-bad-base64.json":           {"private_key", "not a PEM key"},
-	"sa-private-key-bad-der.json":              {"private_key", "cannot parse"},
 	"sa-private-key-not-pem.json":              {"private_key", "not a PEM key"},
 	"sa-private-key-number.json":               {"private_key", "must be a string"},
-	"sa-private-key-truncated-pem.json":        {"private_key", "not a PEM key"},
-	"sa-token-uri-not-url.json":                {"token_uri", "not an absolute"},
 	"sa-token-uri-number.json":                 {"token_uri", "must be a string"},
 	"two-objects.json":                         {"malformed JSON", "after top-level value"},
 	"type-duplicate.json":                      {"unknown credential type", "alien_account"},
@@ -262,11 +264,37 @@ func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
 		unreadableWant = []string{unreadable, "malformed JSON"}
 	}
 
+	// Private keys, wrong or broken, are made here rather than committed, so
+	// the repository holds nothing that looks like a usable private key.
+	const pemHead, pemTail = "-----BEGIN PRIVATE KEY-----\n", "-----END PRIVATE KEY-----\n"
+	ecKey := saFile(t, dir, "sa-ec-key.json", pkcs8PEM(t, func() (any, error) {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}), "")
+	edKey := saFile(t, dir, "sa-ed25519-key.json", pkcs8PEM(t, func() (any, error) {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	}), "")
+	badBase64 := saFile(t, dir, "sa-private-key-bad-base64.json", pemHead+"!!!not base64!!!\n"+pemTail, "")
+	// A DER SEQUENCE header announcing 341 bytes, and nothing after it.
+	badDER := saFile(t, dir, "sa-private-key-bad-der.json",
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0x30, 0x82, 0x01, 0x55, 0x02, 0x01, 0x00}})), "")
+	truncatedPEM := saFile(t, dir, "sa-private-key-truncated-pem.json", pemHead+"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", "")
+	// The key is checked before token_uri: this one must be a real RSA key.
+	badTokenURI := saFile(t, dir, "sa-token-uri-not-url.json", pkcs8PEM(t, func() (any, error) {
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}), "not a url")
+
 	tests := []struct {
 		name string
 		path string
 		want []string
 	}{
+		{"EC key in a service-account file", ecKey, []string{ecKey, "private_key", "EC key", "RSA"}},
+		{"private_key with bad base64", badBase64, []string{badBase64, "private_key", "not a PEM key"}},
+		{"private_key with bad DER", badDER, []string{badDER, "private_key", "cannot parse"}},
+		{"private_key cut short", truncatedPEM, []string{truncatedPEM, "private_key", "not a PEM key"}},
+		{"token_uri not a URL", badTokenURI, []string{badTokenURI, "token_uri", "not an absolute"}},
+		{"Ed25519 key in a service-account file", edKey, []string{edKey, "private_key", "Ed25519", "RSA"}},
 		{"over 1 MiB", huge, []string{huge, "larger than"}},
 		{"symlink loop", loopA, []string{loopA, "too many levels of symbolic links"}},
 		{"dangling symlink", dangling, []string{dangling}},
@@ -285,6 +313,45 @@ func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pkcs8PEM returns a freshly generated key as a PKCS#8 PEM block.
+func pkcs8PEM(t *testing.T, generate func() (any, error)) string {
+	t.Helper()
+	key, err := generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// saFile writes a service-account file with privateKey and tokenURI
+// (default Google's) into dir.
+func saFile(t *testing.T, dir, name, privateKey, tokenURI string) string {
+	t.Helper()
+	if tokenURI == "" {
+		tokenURI = "https://oauth2.googleapis.com/token"
+	}
+	data, err := json.Marshal(map[string]string{
+		"type":           "service_account",
+		"project_id":     "fake-project",
+		"private_key_id": "0123456789abcdef",
+		"private_key":    privateKey,
+		"client_email":   "fake-sa@fake-project.iam.gserviceaccount.com",
+		"token_uri":      tokenURI,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // tokenCorpus says what info and verify make of each committed bad token:

@@ -238,12 +238,18 @@ const (
 	envStart   = "GCPTOKEN_DISKCACHE_HELPER_START"
 )
 
-// TestHelperProcess is not a test: it is the body of one racing process,
-// run by TestProviderCoalescesProcesses re-executing the test binary.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv(envHelper) != "1" {
-		t.Skip("helper process only")
+// TestMain runs the test binary as one racing helper process when
+// TestProviderCoalescesProcesses re-executes it, and as the tests otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv(envHelper) == "1" {
+		helperProcess() // exits
 	}
+	os.Exit(m.Run())
+}
+
+// helperProcess is the body of one racing process: it takes a token through
+// the shared cache and prints it.
+func helperProcess() {
 	// Start together: wait for the parent's go signal.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -289,9 +295,6 @@ func TestProviderCoalescesProcesses(t *testing.T) {
 	if !lockSupported {
 		t.Skip("no inter-process lock on this platform")
 	}
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "cache")
 	counter := filepath.Join(tmp, "fetches")
@@ -301,7 +304,7 @@ func TestProviderCoalescesProcesses(t *testing.T) {
 	cmds := make([]*exec.Cmd, n)
 	outs := make([]*strings.Builder, n)
 	for i := range n {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+		cmd := exec.Command(os.Args[0]) // TestMain runs helperProcess
 		cmd.Env = append(os.Environ(),
 			envHelper+"=1", envDir+"="+dir, envCounter+"="+counter, envStart+"="+startFile)
 		outs[i] = new(strings.Builder)
