@@ -259,6 +259,11 @@ func (c *cachedProvider) fetch(ctx context.Context) (*Token, error) {
 			if tok == nil || tok.Value == "" {
 				return nil, errors.New("token source returned an empty token")
 			}
+			if err := CheckTokenValue(tok.Value); err != nil {
+				// A broken or hostile server: never hand it out, and do
+				// not retry what it will send again.
+				return nil, fmt.Errorf("token source returned a %s: %w", tok.Kind.describe(), err)
+			}
 			if !tok.Expiry.IsZero() && tok.ExpiresWithin(c.opts.Now(), c.opts.MinRemaining) {
 				return nil, fmt.Errorf("token source returned a token that expires at %s, already within %s: check the clock of this machine and of the token server",
 					tok.Expiry.UTC().Format(time.RFC3339), c.opts.MinRemaining)

@@ -16,6 +16,18 @@ const (
 	IDToken Kind = "id_token"
 )
 
+// describe names the kind for messages: "access token", "ID token", or
+// "token" when unset.
+func (k Kind) describe() string {
+	switch k {
+	case AccessToken:
+		return "access token"
+	case IDToken:
+		return "ID token"
+	}
+	return "token"
+}
+
 // Token is a bearer token with its expiry. It is used for access tokens and ID
 // tokens alike; Kind tells which. A Token is immutable once returned.
 type Token struct {
