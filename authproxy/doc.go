@@ -50,6 +50,12 @@
 //     forwards every path. /healthz, /readyz and Prometheus /metrics are
 //     served by OpsHandler, on a separate listener (ServeOps), off unless
 //     asked for.
+//   - Web pages cannot use it: a request for a Host other than an IP
+//     address, localhost or Options.AllowedHosts gets 421 (what a page
+//     sends after rebinding its DNS name to the proxy's address), and one
+//     a browser marks as coming from another site (Sec-Fetch-Site
+//     cross-site or same-site, or a foreign Origin) gets 403 unless
+//     Options.AllowCrossSite, CORS preflights included.
 //   - Access logs (log/slog) carry method, path without query, status,
 //     duration and peer, never tokens or query strings. Metric labels are
 //     bounded: method from a fixed set, status class, token result.

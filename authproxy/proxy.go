@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
 
@@ -49,6 +50,22 @@ type Options struct {
 	// Google API calls made with an access token) unless the client sent
 	// one. Optional; default none. Leave it empty for ID tokens.
 	QuotaProject string
+	// AllowedHosts are more names clients may address the proxy by (its
+	// Host header), each "name" for any port or "name:port". It always
+	// answers IP address literals (but 0.0.0.0 and ::) and localhost; a
+	// request for any other name gets 421, because that is what a web page
+	// sends when it rebinds its own DNS name to the proxy's address (DNS
+	// rebinding) to call the target as the credential's principal and read
+	// the answers. Optional; `gcptoken proxy --allow-host`.
+	AllowedHosts []string
+	// AllowCrossSite forwards requests that a browser marks as sent by a
+	// page of another site (Sec-Fetch-Site cross-site or same-site, or an
+	// Origin other than the proxy's). By default they get 403: the proxy
+	// adds the token to whatever a request does, so any web page could
+	// otherwise post forms to the target as the principal, or, through a
+	// preflight the target's CORS headers grant, read from it. Optional;
+	// `gcptoken proxy --allow-cross-site`.
+	AllowCrossSite bool
 	// Logger receives one access log line per request (method, path
 	// without query, protocol, status, duration, peer) at Info, and token
 	// and upstream failures at Warn. Tokens and query strings are never
@@ -89,6 +106,9 @@ func (o *Options) validate() (header string, err error) {
 	case o.RefreshInterval < 0 || o.ShutdownTimeout < 0:
 		return "", errors.New("Options.RefreshInterval and ShutdownTimeout must not be negative")
 	}
+	if _, err := hostcheck.New(o.AllowedHosts...); err != nil {
+		return "", fmt.Errorf("Options.AllowedHosts: %w", err)
+	}
 	switch {
 	case o.Header == "" || strings.EqualFold(o.Header, HeaderAuthorization):
 		return HeaderAuthorization, nil
@@ -126,6 +146,8 @@ type Proxy struct {
 	rp           *httputil.ReverseProxy
 	m            *metrics
 	ownedTr      *mirrorTransport // non-nil when the proxy made its transport
+	hosts        *hostcheck.Guard
+	crossSite    bool // Options.AllowCrossSite
 
 	auth   atomic.Pointer[authHeader] // the last token's header value
 	active atomic.Int64               // ServeHTTP calls running, for shutdown
@@ -152,7 +174,9 @@ func New(opts *Options) (*Proxy, error) {
 		every:        opts.RefreshInterval,
 		grace:        opts.ShutdownTimeout,
 		m:            newMetrics(),
+		crossSite:    opts.AllowCrossSite,
 	}
+	p.hosts, _ = hostcheck.New(opts.AllowedHosts...) // validated
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -223,6 +247,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.finish(r, info, start, false)
 	}()
 
+	if !p.browserGuard(w, r, info) {
+		return
+	}
 	tok, err := p.tokens.Token(r.Context())
 	if err == nil && (tok == nil || tok.Value == "") {
 		err = errors.New("the token provider returned an empty token")
@@ -272,6 +299,26 @@ func (p *Proxy) authValue(tok *gcptoken.Token) []string {
 	c := &authHeader{tok: tok, v: []string{tok.TokenType() + " " + tok.Value}}
 	p.auth.Store(c)
 	return c.v
+}
+
+// browserGuard refuses, before any token is fetched, what only a web page
+// would send: a Host the proxy does not serve (DNS rebinding, 421) and,
+// unless AllowCrossSite, a request a browser marks as coming from another
+// site (403). It reports whether to go on.
+func (p *Proxy) browserGuard(w http.ResponseWriter, r *http.Request, info *reqInfo) bool {
+	status := hostcheck.StatusForeignHost
+	err := p.hosts.CheckHost(r, "--allow-host")
+	if err == nil && !p.crossSite {
+		status, err = hostcheck.StatusCrossSite, hostcheck.CrossSite(r, "--allow-cross-site")
+	}
+	if err == nil {
+		return true
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused: not forwarded",
+		slog.String("method", r.Method), slog.Int("status", status), slog.String("peer", r.RemoteAddr), slog.String("reason", err.Error()))
+	info.status = status
+	plainError(w, status, "gcptoken proxy: "+err.Error())
+	return false
 }
 
 // tokenFailed answers a request for which no token could be had: 503 with

@@ -329,7 +329,7 @@ func TestShutdownCutsWebSocketAfterGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
@@ -806,7 +806,7 @@ func TestClientCanceledWhileWaitingForToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequest(http.MethodGet, "/x", nil).WithContext(ctx)
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/x", nil).WithContext(ctx)
 	rr := httptest.NewRecorder()
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	p.ServeHTTP(rr, req)

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 )
 
 // The authorization endpoint (protocol.md §2): a consent page with an
@@ -155,6 +157,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost && r.PostForm.Has("consent") {
+		// The decision comes from the consent page's own form: a page of
+		// another site posting Allow (with a form id it learned) would
+		// grant its client access as the user.
+		if err := hostcheck.CrossSite(r, ""); err != nil {
+			s.authErrorPage(w, r, http.StatusForbidden, "invalid_request", "fakegoogle: "+err.Error())
+			return
+		}
 		s.consentDecision(w, r)
 		return
 	}

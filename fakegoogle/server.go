@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 )
 
 // Options configures a Server. The zero value (or nil) is ready to use.
@@ -186,7 +188,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only method and path: queries and bodies can carry tokens.
 	s.log.Debug("fakegoogle request", "method", r.Method, "path", r.URL.Path)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := crossSiteWrite(r); err != nil {
+		s.log.Warn("fakegoogle: cross-site request refused", "method", r.Method, "path", r.URL.Path)
+		hostcheck.WriteRefusal(w, hostcheck.StatusCrossSite, err)
+		return
+	}
 	s.serveWithFaults(w, r, s.mux) // faults.go; without rules, just s.mux
+}
+
+// crossSiteWrite refuses a request that would change the fake's state
+// (any method but GET, HEAD and OPTIONS) when a browser says a page of
+// another site sent it: no client library sends one, and a page that could
+// would mint, exchange or revoke tokens in the user's emulator. The
+// authorization endpoint is left to handleAuthorize: apps send users there
+// from their own site, by design; its consent form is guarded there.
+func crossSiteWrite(r *http.Request) error {
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions:
+		return nil
+	case r.URL.Path == "/o/oauth2/auth" || r.URL.Path == "/o/oauth2/v2/auth":
+		return nil
+	}
+	return hostcheck.CrossSite(r, "")
 }
 
 // SetBaseURL sets the fake's external base URL, e.g. "http://127.0.0.1:8123"

@@ -46,6 +46,23 @@
 // .../instance follows. Behaviour copied from third-party emulators rather
 // than confirmed against Google is marked [emu] in the code, guesses [?].
 //
+// # Web pages
+//
+// Metadata-Flavor keeps out a web page's simple requests, but not a page
+// that rebinds its own DNS name to the server's address: its browser then
+// treats the server as the page's own origin and lets it set any header and
+// read the answers. The only trace is the Host header, so the server
+// answers only IP address literals (what GCE_METADATA_HOST holds; not
+// 0.0.0.0 or ::), localhost, metadata.google.internal, metadata and
+// Options.AllowedHosts, and refuses other names with 421. Requests a
+// browser marks as sent by another site (Sec-Fetch-Site cross-site or
+// same-site, or a foreign Origin) get 403; no response carries
+// Access-Control-Allow-* headers.
+//
+// An ID token whose audience (Metadata[gcptoken.MetaAudience]) is not the
+// one asked for, as user credentials' always are, is refused with 400
+// unless Options.AllowAudienceMismatch.
+//
 // # Defaults
 //
 // Options.NumericProjectID defaults to a 12-digit number and

@@ -50,6 +50,7 @@ func FuzzServeHTTP(f *testing.F) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Method = method
 		r.URL = u
+		r.Host = u.Host
 		r.RequestURI = u.RequestURI()
 		if flavor {
 			r.Header.Set("Metadata-Flavor", "Google")

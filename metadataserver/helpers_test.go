@@ -152,8 +152,12 @@ func get(s http.Handler, target string) *httptest.ResponseRecorder {
 	return do(s, http.MethodGet, target, http.Header{"Metadata-Flavor": {"Google"}})
 }
 
+// testBase is the server's address in test requests: the name Google's
+// clients use (httptest.NewRequest's default, example.com, is refused).
+const testBase = "http://metadata.google.internal"
+
 func do(s http.Handler, method, target string, h http.Header) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, target, nil)
+	r := httptest.NewRequest(method, testBase+target, nil)
 	for k, v := range h {
 		r.Header[k] = v
 	}

@@ -47,7 +47,7 @@ func ExamplePodIdentityServer() {
 		return
 	}
 	for _, from := range []string{"10.4.0.11:40000", "10.4.0.12:40000", "10.4.0.99:40000"} {
-		r := httptest.NewRequest(http.MethodGet, "/computeMetadata/v1/instance/service-accounts/default/email", nil)
+		r := httptest.NewRequest(http.MethodGet, "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/email", nil)
 		r.Header.Set("Metadata-Flavor", "Google")
 		r.RemoteAddr = from
 		w := httptest.NewRecorder()

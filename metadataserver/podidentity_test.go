@@ -135,7 +135,7 @@ func TestPodIdentity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := httptest.NewRequest(http.MethodGet, tc.path, nil)
+			r := httptest.NewRequest(http.MethodGet, testBase+tc.path, nil)
 			r.RemoteAddr = tc.from
 			r.Header.Set("Metadata-Flavor", "Google")
 			for k, v := range tc.header {
@@ -250,7 +250,7 @@ func (failingLookup) PodByIP(context.Context, netip.Addr) (Pod, error) {
 func TestPodIdentityLookupFailure(t *testing.T) {
 	t.Parallel()
 	p, _ := newPodFleet(t, failingLookup{})
-	r := httptest.NewRequest(http.MethodGet, tokenPath, nil)
+	r := httptest.NewRequest(http.MethodGet, testBase+tokenPath, nil)
 	r.RemoteAddr = ipCart.String() + ":1"
 	r.Header.Set("Metadata-Flavor", "Google")
 	w := httptest.NewRecorder()
@@ -339,7 +339,7 @@ func TestPodIdentityLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func(from string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodGet, tokenPath, nil)
+		r := httptest.NewRequest(http.MethodGet, testBase+tokenPath, nil)
 		r.RemoteAddr = from
 		r.Header.Set("Metadata-Flavor", "Google")
 		w := httptest.NewRecorder()

@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
 
@@ -40,7 +41,10 @@ type IDTokenRequest struct {
 // Source is the credential behind the server. Both methods return plain,
 // uncached providers and must not do I/O (they run on the request path once
 // per new key); the server adds caching. They must be safe for concurrent
-// use.
+// use. An ID token whose audience may differ from the one asked for (user
+// credentials cannot choose theirs) should say which it carries in
+// Metadata[gcptoken.MetaAudience], as gcptoken's credentials do: the server
+// refuses it (see Options.AllowAudienceMismatch).
 type Source interface {
 	AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error)
 	IDTokenProvider(req IDTokenRequest) (gcptoken.TokenProvider, error)
@@ -99,6 +103,22 @@ type Options struct {
 	// MaxIDTokenAudiences bounds the cached (audience, format, licenses)
 	// keys; the least recently used is evicted. Optional; default 1000.
 	MaxIDTokenAudiences int
+	// AllowedHosts are more names clients may address the server by (its
+	// Host header), each "name" for any port or "name:port". It always
+	// answers IP address literals (but 0.0.0.0 and ::), localhost,
+	// metadata.google.internal and metadata; a request for any other name
+	// gets 421, because that is what a web page sends when it rebinds its
+	// own DNS name to the server's address (DNS rebinding) to read tokens.
+	// Optional; `gcptoken metadata-server --allow-host`.
+	AllowedHosts []string
+	// AllowAudienceMismatch serves ID tokens whose audience is not the one
+	// asked for. Without it an identity request gets 400 when the token the
+	// Source made carries another audience (Metadata[gcptoken.MetaAudience]):
+	// user credentials' ID tokens always name their OAuth client, and a
+	// client that asked for its service's audience is better told so at
+	// once than refused by the service later. Optional; default false;
+	// `gcptoken metadata-server --allow-client-audience`.
+	AllowAudienceMismatch bool
 	// Logger receives one access log line per request (method, path without
 	// query, status, duration, cache hit/miss) and upstream fetch results.
 	// Tokens are never logged. Optional; default discards.
@@ -145,6 +165,9 @@ func (o *Options) validate() error {
 				return fmt.Errorf("Options.%s: key %q must be non-empty, without '/', spaces or control characters", name, k)
 			}
 		}
+	}
+	if _, err := hostcheck.New(o.AllowedHosts...); err != nil {
+		return fmt.Errorf("Options.AllowedHosts: %w", err)
 	}
 	if o.MinRemaining < 0 || o.RefreshBefore < 0 || o.MaxIDTokenAudiences < 0 {
 		return errors.New("Options.MinRemaining, RefreshBefore and MaxIDTokenAudiences must not be negative")
@@ -225,6 +248,7 @@ type Server struct {
 	log    *slog.Logger
 	routes map[string]*route
 	m      *metrics
+	hosts  *hostcheck.Guard
 
 	defaultKey    string      // the default scopes, normalized
 	defaultAccess *tokenEntry // never evicted
@@ -248,6 +272,7 @@ func New(opts *Options) (*Server, error) {
 		log:    o.Logger,
 		routes: map[string]*route{},
 		m:      newMetrics(),
+		hosts:  newGuard(o.AllowedHosts),
 		access: &providerCache{max: maxAccessKeys},
 		ids:    &providerCache{max: o.MaxIDTokenAudiences},
 
@@ -335,6 +360,42 @@ func serveHandler(ctx context.Context, ln net.Listener, h http.Handler, log *slo
 	return err
 }
 
+// metadataNames are the names Google's clients address the metadata server
+// by, besides its address: metadata.google.internal (Go, Python, Node) and
+// the short name Compute Engine's DNS search path resolves.
+var metadataNames = []string{"metadata.google.internal", "metadata"}
+
+// newGuard returns the Host guard for validated extra names.
+func newGuard(extra []string) *hostcheck.Guard {
+	g, err := hostcheck.New(append(slices.Clone(metadataNames), extra...)...)
+	if err != nil {
+		panic("metadataserver: " + err.Error()) // validate checked extra
+	}
+	return g
+}
+
+// browserGuard refuses what only a web page would send, and reports
+// whether to go on: a Host the server does not serve (DNS rebinding, 421)
+// and a request a browser marks as coming from another site (403).
+// Metadata-Flavor alone does not stop a rebound page, which is same-origin
+// as far as its browser knows and may set any header; nor a page whose
+// preflight was refused, which still learns nothing, but has no business
+// here either.
+func (s *Server) browserGuard(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	status := hostcheck.StatusForeignHost
+	err := s.hosts.CheckHost(r, "--allow-host")
+	if err == nil {
+		status, err = hostcheck.StatusCrossSite, hostcheck.CrossSite(r, "")
+	}
+	if err == nil {
+		return true
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused", slog.String("source", r.RemoteAddr),
+		slog.Int("status", status), slog.String("reason", err.Error()))
+	s.plain(w, st, status, err.Error())
+	return false
+}
+
 // reqState is what a request's answer was, for logs and metrics.
 type reqState struct {
 	endpoint string
@@ -396,6 +457,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	h["X-Frame-Options"] = hdrFrame
 	h["X-Content-Type-Options"] = hdrNoSniff
 
+	if !s.browserGuard(w, r, st) {
+		return
+	}
 	path := r.URL.Path
 	switch path {
 	case "/healthz":

@@ -275,7 +275,7 @@ func TestETagAndWaitForChange(t *testing.T) {
 			if tt.cancelAt > 0 {
 				time.AfterFunc(tt.cancelAt, cancel)
 			}
-			r := httptest.NewRequestWithContext(ctx, http.MethodGet, target+tt.query, nil)
+			r := httptest.NewRequestWithContext(ctx, http.MethodGet, testBase+target+tt.query, nil)
 			r.Header.Set("Metadata-Flavor", "Google")
 			w := httptest.NewRecorder()
 			start := time.Now()

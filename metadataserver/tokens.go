@@ -288,6 +288,15 @@ func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request, q query, 
 		s.upstreamError(w, r, st, err)
 		return
 	}
+	if got := tok.Metadata[gcptoken.MetaAudience]; got != "" && !s.opts.AllowAudienceMismatch && !slices.Contains(strings.Fields(got), req.Audience) {
+		// 400, as Google answers a bad audience parameter: no client
+		// retries it, and each shows the body. A token for the wrong
+		// audience would only fail later, at the service, as a bare 401.
+		s.plain(w, st, http.StatusBadRequest, fmt.Sprintf(
+			"cannot serve an ID token for audience %s: this credential's ID tokens carry audience %s, which it cannot choose (user credentials: their OAuth client); use a service account, or accept it with --allow-client-audience",
+			quoteCapped(req.Audience), quoteCapped(got)))
+		return
+	}
 	// The raw JWT, as text: Python would JSON-decode an application/json
 	// body and fail, Node tries JSON and falls back to the text, Go ignores
 	// the type. [emu] sends text/html; application/text is what the real
@@ -345,6 +354,14 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// quoteCapped quotes an outside value for a one-line body, capped.
+func quoteCapped(v string) string {
+	if len(v) > 200 {
+		v = strings.ToValidUTF8(v[:200], "") + "…"
+	}
+	return strconv.Quote(v)
 }
 
 // oneLine folds a message onto one line and caps it, for response bodies and

@@ -366,7 +366,7 @@ func TestClientGoneWhileFetching(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	r := httptest.NewRequestWithContext(ctx, http.MethodGet, identityPath+"?audience=slow", nil)
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, testBase+identityPath+"?audience=slow", nil)
 	r.Header.Set("Metadata-Flavor", "Google")
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)

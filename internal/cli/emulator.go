@@ -17,6 +17,7 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
@@ -35,6 +36,7 @@ type emulatorOptions struct {
 	revokedCreators    []string
 	lifetimeExtensions []string
 	domainDelegations  []string
+	allowHosts         []string
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -61,7 +63,15 @@ With --https-proxy it also serves the fake under Google's real host names
 (oauth2.googleapis.com, iamcredentials.googleapis.com, sts.googleapis.com, ...)
 through an HTTPS proxy with a local CA (ca.pem, ca-key.pem), for programs that
 cannot be pointed elsewhere; the credential files then name Google's URLs and
-env.sh sets the proxy and CA variables. Other hosts are refused.`,
+env.sh sets the proxy and CA variables. Other hosts are refused.
+
+Web pages are kept out: the fake and its metadata server answer only
+requests addressed to an IP address, localhost, their --listen host or an
+--allow-host name (others get 421: a page that rebinds its DNS name to this
+address sends its own name); the metadata server also answers
+metadata.google.internal. Requests a browser marks as coming from another
+site get 403 from the metadata server and, unless they only read, from the
+fake; the consent page (Allow / Deny) accepts only its own form.`,
 		Example: `  gcptoken emulator --listen 127.0.0.1:8086 --state-dir ./fake-google &
   . ./fake-google/env.sh
   gcptoken print-identity-token --audience "$GCPTOKEN_SAMPLE_URL"`,
@@ -82,6 +92,7 @@ env.sh sets the proxy and CA variables. Other hosts are refused.`,
 	cmd.Flags().BoolVar(&o.quiet, "quiet", false, "log only warnings and errors, not each request")
 	cmd.Flags().StringArrayVar(&o.faults, "fault", nil, "inject faults: `[PATH:]KEY=VALUE,…` with keys rate, times, status, code, hang, reset, truncate, malformed, content-type, latency, latency-rate, e.g. '/token:rate=0.2,status=503' (repeatable)")
 	cmd.Flags().Uint64Var(&o.faultSeed, "fault-seed", 1, "seed `N` deciding which requests probabilistic --fault rules hit (same seed, same sequence)")
+	cmd.Flags().StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT) on the fake's and the metadata server's listeners; others get 421 (repeatable)")
 	cmd.Flags().DurationVar(&o.clockSkew, "clock-skew", 0, "run the fake's clock `DURATION` ahead (negative: behind) of this machine's, for issued tokens and assertion checks")
 	return cmd
 }
@@ -95,6 +106,11 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 			return usagef("--metadata-listen %q: want host:port, e.g. 127.0.0.1:8087", o.metadataListen)
 		}
 	}
+	fakeHosts, err := allowedHostNames(o.listen, o.allowHosts)
+	if err != nil {
+		return err
+	}
+	hostGuard, _ := hostcheck.New(fakeHosts...) // checked
 	if err := o.validateHTTPS(); err != nil {
 		return err
 	}
@@ -180,7 +196,7 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	fmt.Fprintf(app.Out, "Point tools at it with:  . %s\n", files.env)
 	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
 
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: hostGuard.Handler(fake, "--allow-host"), ReadHeaderTimeout: 10 * time.Second}
 	var unused httpserve.UnusedConns
 	unused.Track(srv)
 	errc := make(chan error, 3)
@@ -189,7 +205,7 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		https.serve(ctx, errc)
 	}
 	if mdsLn != nil {
-		mds, err := newEmulatorMetadataServer(fake, logger)
+		mds, err := newEmulatorMetadataServer(fake, logger, o.metadataHosts())
 		if err != nil {
 			srv.Close()
 			return err
@@ -215,6 +231,13 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	}
 	fmt.Fprintln(app.Out, "Stopped.")
 	return nil
+}
+
+// metadataHosts are the names the emulator's metadata server answers
+// besides its defaults; --allow-host is checked by then.
+func (o *emulatorOptions) metadataHosts() []string {
+	names, _ := allowedHostNames(o.metadataListen, o.allowHosts)
+	return names
 }
 
 // applyIAM applies the IAM flags to the fake; they persist in its state.
@@ -281,7 +304,7 @@ type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
 
 // newEmulatorMetadataServer serves the fake service account through a real
 // metadataserver, minting its tokens at the fake token endpoint.
-func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger) (*metadataserver.Server, error) {
+func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
 	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
 	if err != nil {
 		return nil, err
@@ -294,6 +317,7 @@ func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger) (*m
 		Source:              credentialSource{creds},
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
+		AllowedHosts:        allowedHosts,
 		Logger:              logger,
 	})
 }

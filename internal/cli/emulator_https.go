@@ -63,7 +63,7 @@ func (o *emulatorOptions) startHTTPS(fake *fakegoogle.Server, stateDir string, m
 	}
 	opts := &googlehosts.Options{Fake: fake, CA: ca, Logger: logger}
 	if mdsLn != nil {
-		mds, err := newEmulatorMetadataServer(fake, logger)
+		mds, err := newEmulatorMetadataServer(fake, logger, o.metadataHosts())
 		if err != nil {
 			return nil, err
 		}

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
@@ -34,6 +36,8 @@ type metadataServerOptions struct {
 	instanceAttributes map[string]string
 	projectAttributes  map[string]string
 	logFormat          string
+	allowHosts         []string
+	allowClientAud     bool
 }
 
 // metadataConfig is the --config file: the same settings as the flags, for
@@ -73,6 +77,17 @@ before they expire, and concurrent requests share one upstream fetch. Also
 serves /healthz and Prometheus /metrics. Listens on loopback by default:
 anyone who can reach the port gets tokens for the credential.
 
+Web pages are kept out: a request whose Host is not an IP address,
+localhost, metadata.google.internal, metadata, the --listen host or an
+--allow-host name gets 421 (a page that rebinds its DNS name to this
+address sends its own name), and one a browser marks as coming from another
+site (Sec-Fetch-Site, Origin) gets 403.
+
+User credentials (authorized_user) cannot choose an ID token's audience:
+theirs is always the OAuth client. An identity request for another audience
+gets 400 with the reason, rather than a token the service would refuse;
+--allow-client-audience serves the client's token anyway.
+
 A config file (--config) holds the same settings as JSON:
   {"project_id": "p", "numeric_project_id": "123", "service_account_email": "…",
    "scopes": ["…"], "project_attributes": {"k": "v"},
@@ -97,13 +112,35 @@ A config file (--config) holds the same settings as JSON:
 	f.StringToStringVar(&o.instanceAttributes, "instance-attribute", nil, "instance attribute `KEY=VALUE` (repeatable)")
 	f.StringToStringVar(&o.projectAttributes, "project-attribute", nil, "project attribute `KEY=VALUE` (repeatable)")
 	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
+	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT), e.g. a DNS name clients use; others get 421 (repeatable)")
+	f.BoolVar(&o.allowClientAud, "allow-client-audience", false, "with user credentials, answer identity requests for any audience with the user's ID token, whose audience is the OAuth client")
 	return cmd
+}
+
+// allowedHostNames returns the names a server listening on listen answers
+// besides IP addresses and localhost: the listen host when it is a name,
+// and the --allow-host values, each checked.
+func allowedHostNames(listen string, flags []string) ([]string, error) {
+	for _, n := range flags {
+		if _, err := hostcheck.New(n); err != nil {
+			return nil, usagef("--allow-host: %v", err)
+		}
+	}
+	names := slices.Clone(flags)
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" && net.ParseIP(host) == nil {
+		names = append(names, host)
+	}
+	return names, nil
 }
 
 func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) error {
 	host, _, err := net.SplitHostPort(o.listen)
 	if err != nil {
 		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:8087", o.listen)
+	}
+	hosts, err := allowedHostNames(o.listen, o.allowHosts)
+	if err != nil {
+		return err
 	}
 	logger, err := newLogger(app.Err, o.logFormat)
 	if err != nil {
@@ -118,20 +155,22 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 		return err
 	}
 	opts := &metadataserver.Options{
-		Source:              credentialSource{creds},
-		ServiceAccountEmail: firstNonEmpty(o.email, cfg.ServiceAccountEmail, creds.Principal),
-		ProjectID:           firstNonEmpty(o.project, cfg.ProjectID, creds.ProjectID),
-		NumericProjectID:    firstNonEmpty(o.numericProject, cfg.NumericProjectID),
-		Scopes:              parseScopes(o.scopes),
-		InstanceID:          cfg.Instance.ID,
-		InstanceName:        firstNonEmpty(o.instanceName, cfg.Instance.Name),
-		Zone:                firstNonEmpty(o.zone, cfg.Instance.Zone),
-		Hostname:            cfg.Instance.Hostname,
-		InstanceAttributes:  mergeAttributes(cfg.Instance.Attributes, o.instanceAttributes),
-		ProjectAttributes:   mergeAttributes(cfg.ProjectAttributes, o.projectAttributes),
-		UniverseDomain:      firstNonEmpty(cfg.UniverseDomain, creds.UniverseDomain),
-		Logger:              logger,
-		Now:                 app.Now,
+		Source:                credentialSource{creds},
+		ServiceAccountEmail:   firstNonEmpty(o.email, cfg.ServiceAccountEmail, creds.Principal),
+		ProjectID:             firstNonEmpty(o.project, cfg.ProjectID, creds.ProjectID),
+		NumericProjectID:      firstNonEmpty(o.numericProject, cfg.NumericProjectID),
+		Scopes:                parseScopes(o.scopes),
+		InstanceID:            cfg.Instance.ID,
+		InstanceName:          firstNonEmpty(o.instanceName, cfg.Instance.Name),
+		Zone:                  firstNonEmpty(o.zone, cfg.Instance.Zone),
+		Hostname:              cfg.Instance.Hostname,
+		InstanceAttributes:    mergeAttributes(cfg.Instance.Attributes, o.instanceAttributes),
+		ProjectAttributes:     mergeAttributes(cfg.ProjectAttributes, o.projectAttributes),
+		UniverseDomain:        firstNonEmpty(cfg.UniverseDomain, creds.UniverseDomain),
+		AllowedHosts:          hosts,
+		AllowAudienceMismatch: o.allowClientAud,
+		Logger:                logger,
+		Now:                   app.Now,
 	}
 	if len(opts.Scopes) == 0 {
 		opts.Scopes = parseScopes(cfg.Scopes)
@@ -150,20 +189,32 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 	if err != nil {
 		return fmt.Errorf("metadata-server: listen on %s: %w", o.listen, err)
 	}
-	if !isLoopback(host) {
-		fmt.Fprintf(app.Err, "gcptoken: WARNING: serving tokens for %s on the non-loopback address %s: anyone who can reach it gets them\n",
-			opts.ServiceAccountEmail, ln.Addr())
-	}
-	addr := ln.Addr().String()
-	fmt.Fprintf(app.Out, "Metadata server for %s (project %s, %s credentials) listening on http://%s\n",
-		opts.ServiceAccountEmail, opts.ProjectID, creds.Type, addr)
-	fmt.Fprintf(app.Out, "Point clients at it with:\n  export GCE_METADATA_HOST=%s GCE_METADATA_IP=%s GCE_METADATA_ROOT=%s\n", addr, addr, addr)
-	fmt.Fprintf(app.Out, "Health: http://%s/healthz  Metrics: http://%s/metrics\n", addr, addr)
+	printMetadataBanner(app, o, opts, creds.Type, host, ln.Addr().String())
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("metadata-server: %w", err)
 	}
 	fmt.Fprintln(app.Out, "Stopped.")
 	return nil
+}
+
+// printMetadataBanner says where the server listens, how to point clients
+// at it, and what it will not do.
+func printMetadataBanner(app *App, o *metadataServerOptions, opts *metadataserver.Options, credType, host, addr string) {
+	if !isLoopback(host) {
+		fmt.Fprintf(app.Err, "gcptoken: WARNING: serving tokens for %s on the non-loopback address %s: anyone who can reach it gets them\n",
+			opts.ServiceAccountEmail, addr)
+	}
+	switch {
+	case o.allowClientAud:
+		fmt.Fprintln(app.Err, "gcptoken: WARNING: --allow-client-audience: identity requests for any audience get the credential's ID token even when it carries another audience (user credentials: always the OAuth client); services that check the audience refuse it")
+	case credType == credentials.TypeAuthorizedUser:
+		fmt.Fprintf(app.Out, "ID tokens: %s credentials cannot choose their audience (always the OAuth client): identity requests for another audience get 400 (--allow-client-audience serves them anyway)\n",
+			credType)
+	}
+	fmt.Fprintf(app.Out, "Metadata server for %s (project %s, %s credentials) listening on http://%s\n",
+		opts.ServiceAccountEmail, opts.ProjectID, credType, addr)
+	fmt.Fprintf(app.Out, "Point clients at it with:\n  export GCE_METADATA_HOST=%s GCE_METADATA_IP=%s GCE_METADATA_ROOT=%s\n", addr, addr, addr)
+	fmt.Fprintf(app.Out, "Health: http://%s/healthz  Metrics: http://%s/metrics\n", addr, addr)
 }
 
 // credentialSource adapts credentials to what the metadata server consumes.

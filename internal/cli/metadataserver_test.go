@@ -19,9 +19,17 @@ import (
 // test ends and returns its host:port.
 func startMetadataServer(t *testing.T, e env, args ...string) string {
 	t.Helper()
-	var out, errb syncBuffer
+	addr, _, _ := startMetadataServerOutput(t, e, args...)
+	return addr
+}
+
+// startMetadataServerOutput is startMetadataServer that also returns the
+// command's stdout and stderr so far.
+func startMetadataServerOutput(t *testing.T, e env, args ...string) (addr string, out, errb *syncBuffer) {
+	t.Helper()
+	out, errb = &syncBuffer{}, &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	app := &App{Out: &out, Err: &errb, Getenv: func(k string) string { return e[k] }}
+	app := &App{Out: out, Err: errb, Getenv: func(k string) string { return e[k] }}
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, app, append([]string{"metadata-server", "--listen", "127.0.0.1:0"}, args...))
@@ -36,7 +44,7 @@ func startMetadataServer(t *testing.T, e env, args ...string) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
+			return m[1], out, errb
 		}
 		select {
 		case code := <-done:
@@ -126,6 +134,7 @@ func TestMetadataServerBadInput(t *testing.T) {
 		{"missing config", []string{"metadata-server", "--credentials", key, "--config", filepath.Join(t.TempDir(), "none.json")}, ExitUsage, []string{"--config"}},
 		{"unknown config field", []string{"metadata-server", "--credentials", key, "--config", badCfg}, ExitUsage, []string{"nmae"}},
 		{"bad log format", []string{"metadata-server", "--credentials", key, "--log-format", "xml"}, ExitUsage, []string{"--log-format"}},
+		{"bad allowed host", []string{"metadata-server", "--credentials", key, "--allow-host", "mds.example:99999"}, ExitUsage, []string{"--allow-host", "mds.example:99999"}},
 		{"user credentials without project", []string{"metadata-server", "--credentials", user, "--service-account-email", "u@example.com"}, ExitUsage, []string{"--project"}},
 		{"token format with a key", []string{"print-identity-token", "--credentials", key, "--audience", "https://a", "--token-format", "full"}, ExitUsage, []string{"--token-format", "service_account"}},
 		{"bad token format", []string{"print-identity-token", "--credentials", key, "--audience", "https://a", "--token-format", "long"}, ExitUsage, []string{"--token-format"}},

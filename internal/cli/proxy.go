@@ -26,6 +26,8 @@ type proxyOptions struct {
 	header      string
 	opsListen   string
 	logFormat   string
+	allowHosts  []string
+	crossSite   bool
 }
 
 func newProxyCmd(app *App) *cobra.Command {
@@ -55,7 +57,16 @@ Listens on loopback by default: anyone who can reach the port calls the
 target as the credential's principal. /healthz, /readyz and Prometheus
 /metrics are served only on --ops-listen, so every path of the target stays
 reachable through the proxy. Access logs go to stderr and never contain
-tokens or query strings.`,
+tokens or query strings.
+
+Web pages are kept out: a request whose Host is not an IP address,
+localhost, the --listen host or an --allow-host name gets 421 (a page that
+rebinds its DNS name to this address sends its own name), and one a browser
+marks as coming from another site (Sec-Fetch-Site cross-site or same-site,
+e.g. another port of localhost, or an Origin other than the proxy's) gets
+403, since the proxy would add the token to it. Open the proxy's URL
+directly in the browser, or pass --allow-cross-site for a front end on
+another origin that calls the target through the proxy.`,
 		Example: `  gcptoken proxy --target https://my-service-abc123-uc.a.run.app
   gcptoken proxy --target https://us-central1-p.cloudfunctions.net/fn --listen 127.0.0.1:9000
   gcptoken proxy --target https://storage.googleapis.com --access-token --scopes devstorage.read_only
@@ -78,6 +89,8 @@ tokens or query strings.`,
 	f.StringVar(&o.header, "header", "authorization", "`HEADER` that carries the token: authorization or x-serverless-authorization")
 	f.StringVar(&o.opsListen, "ops-listen", "", "serve /healthz, /readyz and /metrics on `ADDR` (host:port; default off)")
 	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
+	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT), e.g. a DNS name clients use; others get 421 (repeatable)")
+	f.BoolVar(&o.crossSite, "allow-cross-site", false, "forward requests that web pages of other sites send through the browser (refused with 403 by default)")
 	return cmd
 }
 
@@ -104,6 +117,10 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 	host, _, err := net.SplitHostPort(o.listen)
 	if err != nil {
 		return usagef("proxy: --listen %q: want host:port, e.g. 127.0.0.1:8080", o.listen)
+	}
+	hosts, err := allowedHostNames(o.listen, o.allowHosts)
+	if err != nil {
+		return err
 	}
 	if o.opsListen != "" {
 		if _, _, err := net.SplitHostPort(o.opsListen); err != nil {
@@ -162,12 +179,14 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 		quotaProject = creds.QuotaProjectID
 	}
 	p, err := authproxy.New(&authproxy.Options{
-		Target:       target,
-		Tokens:       tokens,
-		Header:       header,
-		QuotaProject: quotaProject,
-		Logger:       logger,
-		Now:          app.Now,
+		Target:         target,
+		Tokens:         tokens,
+		Header:         header,
+		QuotaProject:   quotaProject,
+		AllowedHosts:   hosts,
+		AllowCrossSite: o.crossSite,
+		Logger:         logger,
+		Now:            app.Now,
 	})
 	if err != nil {
 		return err
@@ -192,6 +211,10 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 		fmt.Fprintf(app.Err, "gcptoken: WARNING: proxying to %s on the non-loopback address %s: anyone who can reach it calls the target as %s\n",
 			target.Redacted(), ln.Addr(), principal)
 	}
+	if o.crossSite {
+		fmt.Fprintf(app.Err, "gcptoken: WARNING: --allow-cross-site: any web page open in a browser here can send requests through the proxy to %s as %s\n",
+			target.Redacted(), principal)
+	}
 	fmt.Fprintf(app.Out, "Proxy to %s (%s in %s, as %s; %s credentials) listening on http://%s\n",
 		target.Redacted(), what, header, principal, creds.Type, ln.Addr())
 	if opsLn != nil {
@@ -199,7 +222,16 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 		fmt.Fprintf(app.Out, "Ops: http://%s/healthz  http://%s/readyz  http://%s/metrics\n", a, a, a)
 	}
 
-	// Run both listeners; the first to fail stops the other.
+	if err := serveProxy(ctx, p, ln, opsLn); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	fmt.Fprintln(app.Out, "Stopped.")
+	return nil
+}
+
+// serveProxy runs the proxy and, when opsLn is set, its ops endpoints
+// until ctx ends; the first listener to fail stops the other.
+func serveProxy(ctx context.Context, p *authproxy.Proxy, ln, opsLn net.Listener) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -210,14 +242,10 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 			stop()
 		})
 	}
-	err = p.Serve(sctx, ln)
+	err := p.Serve(sctx, ln)
 	stop()
 	wg.Wait()
-	if err = errors.Join(err, opsErr); err != nil {
-		return fmt.Errorf("proxy: %w", err)
-	}
-	fmt.Fprintln(app.Out, "Stopped.")
-	return nil
+	return errors.Join(err, opsErr)
 }
 
 func (o *proxyOptions) parseTarget() (*url.URL, error) {

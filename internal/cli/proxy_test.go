@@ -199,6 +199,7 @@ func TestProxyBadInput(t *testing.T) {
 		{"bad listen", append(target, "--listen", "8080"), []string{"--listen"}},
 		{"bad ops listen", append(target, "--ops-listen", "nope"), []string{"--ops-listen"}},
 		{"bad log format", append(target, "--log-format", "xml"), []string{"--log-format"}},
+		{"URL as allowed host", append(target, "--allow-host", "http://svc.example"), []string{"--allow-host", "http://svc.example"}},
 		{"positional argument", append(target, "extra"), []string{"proxy"}},
 	}
 	for _, tt := range tests {
