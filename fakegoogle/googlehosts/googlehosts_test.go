@@ -473,3 +473,44 @@ func rawRequest(t *testing.T, proxyAddr, method, target, tunnelled string) (*htt
 	resp.Body.Close()
 	return resp, string(body)
 }
+
+// TestHTTP2ForGRPC checks that iamcredentials.googleapis.com, which Google's
+// generated Go client calls over gRPC, is offered HTTP/2 and routes the
+// gRPC service to the fake, while the other hosts keep HTTP/1.1.
+func TestHTTP2ForGRPC(t *testing.T) {
+	f := newFront(t, false)
+	proxyURL, _ := url.Parse(f.srv.URL)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:             http.ProxyURL(proxyURL),
+		TLSClientConfig:   &tls.Config{RootCAs: f.ca.Pool()},
+		ForceAttemptHTTP2: true,
+	}}
+	// A gRPC call without credentials: one empty message, answered with
+	// UNAUTHENTICATED (16) in gRPC's framing.
+	req, err := http.NewRequest(http.MethodPost, "https://iamcredentials.googleapis.com/google.iam.credentials.v1.IAMCredentials/GenerateAccessToken",
+		strings.NewReader("\x00\x00\x00\x00\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	status := resp.Header.Get("Grpc-Status") + resp.Trailer.Get("Grpc-Status")
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "application/grpc" || status != "16" {
+		t.Errorf("gRPC call: got %s, Content-Type %q, grpc-status %q; want HTTP/2, application/grpc, 16",
+			resp.Proto, resp.Header.Get("Content-Type"), status)
+	}
+	resp, err = client.Get("https://www.googleapis.com/oauth2/v3/certs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.StatusCode != 200 {
+		t.Errorf("GET certs: got %s %d; want HTTP/1.1 200 (HTTP/2 only where gRPC needs it)", resp.Proto, resp.StatusCode)
+	}
+}

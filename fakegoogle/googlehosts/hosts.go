@@ -24,9 +24,18 @@ var routes = []route{
 		"/.well-known/openid-configuration"}},
 	{"www.googleapis.com", []string{"/oauth2/v1/certs", "/oauth2/v3/certs", "/oauth2/v3/tokeninfo", "/oauth2/v2/tokeninfo",
 		"/oauth2/v4/token", "/robot/v1/metadata/", "/service_accounts/v1/metadata/"}},
-	{"iamcredentials.googleapis.com", []string{"/v1/projects/"}},
+	{"iamcredentials.googleapis.com", []string{"/v1/projects/", grpcIAMCredentials}},
 	{"sts.googleapis.com", []string{"/v1/token", "/v1/oauthtoken", "/v1/introspect"}},
 	{"openidconnect.googleapis.com", []string{"/v1/userinfo"}},
+}
+
+// grpcIAMCredentials is the path prefix of IAM Credentials' gRPC service,
+// which Google's generated Go client calls over HTTP/2.
+const grpcIAMCredentials = "/google.iam.credentials.v1.IAMCredentials/"
+
+// servesGRPC reports whether host answers gRPC, so is offered HTTP/2.
+func servesGRPC(host string) bool {
+	return strings.EqualFold(host, "iamcredentials.googleapis.com")
 }
 
 // metadataHosts are the plain-HTTP names of the GCE metadata server.

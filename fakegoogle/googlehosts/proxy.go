@@ -139,10 +139,8 @@ func (p *Proxy) GoogleHandler() http.Handler { return http.HandlerFunc(p.serveGo
 func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// HTTP/1.1 only: every client of Google's auth endpoints speaks it,
-		// and the in-process server stays simple.
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		// Each connection gets the certificate and protocols of its host.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			name := strings.ToLower(hello.ServerName)
 			if name == "" {
 				name = connectHost // clients that connect by address send no SNI
@@ -150,9 +148,24 @@ func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 			if connectHost != "" && name != connectHost {
 				return nil, fmt.Errorf("googlehosts: TLS server name %q differs from the CONNECT host %q", name, connectHost)
 			}
-			return p.ca.Leaf(name)
+			leaf, err := p.ca.Leaf(name)
+			if err != nil {
+				return nil, err
+			}
+			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*leaf}, NextProtos: nextProtos(name)}, nil
 		},
 	}
+}
+
+// nextProtos are the ALPN protocols offered for host: HTTP/1.1, which
+// every client of Google's auth endpoints speaks, and HTTP/2 only where a
+// client needs it, gRPC to IAM Credentials, so every other host keeps one
+// simple path (and the fake's faults can still drop a connection).
+func nextProtos(host string) []string {
+	if servesGRPC(host) {
+		return []string{"h2", "http/1.1"}
+	}
+	return []string{"http/1.1"}
 }
 
 // ServeHTTP implements the proxy.
