@@ -227,6 +227,10 @@ func newConfFixture(t *testing.T) *confFixture {
 	proxy, err := googlehosts.New(&googlehosts.Options{
 		Fake: c.seen.wrap(m.fake), CA: ca, Metadata: c.seen.wrap(toMDS), Logger: fakeLogger(t),
 		MetadataAliases: []string{m.host},
+		// As `gcptoken emulator --https-proxy` does: gcloud sends the AWS
+		// file's instance-metadata requests (the fake's loopback address)
+		// through its proxy.
+		FakeAliases: []string{strings.TrimPrefix(m.fake.URL, "http://")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +274,8 @@ func newConfFixture(t *testing.T) *confFixture {
 	}
 	c.extFile = withGoogleURLs("google-external-file.json", ext)
 	// The instance-metadata URLs stay on the fake's loopback address (AWS,
-	// not Google): NO_PROXY sends them direct.
+	// not Google): NO_PROXY sends them direct, except for gcloud, whose
+	// proxy property the proxy answers them under (FakeAliases).
 	if ext, err = m.fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{
 		AWS: true, IMDSv2: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount}); err != nil {
 		t.Fatal(err)
@@ -386,7 +391,7 @@ func confCellNote(client, flow string) (note string, direct bool) {
 	case flow == "ext_file" && client == "gcloud":
 		return "as gcloud's own OAuth client, read from the installed SDK's core/config.py and registered with the fake", false
 	case flow == "ext_aws" && client == "gcloud":
-		return "AWS key from AWS_* variables: gcloud's proxy property would carry the loopback instance-metadata requests too", false
+		return "instance metadata through the proxy: gcloud's proxy property carries loopback requests too", false
 	case strings.HasPrefix(flow, "ext_") && client == "python":
 		return "loaded with identity_pool/aws.Credentials.from_file: load_credentials_from_file also asks " +
 			"cloudresourcemanager.googleapis.com for the project, which the fake does not model", false
@@ -482,9 +487,8 @@ func (c *confFixture) runGcloud(t *testing.T, flow string, p confParams) confOut
 		gcloud("auth", "login", "--cred-file="+p.ExtFile)
 		return confOut{Token: gcloud("auth", "print-access-token")}
 	case "ext_aws":
-		// AWS credentials from the environment: gcloud would send the
-		// instance-metadata requests (loopback) through its proxy too.
-		env = append(env, c.fake.AWSEnv()...)
+		// The role's credentials from the fake's instance metadata, which
+		// gcloud asks through its proxy like everything else.
 		gcloud("auth", "login", "--cred-file="+p.ExtAWSFile)
 		return confOut{Token: gcloud("auth", "print-access-token")}
 	case "imp_id":

@@ -32,6 +32,12 @@ type Options struct {
 	// those through its proxy. Plain-HTTP requests for them go to Metadata
 	// too. Optional; ignored when Metadata is nil.
 	MetadataAliases []string
+	// FakeAliases are "host:port" addresses at which Fake itself listens
+	// (the emulator's --listen address). Plain-HTTP requests for them go
+	// to Fake: gcloud sends every request through its proxy property,
+	// loopback included, among them an AWS external_account's requests
+	// to the fake's instance metadata (/latest/…). Optional.
+	FakeAliases []string
 	// Logger receives one line per tunnel and per refusal (hosts and paths
 	// only: queries and bodies can carry tokens). Optional; default
 	// discards.
@@ -59,9 +65,10 @@ func (o *Options) validate() error {
 // never do, and what is left (reply 200, wrap the connection in tls.Server,
 // hand it to an http.Server) is a few lines of the standard library.
 type Proxy struct {
-	fake     http.Handler
-	metadata http.Handler
-	aliases  []string
+	fake        http.Handler
+	metadata    http.Handler
+	aliases     []string // of the metadata server
+	fakeAliases []string
 	ca       *CA
 	log      *slog.Logger
 
@@ -81,7 +88,8 @@ func New(opts *Options) (*Proxy, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{fake: opts.Fake, metadata: opts.Metadata, aliases: opts.MetadataAliases, ca: opts.CA, log: opts.Logger}
+	p := &Proxy{fake: opts.Fake, metadata: opts.Metadata, aliases: opts.MetadataAliases, fakeAliases: opts.FakeAliases,
+		ca: opts.CA, log: opts.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -242,14 +250,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	alias := slices.Contains(p.aliases, r.URL.Host)
 	switch {
 	case r.URL.Scheme == "http" && (isMetadataHost(host) && port == "80" || alias) && p.metadata != nil:
-		r2 := r.Clone(r.Context())
-		r2.URL.Scheme, r2.URL.Host = "", ""
-		r2.RequestURI = r2.URL.RequestURI()
-		r2.Host = r.URL.Host
-		r2.Header.Del("Proxy-Connection")
-		r2.Header.Del("Proxy-Authorization")
 		p.log.Debug("googlehosts: metadata", "method", r.Method, "host", host, "path", r.URL.Path)
-		p.metadata.ServeHTTP(w, r2)
+		p.metadata.ServeHTTP(w, originForm(r))
+	case r.URL.Scheme == "http" && slices.Contains(p.fakeAliases, r.URL.Host):
+		p.log.Debug("googlehosts: fake by address", "method", r.Method, "host", r.URL.Host, "path", r.URL.Path)
+		p.fake.ServeHTTP(w, originForm(r))
 	case isMetadataHost(host):
 		p.refuse(w, r, http.StatusForbidden, r.URL.Host,
 			"the metadata route is off (no Options.Metadata; `gcptoken emulator` needs --metadata-listen), or the request is not http:// on port 80")
@@ -258,6 +263,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.refuseHost(w, r, r.URL.Host)
 	}
+}
+
+// originForm turns an absolute-form proxy request into the request its
+// server would have received directly.
+func originForm(r *http.Request) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host = "", ""
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Host = r.URL.Host
+	r2.Header.Del("Proxy-Connection")
+	r2.Header.Del("Proxy-Authorization")
+	return r2
 }
 
 func (p *Proxy) refuseHost(w http.ResponseWriter, r *http.Request, target string) {
