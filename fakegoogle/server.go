@@ -167,7 +167,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/sample/get_range", s.handleSample)
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
-	m.HandleFunc(iamGRPCPath+"{rpc}", s.handleIAMGRPC) // the same over gRPC (iamgrpc.go)
+	// The same over gRPC (iamgrpc.go).
+	m.HandleFunc(iamGRPCPath+"{rpc}", s.handleIAMGRPC)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
 	m.HandleFunc("/v1/oauthtoken", s.handleSTSOAuthToken)
 	m.HandleFunc("/v1/introspect", s.handleSTSIntrospect)

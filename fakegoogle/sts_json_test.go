@@ -82,4 +82,3 @@ func TestSTSJSONBody(t *testing.T) {
 		})
 	}
 }
-

@@ -69,8 +69,8 @@ type Proxy struct {
 	metadata    http.Handler
 	aliases     []string // of the metadata server
 	fakeAliases []string
-	ca       *CA
-	log      *slog.Logger
+	ca          *CA
+	log         *slog.Logger
 
 	// Tunnelled connections are served by two in-process http.Servers fed
 	// through channel listeners, so keep-alive, timeouts and shutdown are
