@@ -60,6 +60,11 @@ type confOut struct {
 	Claims     map[string]any `json:"claims"`
 	Project    string         `json:"project"`
 	Client     string         `json:"client"`
+	// Results are a flow's other values, by name (conformance_wire_test.go).
+	Results map[string]string `json:"results"`
+	// Recursive is a metadata directory's ?recursive=true JSON, decoded
+	// with exact numbers by the check.
+	Recursive json.RawMessage `json:"recursive"`
 }
 
 func confGoPeer(clientFlow string) int {

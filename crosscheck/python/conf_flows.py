@@ -15,6 +15,7 @@ Params: {"key_file", "user_file", "imp_file", "ext_file", "ext_aws_file",
 "scopes", "lifetime", "id_token", "id_token_audience", "access_token"}.
 """
 
+import json
 import sys
 
 import google.auth
@@ -125,6 +126,24 @@ def mds_project(p, req):
     return {"project": project, "credentials": type(creds).__module__ + "." + type(creds).__name__}
 
 
+def mds_tree(p, req):
+    # google-auth's own metadata client, which compute_engine uses.
+    from google.auth.compute_engine import _metadata
+
+    def get(path):
+        return _metadata.get(req, path)
+
+    results = {k: get(path) for k, path in {
+        "instance_id": "instance/id", "name": "instance/name", "hostname": "instance/hostname",
+        "internal_ip": "instance/network-interfaces/0/ip",
+        "external_ip": "instance/network-interfaces/0/access-configs/0/external-ip",
+        "machine_type": "instance/machine-type", "numeric_project_id": "project/numeric-project-id"}.items()}
+    results["zone"] = get("instance/zone").rsplit("/", 1)[-1]
+    results["project_id"] = _metadata.get_project_id(req)
+    results["tags"] = json.dumps(json.loads(get("instance/tags")), separators=(",", ":"))
+    return {"results": results, "recursive": _metadata.get(req, "instance/", recursive=True)}
+
+
 # external_account files load with their type's own class:
 # google.auth.load_credentials_from_file would also ask
 # cloudresourcemanager.googleapis.com for the project id, which the fake does
@@ -142,7 +161,8 @@ def ext_aws(p, req):
 
 
 FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
-                                  tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws)}
+                                  tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws,
+                                  mds_tree)}
 
 
 def main():
