@@ -342,6 +342,36 @@ func cacheKey(creds *credentials.Credentials, req tokenRequest) diskcache.KeyPar
 	}
 }
 
+// forget drops the cached token that req would be served, if it holds value
+// (any token when value is ""): a credential helper's erase, called when a
+// server refused the token. Credentials that cannot be loaded, or whose
+// subject token cannot be read, cannot have a token cached under their
+// current key, so there is nothing to drop.
+func (f *credFlags) forget(ctx context.Context, app *App, req tokenRequest, value string) error {
+	cache := f.diskCache(app)
+	if cache == nil {
+		return nil
+	}
+	creds, err := f.load(ctx, app)
+	if err != nil {
+		return nil
+	}
+	pinned, err := creds.Snapshot(ctx)
+	if err != nil {
+		return nil
+	}
+	_, err = cache.Forget(cacheKey(pinned, req.withDefaults(creds)), value)
+	return err
+}
+
+// erase is the credential helpers' erase: it drops the cached access token
+// the helper's get would serve, if it is value.
+func (o *helperOptions) erase(app *App) func(ctx context.Context, value string) error {
+	return func(ctx context.Context, value string) error {
+		return o.creds.forget(ctx, app, tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}, value)
+	}
+}
+
 func cacheDir(app *App) (string, error) {
 	if d := app.Getenv(envCacheDir); d != "" {
 		return filepath.Abs(d)

@@ -209,6 +209,64 @@ func TestSecurityTamperedCacheEntryNotPrinted(t *testing.T) {
 	}
 }
 
+// TestSecurityCredentialHelperEraseDropsToken: git erases a credential the
+// remote refused (a token revoked, or minted before an IAM change), and
+// docker erases on logout. Both were no-ops, so the next get served the
+// same refused token from the cache until it expired.
+func TestSecurityCredentialHelperEraseDropsToken(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	const gitGet = "protocol=https\nhost=source.developers.google.com\n\n"
+	tests := []struct {
+		name   string
+		cmd    string
+		get    string
+		erase  func(token string) string
+		secret func(t *testing.T, out string) string
+	}{
+		{name: "git", cmd: "git-credential", get: gitGet,
+			erase: func(tok string) string {
+				return "protocol=https\nhost=source.developers.google.com\nusername=oauth2accesstoken\npassword=" + tok + "\n\n"
+			},
+			secret: func(t *testing.T, out string) string {
+				_, rest, _ := strings.Cut(out, "password=")
+				tok, _, _ := strings.Cut(rest, "\n")
+				return tok
+			}},
+		{name: "docker", cmd: "docker-credential", get: "gcr.io",
+			erase: func(string) string { return "gcr.io" },
+			secret: func(t *testing.T, out string) string {
+				var c struct{ Secret string }
+				if err := json.Unmarshal([]byte(out), &c); err != nil {
+					t.Fatalf("docker-credential get printed %q: %v", out, err)
+				}
+				return c.Secret
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			key := saKeyFile(t, f)
+			get := func() string {
+				t.Helper()
+				r := run(t, e, tt.get, tt.cmd, "get", "--credentials", key)
+				wantCode(t, r, 0)
+				return tt.secret(t, r.stdout)
+			}
+			first := get()
+			if again := get(); again != first {
+				t.Fatalf("the second get did not come from the cache")
+			}
+			r := run(t, e, tt.erase(first), tt.cmd, "erase", "--credentials", key)
+			wantCode(t, r, 0)
+			if after := get(); after == first {
+				t.Errorf("get after erase served the erased token")
+			}
+		})
+	}
+}
+
 // TestSecurityCacheDirSymlinkRefused: another user (or a compromised tool)
 // replaces the cache directory with a symlink to a directory it can read;
 // tokens must not be written there, nor entries it planted read from there.
