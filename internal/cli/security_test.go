@@ -267,6 +267,44 @@ func TestSecurityCredentialHelperEraseDropsToken(t *testing.T) {
 	}
 }
 
+// TestSecurityLogoutDropsCachedTokens: logout revokes the refresh token, and
+// with it every access token minted from it; those tokens stayed in the
+// cache, and any copy of the credential file (or a login with the same
+// refresh token) was served them as if nothing had happened.
+func TestSecurityLogoutDropsCachedTokens(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	e := newEnv(t)
+	user, _ := userFile(t, f)
+	data, err := os.ReadFile(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := writeFile(t, "copy.json", data)
+	tok, _ := newEntry(t, e, "print-access-token", "--credentials", user)
+	newEntry(t, e, "print-access-token", "--credentials", user, "--scopes", "openid")
+	if tokenSubject(t, f, tok) == "" {
+		t.Fatalf("the fake does not know the token it just issued")
+	}
+	// Another identity's entry must survive.
+	_, saEntry := newEntry(t, e, "print-access-token", "--credentials", saKeyFile(t, f))
+
+	r := run(t, e, "", "logout", "--credentials", user)
+	wantCode(t, r, 0)
+	if tokenSubject(t, f, tok) != "" {
+		t.Fatalf("the access token is still valid after logout; the test proves nothing")
+	}
+	after := run(t, e, "", "print-access-token", "--credentials", keep)
+	if strings.Contains(after.stdout, tok) {
+		t.Errorf("print-access-token served the revoked token from the cache after logout")
+	}
+	wantCode(t, after, ExitCredentials)
+	wantOneLineError(t, after, "invalid_grant")
+	if left := cacheEntries(t, e); len(left) != 1 || left[0] != filepath.Base(saEntry) {
+		t.Errorf("cache holds %v after logout; want only the service account's entry", left)
+	}
+}
+
 // TestSecurityCacheDirSymlinkRefused: another user (or a compromised tool)
 // replaces the cache directory with a symlink to a directory it can read;
 // tokens must not be written there, nor entries it planted read from there.
