@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,9 @@ type credential interface {
 	idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error)
 	identity() string
 	tokenEndpoints() []string
+	// snapshot returns the credential bound to the principal it stands
+	// for now (see Snapshot): itself unless that is decided per token.
+	snapshot(ctx context.Context) (credential, error)
 }
 
 // AccessTokenProvider returns a plain, uncached source of OAuth access tokens
@@ -155,6 +159,11 @@ func (c *Credentials) Metadata() *MetadataClient {
 // Identity returns a string that tells this credential apart from every other
 // one, for cache keys. It contains no secret: see each type's identity
 // method for what goes in.
+//
+// The principal of federated credentials (external_account) is decided by
+// the subject token each exchange reads, so their Identity names only the
+// configuration: key caches by the Identity of a Snapshot, which includes a
+// fingerprint of the subject token.
 func (c *Credentials) Identity() string {
 	if c.impl == nil {
 		return c.Type

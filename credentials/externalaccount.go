@@ -74,6 +74,10 @@ type credentialSource interface {
 	identity() string
 	// endpoints are the URLs the source contacts.
 	endpoints() []string
+	// pin reads what decides the principal once (the subject token, or
+	// AWS's role credentials) and returns a source that always uses it,
+	// whose identity includes its fingerprint (snapshot.go).
+	pin(ctx context.Context) (credentialSource, error)
 }
 
 func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credentials, error) {
@@ -252,6 +256,9 @@ func (f *fileSource) identity() string {
 	return "file:" + f.path + "#" + f.format.SubjectTokenFieldName
 }
 func (f *fileSource) endpoints() []string { return nil }
+func (f *fileSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, f)
+}
 
 func (f *fileSource) subjectToken(context.Context) (string, error) {
 	data, err := readFile(f.path)
@@ -272,6 +279,9 @@ type urlSource struct {
 func (u *urlSource) describe() string    { return "URL " + stripQueryForError(u.url) }
 func (u *urlSource) identity() string    { return "url:" + u.url + "#" + u.format.SubjectTokenFieldName }
 func (u *urlSource) endpoints() []string { return []string{u.url} }
+func (u *urlSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, u)
+}
 
 func (u *urlSource) subjectToken(ctx context.Context) (string, error) {
 	h := http.Header{}
@@ -317,12 +327,7 @@ func (ea *externalAccount) idTokenProvider(string, idTokenOptions) (gcptoken.Tok
 func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcptoken.Token, error) {
 	subject, err := ea.src.subjectToken(ctx)
 	if err != nil {
-		what := "get the subject token from " + ea.src.describe()
-		var ge *gcptoken.Error
-		if errors.As(err, &ge) || ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", what, err) // an outage or a refusal, classified by the *Error
-		}
-		return nil, invalid(what, err)
+		return nil, ea.subjectError(ctx, err)
 	}
 	form := url.Values{
 		"grant_type":           {grantTokenExchange},
@@ -373,9 +378,20 @@ func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcpt
 	}, nil
 }
 
+// subjectError words a failure to get the subject token.
+func (ea *externalAccount) subjectError(ctx context.Context, err error) error {
+	what := "get the subject token from " + ea.src.describe()
+	var ge *gcptoken.Error
+	if errors.As(err, &ge) || ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, err) // an outage or a refusal, classified by the *Error
+	}
+	return invalid(what, err)
+}
+
 // identity is the type, the audience, the STS endpoint, the client, the
 // user project, the subject token type and the source: two files that
-// differ in any of them get different tokens.
+// differ in any of them get different tokens. Only a snapshot's source
+// names the subject token (snapshot.go).
 func (ea *externalAccount) identity() string {
 	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.tokenURL, ea.clientID, ea.userProject,
 		ea.tokenType, ea.src.identity()}, "|")

@@ -71,6 +71,9 @@ func (x *executableSource) describe() string {
 }
 func (x *executableSource) identity() string    { return "executable:" + x.command + "#" + x.outputFile }
 func (x *executableSource) endpoints() []string { return nil }
+func (x *executableSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, x)
+}
 
 // executableResponse is the documented output of the command.
 type executableResponse struct {
