@@ -253,8 +253,8 @@ func (f *fileSource) identity() string {
 }
 func (f *fileSource) endpoints() []string { return nil }
 
-func (f *fileSource) subjectToken(context.Context) (string, error) {
-	data, err := readFile(f.path)
+func (f *fileSource) subjectToken(ctx context.Context) (string, error) {
+	data, err := readFile(ctx, f.path)
 	if err != nil {
 		return "", err
 	}

@@ -88,7 +88,7 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		if r.Scope != "" {
 			t.Metadata = map[string]string{gcptoken.MetaScope: r.Scope}
 		}
-		return t, nil
+		return checked(t, u)
 	}), nil
 }
 
