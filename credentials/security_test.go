@@ -269,3 +269,28 @@ func TestSecurityCredentialReadEndsWithContext(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityMetadataFactsAreText: a hostile metadata server (or anything
+// GCE_METADATA_HOST points at) answers the email, project and universe
+// questions with terminal escapes and a forged line. Detect does not
+// believe them: they would reach `gcptoken explain`, cache keys and the
+// transport's host rules.
+func TestSecurityMetadataFactsAreText(t *testing.T) {
+	t.Parallel()
+	host := fakeMetadata(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "robot@p.iam.gserviceaccount.com\x1b]0;owned\x07\nproject: forged")
+	})
+	c, err := Detect(t.Context(), isolated(t, map[string]string{envMetadataHost: host}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Principal != "" || c.ProjectID != "" || c.UniverseDomain != DefaultUniverseDomain {
+		t.Errorf("got Principal %q, ProjectID %q, UniverseDomain %q; want the hostile answers ignored",
+			c.Principal, c.ProjectID, c.UniverseDomain)
+	}
+	for _, s := range c.Steps {
+		if strings.ContainsAny(s.Detail, "\x1b\x07\n") {
+			t.Errorf("step %q detail %q holds the server's control characters", s.Source, s.Detail)
+		}
+	}
+}
