@@ -33,7 +33,8 @@ func openContext(ctx context.Context, path string) (*os.File, error) {
 	// Wake the blocked open: a FIFO's reader is released by a writer, and
 	// a non-blocking open for writing succeeds while a reader waits (and
 	// fails at once, harmlessly, if none does). Without this, the goroutine
-	// and its thread would stay blocked until the process exits.
+	// and its thread would stay blocked until the process exits. Any other
+	// reader blocked on the same FIFO wakes too, and reads end of file.
 	if st, err := os.Stat(path); err == nil && st.Mode().Type() == fs.ModeNamedPipe {
 		if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 			w.Close()
