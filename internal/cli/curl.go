@@ -70,7 +70,7 @@ https.`,
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra `HEADER` \"Name: value\" (repeatable)")
 	f.StringVarP(&o.data, "data", "d", "", "request body `DATA`; @FILE reads a file, @- standard input")
 	f.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers before the body")
-	f.BoolVarP(&o.follow, "location", "L", false, "follow redirects (the token is dropped when the host changes)")
+	f.BoolVarP(&o.follow, "location", "L", false, "follow redirects (the token is dropped once the scheme, host or port changes)")
 	f.StringVar(&o.audience, "audience", "", "send an ID token for `AUDIENCE`")
 	f.BoolVar(&o.accessToken, "access-token", false, "send an access token even for a .run.app or .cloudfunctions.net host (with --allow-host)")
 	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also send an access token to `HOST` (host, host:port or *.domain; repeatable); by default only Google APIs and loopback get one")
@@ -183,8 +183,12 @@ func (o *curlOptions) audienceFor(u *url.URL) string {
 // an access token goes to the credential's universe (*.googleapis.com),
 // to --allow-host hosts, over https (or http to loopback), and to loopback.
 func (o *curlOptions) accessTokenAllowed(target *url.URL, creds *credentials.Credentials) error {
-	if transport.IsLoopback(target) {
+	switch {
+	case transport.IsLoopback(target):
 		return nil
+	case target.Scheme != "https":
+		return usagef("curl: an access token goes only over https, not plain http to %s: use an https:// URL (or --audience AUDIENCE to send an ID token)",
+			target.Host)
 	}
 	universe := cmp.Or(creds.UniverseDomain, credentials.DefaultUniverseDomain)
 	policy, err := transport.NewHostPolicy(append([]string{"*." + universe}, o.allowHosts...), false,

@@ -243,12 +243,14 @@ func TestSecurityCurlAccessTokenOnlyToAllowedHosts(t *testing.T) {
 		url      string
 		wantCode int
 		wantAuth bool
+		wantErr  string
 	}{
-		{"unknown host", nil, "https://evil.example/steal", ExitUsage, false},
-		{"plain http to a Google API", nil, "http://storage.googleapis.com/plain", ExitUsage, false},
-		{"Google API", nil, "https://storage.googleapis.com/b", ExitOK, true},
-		{"host named by --allow-host", []string{"--allow-host", "evil.example"}, "https://evil.example/allowed", ExitOK, true},
-		{"--allow-host for another port", []string{"--allow-host", "evil.example:9443"}, "https://evil.example/port", ExitUsage, false},
+		{"unknown host", nil, "https://evil.example/steal", ExitUsage, false, "--allow-host evil.example"},
+		{"plain http to a Google API", nil, "http://storage.googleapis.com/plain", ExitUsage, false, "only over https"},
+		{"plain http to an allowed host", []string{"--allow-host", "evil.example"}, "http://evil.example/plain", ExitUsage, false, "only over https"},
+		{"Google API", nil, "https://storage.googleapis.com/b", ExitOK, true, ""},
+		{"host named by --allow-host", []string{"--allow-host", "evil.example"}, "https://evil.example/allowed", ExitOK, true, ""},
+		{"--allow-host for another port", []string{"--allow-host", "evil.example:9443"}, "https://evil.example/port", ExitUsage, false, "--allow-host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,7 +260,7 @@ func TestSecurityCurlAccessTokenOnlyToAllowedHosts(t *testing.T) {
 			r := runApp(t, t.Context(), newEnv(t), app, time.Minute, append(args, tt.url)...)
 			wantCode(t, r, tt.wantCode)
 			if tt.wantCode != ExitOK {
-				wantOneLineError(t, r, "--allow-host")
+				wantOneLineError(t, r, tt.wantErr)
 			}
 			a, _ := n.authAt(tt.url)
 			if tt.wantAuth != (a != "") {
