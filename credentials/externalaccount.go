@@ -260,8 +260,8 @@ func (f *fileSource) pin(ctx context.Context) (credentialSource, error) {
 	return pinSubject(ctx, f)
 }
 
-func (f *fileSource) subjectToken(context.Context) (string, error) {
-	data, err := readFile(f.path)
+func (f *fileSource) subjectToken(ctx context.Context) (string, error) {
+	data, err := readFile(ctx, f.path)
 	if err != nil {
 		return "", err
 	}

@@ -91,7 +91,7 @@ func (x *executableSource) subjectToken(ctx context.Context) (string, error) {
 	if x.getenv(envAllowExecutables) != "1" {
 		return "", fmt.Errorf("running executables is not allowed: set %s=1 to let gcptoken run this command", envAllowExecutables)
 	}
-	if tok, ok := x.cached(); ok {
+	if tok, ok := x.cached(ctx); ok {
 		return tok, nil
 	}
 	args := strings.Fields(x.command)
@@ -152,11 +152,11 @@ func (x *executableSource) token(r *executableResponse) (string, error) {
 
 // cached returns the token in output_file if it is valid and unexpired; the
 // command writes that file, the library only reads it.
-func (x *executableSource) cached() (string, bool) {
+func (x *executableSource) cached(ctx context.Context) (string, bool) {
 	if x.outputFile == "" {
 		return "", false
 	}
-	data, err := readFile(x.outputFile)
+	data, err := readFile(ctx, x.outputFile)
 	if err != nil || len(bytes.TrimSpace(data)) == 0 {
 		return "", false // absent or empty: run the command
 	}

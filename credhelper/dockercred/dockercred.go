@@ -88,8 +88,13 @@ func (h *Helper) Get(ctx context.Context, serverURL string) (username, secret st
 	if err != nil {
 		return "", "", fmt.Errorf("get access token for %s: %w", host, err)
 	}
-	if tok == nil || tok.Value == "" {
+	if tok == nil {
 		return "", "", fmt.Errorf("get access token for %s: empty token", host)
+	}
+	// The secret goes into an Authorization header; a custom Provider's
+	// token is checked as the cache checks every other.
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return "", "", fmt.Errorf("get access token for %s: %w", host, err)
 	}
 	return Username, tok.Value, nil
 }

@@ -194,6 +194,17 @@ func TestGetProviderError(t *testing.T) {
 	}
 }
 
+func TestGetRefusesMalformedToken(t *testing.T) {
+	t.Parallel()
+	p := gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+		return &gcptoken.Token{Value: "ya29.x\r\nX-Evil: 1"}, nil
+	})
+	_, secret, err := (&Helper{Provider: p}).Get(context.Background(), "gcr.io")
+	if !errors.Is(err, gcptoken.ErrMalformedToken) || secret != "" {
+		t.Errorf("Get = %q, %v; want no secret and an error matching ErrMalformedToken", secret, err)
+	}
+}
+
 func TestListHasOnlyExactHosts(t *testing.T) {
 	t.Parallel()
 	h := &Helper{Provider: &countingProvider{}, Hosts: []string{"registry.example.com", "*.example.org"}}

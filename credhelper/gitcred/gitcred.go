@@ -162,8 +162,13 @@ func (h *Helper) Serve(ctx context.Context, action string, in io.Reader, out io.
 	if err != nil {
 		return fmt.Errorf("get access token for %s: %w", req.Host, err)
 	}
-	if tok == nil || tok.Value == "" || strings.ContainsAny(tok.Value, "\n\x00") {
-		return fmt.Errorf("get access token for %s: unusable token", req.Host)
+	if tok == nil {
+		return fmt.Errorf("get access token for %s: unusable token: none", req.Host)
+	}
+	// The protocol is lines of key=value: a newline in a token from a
+	// hostile source would add lines of its own.
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return fmt.Errorf("get access token for %s: unusable token: %w", req.Host, err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "username=%s\npassword=%s\n", h.username(req.Host), tok.Value)

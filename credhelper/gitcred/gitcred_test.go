@@ -134,6 +134,8 @@ func TestServe(t *testing.T) {
 		{name: "malformed", action: "get", stdin: "protocol https\n", wantErr: "want key=value"},
 		{name: "token with newline", tok: &gcptoken.Token{Value: "a\nusername=evil"}, action: "get",
 			stdin: "protocol=https\nhost=source.developers.google.com\n", wantCalls: 1, wantErr: "unusable token"},
+		{name: "token with carriage return", tok: &gcptoken.Token{Value: "a\rusername=evil"}, action: "get",
+			stdin: "protocol=https\nhost=source.developers.google.com\n", wantCalls: 1, wantErr: "malformed token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

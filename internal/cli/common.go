@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
@@ -90,20 +90,20 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 			return nil, usagef("--subject: %v", err)
 		}
 	}
-	return f.downscopeIfAsked(app, creds)
+	return f.downscopeIfAsked(ctx, app, creds)
 }
 
 // downscopeIfAsked wraps creds in a Credential Access Boundary when
 // --access-boundary names one. It comes last: the boundary restricts
 // whatever token the other flags select.
-func (f *credFlags) downscopeIfAsked(app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
+func (f *credFlags) downscopeIfAsked(ctx context.Context, app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
 	if f.accessBoundary == "" {
 		if f.stsEndpoint != "" {
 			return nil, usagef("--sts-endpoint needs --access-boundary")
 		}
 		return creds, nil
 	}
-	data, err := readBoundaryFile(f.accessBoundary)
+	data, err := readBoundaryFile(ctx, f.accessBoundary)
 	if err != nil {
 		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, err)
 	}
@@ -122,27 +122,24 @@ func (f *credFlags) downscopeIfAsked(app *App, creds *credentials.Credentials) (
 	return d, nil
 }
 
-// readBoundaryFile reads an access-boundary file; its errors do not repeat
-// the path.
-func readBoundaryFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+// readBoundaryFile reads an access-boundary file, bounded in size whatever
+// kind of file it is and ended by ctx (a FIFO no one writes); its errors do
+// not repeat the path.
+func readBoundaryFile(ctx context.Context, path string) ([]byte, error) {
+	data, err := fileutil.ReadFile(ctx, path, maxBoundaryFile)
 	switch {
+	case err == nil:
+		return data, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, errors.New("file does not exist")
 	case errors.Is(err, fs.ErrPermission):
 		return nil, errors.New("permission denied")
-	case err != nil:
-		return nil, err
-	case fi.IsDir():
+	case errors.Is(err, fileutil.ErrIsDirectory):
 		return nil, errors.New("is a directory, not an access boundary file")
-	case fi.Size() > maxBoundaryFile:
-		return nil, fmt.Errorf("is %d bytes, larger than %d; not an access boundary file", fi.Size(), maxBoundaryFile)
+	case errors.Is(err, fileutil.ErrTooLarge):
+		return nil, fmt.Errorf("%w; not an access boundary file", err)
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, errors.New("permission denied")
-	}
-	return data, err
+	return nil, unwrapPathError(err)
 }
 
 // maxBoundaryFile bounds --access-boundary files: STS takes at most 2048
