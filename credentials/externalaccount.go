@@ -235,11 +235,23 @@ func extractSubject(data []byte, f credsfile.SubjectFormat) (string, error) {
 		if !ok || strings.TrimSpace(v) == "" {
 			return "", fmt.Errorf("has no string field %q (format.subject_token_field_name)", f.SubjectTokenFieldName)
 		}
-		return strings.TrimSpace(v), nil
+		return checkSubjectToken(strings.TrimSpace(v))
 	}
 	tok := strings.TrimSpace(string(data))
 	if tok == "" {
 		return "", errors.New("is empty")
+	}
+	return checkSubjectToken(tok)
+}
+
+// checkSubjectToken refuses a subject token that is not a bearer token
+// (gcptoken.CheckTokenValue): what a file, URL or executable hands over is
+// sent to STS and may end up in logs and caches, so a value with line
+// breaks, quotes or control characters is the wrong file or a hostile
+// source. AWS's subject token is built here and never passes through this.
+func checkSubjectToken(tok string) (string, error) {
+	if err := gcptoken.CheckTokenValue(tok); err != nil {
+		return "", fmt.Errorf("does not hold a subject token: %w", err)
 	}
 	return tok, nil
 }
@@ -369,13 +381,13 @@ func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcpt
 		// when it expires.
 		return nil, fmt.Errorf("%s from %s: the response has no positive expires_in", opSTSExchange, ea.tokenURL)
 	}
-	return &gcptoken.Token{
+	return checked(&gcptoken.Token{
 		Value:    r.AccessToken,
 		Type:     cmp.Or(r.TokenType, "Bearer"),
 		Kind:     gcptoken.AccessToken,
 		Expiry:   time.Now().Add(time.Duration(r.ExpiresIn) * time.Second),
 		Metadata: map[string]string{gcptoken.MetaScope: strings.Join(scopes, " ")},
-	}, nil
+	}, ea.tokenURL)
 }
 
 // subjectError words a failure to get the subject token.

@@ -140,12 +140,12 @@ func (x *executableSource) token(r *executableResponse) (string, error) {
 		if r.IDToken == "" {
 			return "", errors.New("printed no id_token")
 		}
-		return r.IDToken, nil
+		return checkSubjectToken(r.IDToken)
 	case "urn:ietf:params:oauth:token-type:saml2":
 		if r.SAMLResponse == "" {
 			return "", errors.New("printed no saml_response")
 		}
-		return r.SAMLResponse, nil
+		return checkSubjectToken(r.SAMLResponse)
 	}
 	return "", fmt.Errorf("printed an unsupported token_type %q", trimForError(r.TokenType))
 }

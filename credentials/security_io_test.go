@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +293,69 @@ func TestSecurityMetadataFactsAreText(t *testing.T) {
 		if strings.ContainsAny(s.Detail, "\x1b\x07\n") {
 			t.Errorf("step %q detail %q holds the server's control characters", s.Source, s.Detail)
 		}
+	}
+}
+
+// TestSecurityHostileSubjectTokenRefused: a subject-token file, URL or
+// executable that hands over a "token" with a line break and a command (a
+// compromised sidecar, the wrong file), and an STS endpoint that answers
+// with such an access token: neither is sent on nor handed out, and the
+// error names the source.
+func TestSecurityHostileSubjectTokenRefused(t *testing.T) {
+	t.Parallel()
+	hostile := "eyJhbGciOiJSUzI1NiJ9.e30.c2ln\nexport LD_PRELOAD=/tmp/x.so"
+	var stsCalls atomic.Int64
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stsCalls.Add(1)
+		json.NewEncoder(w).Encode(map[string]any{"access_token": hostile, "token_type": "Bearer", "expires_in": 3600,
+			"issued_token_type": tokenTypeAccessToken})
+	}))
+	t.Cleanup(sts.Close)
+	subjectURL := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"id_token": hostile})
+	}))
+	t.Cleanup(subjectURL.Close)
+	hostileFile := writeFile(t, "subject.jwt", []byte(hostile))
+	goodFile := writeFile(t, "good.jwt", []byte("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
+
+	file := func(path string) map[string]any { return map[string]any{"file": path} }
+	tests := []struct {
+		name     string
+		source   map[string]any
+		wantErr  string
+		wantSent bool // whether STS is reached (only with a good subject token)
+	}{
+		{"file", file(hostileFile), `file "` + hostileFile + `": does not hold a subject token`, false},
+		{"url json", map[string]any{"url": subjectURL.URL, "format": map[string]any{"type": "json", "subject_token_field_name": "id_token"}},
+			"does not hold a subject token", false},
+		{"sts answer", file(goodFile), "access token from " + sts.URL, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := stsCalls.Load()
+			cfg := map[string]any{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+				"subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": sts.URL + "/v1/token", "credential_source": tt.source}
+			creds, err := FromJSON(mustJSON(t, cfg), isolated(t, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp, err := creds.AccessTokenProvider([]string{scopeCP})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := tp.Token(t.Context())
+			if err == nil {
+				t.Fatalf("got token %q; want the hostile value refused", tok.Value)
+			}
+			if !errors.Is(err, gcptoken.ErrMalformedToken) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %v; want ErrMalformedToken naming %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "LD_PRELOAD") {
+				t.Errorf("error %q repeats the hostile value", err)
+			}
+			if sent := stsCalls.Load() > before; sent != tt.wantSent {
+				t.Errorf("STS reached = %v; want %v", sent, tt.wantSent)
+			}
+		})
 	}
 }
