@@ -1,0 +1,3 @@
+module github.com/gcptoken/gcptoken/kubetest
+
+go 1.26.0
