@@ -4,7 +4,7 @@
 
 GO ?= go
 
-.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance
+.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance kubetest
 
 demo:
 	$(GO) run ./cmd/gcptoken demo
@@ -99,6 +99,15 @@ fuzz:
 SOAKTIME ?= 60s
 soak:
 	$(GO) run ./internal/soak/cmd/soak -duration $(SOAKTIME) -clients 200
+
+# Tests against a real kube-apiserver and etcd (./kubetest, a nested module
+# that `go test ./...` above does not enter). The first run on a machine
+# builds both servers from source through the Go module proxy into the user
+# cache directory (kube-apiserver takes minutes); kubetest-build does that
+# before the tests so that their timeout covers only the tests.
+kubetest:
+	cd kubetest && $(GO) run ./cmd/kubetest-build >/dev/null
+	cd kubetest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
 
 clean:
 	rm -rf bin
