@@ -129,6 +129,11 @@ var confFlows = []confFlow{
 			if want := confPoolSubject + confWorkload; info["sub"] != want {
 				t.Errorf("federated token's sub = %q; want %q", info["sub"], want)
 			}
+			// google.auth.load_credentials_from_file also asks Resource
+			// Manager for the project id.
+			if client == "python" && out.Project != fakegoogle.DefaultProjectID {
+				t.Errorf("project from load_credentials_from_file = %q; want %q", out.Project, fakegoogle.DefaultProjectID)
+			}
 			// gcloud authenticates the exchange as its own OAuth client
 			// (runGcloud registers it with the fake), which the fake
 			// records as the token's audience.
@@ -136,6 +141,21 @@ var confFlows = []confFlow{
 				if cl, err := gcloudClient(); err == nil && info["aud"] != cl.id {
 					t.Errorf("federated token's aud = %q; want gcloud's client %q", info["aud"], cl.id)
 				}
+			}
+		}},
+	{name: "ext_project", title: "external_account → project id (Resource Manager)", want: "cloudresourcemanager.googleapis.com /v1/projects/" + fakegoogle.DefaultProjectNumber,
+		na: map[string]string{
+			"go-auth":   "cloud.google.com/go/auth takes the project id only from the file (project_id): no Resource Manager lookup",
+			"go-oauth2": "golang.org/x/oauth2 takes the project id only from the file (project_id): no Resource Manager lookup",
+			"gcloud":    "gcloud takes the project from its core/project property, never from the credentials",
+		},
+		check: func(t *testing.T, c *confFixture, _ string, out confOut) {
+			if out.Project != fakegoogle.DefaultProjectID {
+				t.Errorf("project = %q; want %q (Resource Manager's answer for project number %s)", out.Project, fakegoogle.DefaultProjectID, fakegoogle.DefaultProjectNumber)
+			}
+			info := c.imp().tokeninfo(t, "federated token", out.Token)
+			if want := confPoolSubject + confWorkload; info["sub"] != want {
+				t.Errorf("federated token's sub = %q; want %q", info["sub"], want)
 			}
 		}},
 	{name: "ext_aws", title: "external_account (AWS) + impersonation", want: "iamcredentials.googleapis.com /v1/projects/-/serviceAccounts/" + fakegoogle.DefaultTargetServiceAccount + ":generateAccessToken",
@@ -354,6 +374,11 @@ func (c *confFixture) env(t *testing.T, flow string, extra ...string) []string {
 	host, port, _ := net.SplitHostPort(c.proxy)
 	proxyURL := "http://" + c.proxy
 	env := peerEnv(home)
+	if flow == "ext_project" {
+		// The project may come only from Resource Manager.
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOOGLE_CLOUD_PROJECT=") })
+		env = append(env, "GOOGLE_APPLICATION_CREDENTIALS="+c.extFile, "CLOUDSDK_CONFIG="+t.TempDir())
+	}
 	if strings.HasPrefix(flow, "mds_") {
 		env = slices.DeleteFunc(env, func(kv string) bool {
 			k, _, _ := strings.Cut(kv, "=")
@@ -387,9 +412,6 @@ func confCellNote(client, flow string) (note string, direct bool) {
 		return "as gcloud's own OAuth client, read from the installed SDK's core/config.py and registered with the fake", false
 	case flow == "ext_aws" && client == "gcloud":
 		return "AWS key from AWS_* variables: gcloud's proxy property would carry the loopback instance-metadata requests too", false
-	case strings.HasPrefix(flow, "ext_") && client == "python":
-		return "loaded with identity_pool/aws.Credentials.from_file: load_credentials_from_file also asks " +
-			"cloudresourcemanager.googleapis.com for the project, which the fake does not model", false
 	}
 	return "", false
 }

@@ -437,7 +437,7 @@ func TestIAMRequestErrors(t *testing.T) {
 			"/v1/projects/-/serviceAccounts/" + tg + ":generateSomething",
 			"/v1/projects/-/serviceAccounts/" + tg + "/allowedLocations",
 		} {
-			if r := iamPostPath(t, f, caller, p, `{}`); r.status != 404 || !strings.Contains(string(r.body), "fakegoogle: no fake for") {
+			if r := iamPostPath(t, f, caller, p, `{}`); r.status != 404 || !strings.Contains(string(r.body), "Error 404 (Not Found)!!1") {
 				t.Errorf("POST %s: got %d %s; want 404 from the unmodelled handler", p, r.status, r.body)
 			}
 		}

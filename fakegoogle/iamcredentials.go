@@ -218,42 +218,9 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 // iamCaller authenticates the request's bearer token and checks its scopes,
 // answering like Google's front end (ESF) does for every API.
 func (s *Server) iamCaller(w http.ResponseWriter, r *http.Request, m *iamMethod) (string, *iamError) {
-	meta := map[string]string{"service": iamService, "method": m.rpc}
-	unauth := func(reason, msg string) *iamError {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
-		return &iamError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", message: msg,
-			details: []any{errorInfo{Type: typeErrorInfo, Reason: reason, Domain: "googleapis.com", Metadata: meta}}}
-	}
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", unauth("CREDENTIALS_MISSING", msgCredentialsMissing)
-	}
-	scheme, tok, _ := strings.Cut(h, " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	s.mu.Lock()
-	a, known := s.access[tok]
-	var g accessGrant
-	if known {
-		g = *a
-	}
-	expired := known && !s.now().Before(a.expiry)
-	s.mu.Unlock()
-	switch {
-	case expired:
-		return "", unauth("ACCESS_TOKEN_EXPIRED", msgCredentialsInvalid)
-	case !known:
-		// Revoked tokens are forgotten, so they land here too. An ID token
-		// (a JWT) sent by mistake gets this reason at Google [obs].
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	if !slices.Contains(g.scopes, scopeCloudPlatform) && !slices.Contains(g.scopes, scopeIAM) {
-		// [?] the header's error and scope parameters.
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="`+scopeIAM+" "+scopeCloudPlatform+`"`)
-		return "", &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED", message: msgScopeInsufficient,
-			details: []any{errorInfo{Type: typeErrorInfo, Reason: "ACCESS_TOKEN_SCOPE_INSUFFICIENT", Domain: "googleapis.com", Metadata: meta}}}
+	g, e := s.apiCaller(w, r, apiMethod{service: iamService, rpc: m.rpc, scopes: []string{scopeIAM, scopeCloudPlatform}})
+	if e != nil {
+		return "", e
 	}
 	return g.email, nil
 }

@@ -79,8 +79,9 @@ type Server struct {
 	clients  map[string]string // client id → secret
 	refresh  map[string]*refreshGrant
 	access   map[string]*accessGrant
-	requests map[string]int // path → count
-	fed      *federation    // identity pools, fake AWS and OIDC provider (federation.go)
+	requests map[string]int      // path → count
+	fed      *federation         // identity pools, fake AWS and OIDC provider (federation.go)
+	projects map[string]*Project // by id (crm.go)
 
 	faults faultInjector // injected failures and clock skew (faults.go)
 	authz  authzState    // authorization endpoint: web clients, consent pages, codes (authorize.go)
@@ -126,8 +127,10 @@ func New(opts *Options) (*Server, error) {
 		access:   map[string]*accessGrant{},
 		requests: map[string]int{},
 		fed:      newFederation(o.RSAKeyBits),
+		projects: map[string]*Project{},
 	}
 	s.mux = s.routes()
+	s.projects[DefaultProjectID] = defaultProject(o.Now())
 	// The clock the fake answers with includes any injected skew (faults.go).
 	s.now = func() time.Time { return o.Now().Add(s.faults.clockSkew()) }
 	if _, err := s.AddServiceAccount(DefaultServiceAccount); err != nil {
@@ -165,6 +168,9 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/sample/get_range", s.handleSample)
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
+	// cloudresourcemanager.googleapis.com (crm.go)
+	m.HandleFunc("/v1/projects/{project}", s.handleProjectGet)
+	m.HandleFunc("/v3/projects/{project}", s.handleProjectGet)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
 	m.HandleFunc("/v1/oauthtoken", s.handleSTSOAuthToken)
 	m.HandleFunc("/v1/introspect", s.handleSTSIntrospect)
@@ -275,12 +281,13 @@ func (rs *Running) Close() error {
 	return err
 }
 
-// handleUnmodelled answers every path the fake does not know. It fails
-// loudly so a client calling an endpoint nobody modelled is noticed, rather
-// than getting a plausible guess.
+// handleUnmodelled answers every path the fake does not know with Google's
+// 404 page. It fails loudly in the log (a warning, which the cross-check
+// suite treats as a failure) so a client calling an endpoint nobody
+// modelled is noticed, rather than getting a plausible guess.
 func (s *Server) handleUnmodelled(w http.ResponseWriter, r *http.Request) {
 	s.log.Warn("fakegoogle: unmodelled request", "method", r.Method, "path", r.URL.Path)
-	http.Error(w, fmt.Sprintf("fakegoogle: no fake for %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+	WriteNotFound(w, r)
 }
 
 // Header values copied from Google's responses.

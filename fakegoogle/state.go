@@ -27,6 +27,9 @@ type state struct {
 	RefreshTokens   []stateRefresher `json:"refresh_tokens"`
 	// Federation (version 3); absent in older files.
 	Federation *stateFederation `json:"federation,omitempty"`
+	// Projects of Resource Manager (crm.go); absent in older files, which
+	// load with DefaultProjectID only.
+	Projects []Project `json:"projects,omitempty"`
 }
 
 type stateFederation struct {
@@ -109,6 +112,9 @@ func (s *Server) MarshalState() ([]byte, error) {
 		fed.WorkforceRefreshTokens = append(fed.WorkforceRefreshTokens, stateWorkforce{tok, c})
 	}
 	idpKeys := slices.Clone(s.fed.idpKeys)
+	for _, p := range s.projects {
+		st.Projects = append(st.Projects, *p)
+	}
 	s.mu.Unlock()
 
 	// Keys are encoded outside the lock: they may still be generating.
@@ -150,6 +156,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 	sort.Slice(st.Users, func(i, j int) bool { return st.Users[i].Email < st.Users[j].Email })
 	sort.Slice(st.OAuthClients, func(i, j int) bool { return st.OAuthClients[i].ClientID < st.OAuthClients[j].ClientID })
 	sort.Slice(st.RefreshTokens, func(i, j int) bool { return st.RefreshTokens[i].Token < st.RefreshTokens[j].Token })
+	sort.Slice(st.Projects, func(i, j int) bool { return st.Projects[i].ID < st.Projects[j].ID })
 	out, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
@@ -284,11 +291,34 @@ func (s *Server) LoadState(data []byte) error {
 		}
 	}
 
+	projects, err := s.loadProjects(st.Projects)
+	if err != nil {
+		return err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
-	s.fed = fed
+	s.fed, s.projects = fed, projects
 	return nil
+}
+
+// loadProjects checks a state file's projects; a file without any gets
+// the default project, as New makes.
+func (s *Server) loadProjects(list []Project) (map[string]*Project, error) {
+	out := map[string]*Project{}
+	if len(list) == 0 {
+		out[DefaultProjectID] = defaultProject(s.now())
+		return out, nil
+	}
+	for _, p := range list {
+		p := p
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("fakegoogle: load state: %w", err)
+		}
+		out[p.ID] = &p
+	}
+	return out, nil
 }
 
 // loadFederation rebuilds the federation state from a file's, or the

@@ -389,7 +389,12 @@ func TestUnmodelledPath(t *testing.T) {
 	if r.status != http.StatusNotFound {
 		t.Errorf("status = %d; want 404", r.status)
 	}
-	if got, want := strings.TrimSpace(string(r.body)), "fakegoogle: no fake for GET /x"; got != want {
-		t.Errorf("body = %q; want %q", got, want)
+	// Google's own 404 page, naming the path.
+	if !strings.Contains(string(r.body), "<title>Error 404 (Not Found)!!1</title>") ||
+		!strings.Contains(string(r.body), "The requested URL <code>/x</code> was not found on this server.") {
+		t.Errorf("body = %q; want Google's 404 page for /x", r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
+		t.Errorf("Content-Type = %q; want Google's text/html; charset=UTF-8", ct)
 	}
 }

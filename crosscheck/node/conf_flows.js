@@ -29,6 +29,15 @@ async function tokenOf(client) {
   return {token, expiry_date: client.credentials && client.credentials.expiry_date};
 }
 
+// externalAccount loads an external_account file as GoogleAuth does, gets
+// a token and the project id (which Node asks Resource Manager for).
+async function externalAccount(file) {
+  const auth = new GoogleAuth({keyFile: file, scopes: [CLOUD_PLATFORM]});
+  const out = await tokenOf(await auth.getClient());
+  out.project = await auth.getProjectId();
+  return out;
+}
+
 const flows = {
   async sa_access(p) {
     return tokenOf(await source(p));
@@ -80,10 +89,19 @@ const flows = {
     return {claims: ticket.getPayload()};
   },
   async ext_file(p) {
-    return tokenOf(await new GoogleAuth({keyFile: p.ext_file, scopes: [CLOUD_PLATFORM]}).getClient());
+    return externalAccount(p.ext_file);
   },
   async ext_aws(p) {
-    return tokenOf(await new GoogleAuth({keyFile: p.ext_aws_file, scopes: [CLOUD_PLATFORM]}).getClient());
+    return externalAccount(p.ext_aws_file);
+  },
+  async ext_project() {
+    // GOOGLE_APPLICATION_CREDENTIALS names the external_account file and
+    // GOOGLE_CLOUD_PROJECT is unset: the project can only come from
+    // cloudresourcemanager.googleapis.com.
+    const auth = new GoogleAuth({scopes: [CLOUD_PLATFORM]});
+    const out = await tokenOf(await auth.getClient());
+    out.project = await auth.getProjectId();
+    return out;
   },
   async mds_token() {
     const client = await new GoogleAuth({scopes: [CLOUD_PLATFORM]}).getClient();

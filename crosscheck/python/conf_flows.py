@@ -19,10 +19,8 @@ import sys
 
 import google.auth
 import google.auth.transport.requests
-from google.auth import aws
 from google.auth import compute_engine
 from google.auth import downscoped
-from google.auth import identity_pool
 from google.auth import impersonated_credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token
@@ -125,24 +123,34 @@ def mds_project(p, req):
     return {"project": project, "credentials": type(creds).__module__ + "." + type(creds).__name__}
 
 
-# external_account files load with their type's own class:
-# google.auth.load_credentials_from_file would also ask
-# cloudresourcemanager.googleapis.com for the project id, which the fake does
-# not model.
-
-
 def ext_file(p, req):
-    creds = identity_pool.Credentials.from_file(p["ext_file"], scopes=[CLOUD_PLATFORM])
-    return token_of(creds, req)
+    # The loader Google documents; it also asks Resource Manager for the
+    # project id of the pool's project number.
+    creds, project = google.auth.load_credentials_from_file(p["ext_file"], scopes=[CLOUD_PLATFORM])
+    out = token_of(creds, req)
+    out["project"] = project
+    return out
 
 
 def ext_aws(p, req):
-    creds = aws.Credentials.from_file(p["ext_aws_file"], scopes=[CLOUD_PLATFORM])
-    return token_of(creds, req)
+    creds, project = google.auth.load_credentials_from_file(p["ext_aws_file"], scopes=[CLOUD_PLATFORM])
+    out = token_of(creds, req)
+    out["project"] = project
+    return out
+
+
+def ext_project(p, req):
+    # GOOGLE_APPLICATION_CREDENTIALS names the external_account file and
+    # GOOGLE_CLOUD_PROJECT is unset: the project can only come from
+    # cloudresourcemanager.googleapis.com.
+    creds, project = google.auth.default(scopes=[CLOUD_PLATFORM])
+    creds.refresh(req)
+    return {"project": project, "token": creds.token}
 
 
 FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
-                                  tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws)}
+                                  tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws,
+                                  ext_project)}
 
 
 def main():
