@@ -214,7 +214,7 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 	}
 	var invalid []string
 	for _, sc := range strings.Fields(scope) {
-		if !knownScope(sc) {
+		if !s.KnownScope(sc) {
 			invalid = append(invalid, sc)
 		}
 	}
@@ -287,17 +287,6 @@ func redirectProblem(redirect string, registered []string) string {
 		return ""
 	}
 	return "is not a loopback address (desktop clients may use http://127.0.0.1:PORT/, http://[::1]:PORT/ or http://localhost:PORT/)"
-}
-
-// knownScope accepts what Google knows in shape: the OpenID names and
-// Google API scope URLs. Short names such as "cloud-platform" are refused,
-// as at Google.
-func knownScope(sc string) bool {
-	switch sc {
-	case "openid", "email", "profile":
-		return true
-	}
-	return strings.HasPrefix(sc, "https://www.googleapis.com/auth/") && len(sc) > len("https://www.googleapis.com/auth/")
 }
 
 // validVerifier checks RFC 7636's shape of a verifier or challenge.

@@ -92,10 +92,7 @@ func defaultProject(now time.Time) *Project {
 
 // Scopes that let a token read a project (the discovery document's scopes
 // of projects.get).
-var crmReadScopes = []string{
-	scopeCloudPlatform, "https://www.googleapis.com/auth/cloud-platform.read-only",
-	"https://www.googleapis.com/auth/cloudplatformprojects", "https://www.googleapis.com/auth/cloudplatformprojects.readonly",
-}
+var crmReadScopes = []string{scopeCloudPlatform, "https://www.googleapis.com/auth/cloud-platform.read-only"}
 
 const crmService = "cloudresourcemanager.googleapis.com"
 

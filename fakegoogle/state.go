@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,9 @@ type state struct {
 	// Projects of Resource Manager (crm.go); absent in older files, which
 	// load with DefaultProjectID only.
 	Projects []Project `json:"projects,omitempty"`
+	// Keys of Google-owned accounts (SecureTokenServiceAccount); absent in
+	// older files, which load with new keys.
+	SystemKeys map[string][]stateKey `json:"system_keys,omitempty"`
 }
 
 type stateFederation struct {
@@ -115,6 +119,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 	for _, p := range s.projects {
 		st.Projects = append(st.Projects, *p)
 	}
+	system := maps.Clone(s.system)
 	s.mu.Unlock()
 
 	// Keys are encoded outside the lock: they may still be generating.
@@ -140,6 +145,12 @@ func (s *Server) MarshalState() ([]byte, error) {
 		return fed.WorkforceRefreshTokens[i].Token < fed.WorkforceRefreshTokens[j].Token
 	})
 	st.Federation = fed
+	st.SystemKeys = map[string][]stateKey{}
+	for email, keys := range system {
+		if st.SystemKeys[email], err = encode(keys); err != nil {
+			return nil, fmt.Errorf("fakegoogle: marshal state: %s: %w", email, err)
+		}
+	}
 	for _, sa := range sas {
 		keys, err := encode(sa.keys)
 		if err != nil {
@@ -295,11 +306,20 @@ func (s *Server) LoadState(data []byte) error {
 	if err != nil {
 		return err
 	}
+	system := map[string][]*rsaKey{}
+	for email, keys := range st.SystemKeys {
+		if system[email], err = decode(email, keys); err != nil {
+			return err
+		}
+	}
+	if system[SecureTokenServiceAccount] == nil {
+		system[SecureTokenServiceAccount] = []*rsaKey{generateKey(s.bits), generateKey(s.bits)}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
-	s.fed, s.projects = fed, projects
+	s.fed, s.projects, s.system = fed, projects, system
 	return nil
 }
 
