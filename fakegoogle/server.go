@@ -91,6 +91,7 @@ type Server struct {
 	projects    map[string]*Project  // by id (crm.go)
 	system      map[string][]*rsaKey // keys of Google-owned accounts (firebase.go)
 	extraScopes map[string]bool      // AllowScopes (scopes.go)
+	iapKeys     []*ecKey             // IAP's signing keys; signing uses [0] (iap.go)
 
 	faults faultInjector // injected failures and clock skew (faults.go)
 	authz  authzState    // authorization endpoint: web clients, consent pages, codes (authorize.go)
@@ -144,6 +145,7 @@ func New(opts *Options) (*Server, error) {
 		fed:          newFederation(o.RSAKeyBits),
 		projects:     map[string]*Project{},
 		pollInterval: o.DevicePollInterval,
+		iapKeys:      []*ecKey{newECKey(), newECKey()},
 		system:       map[string][]*rsaKey{SecureTokenServiceAccount: {generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)}},
 	}
 	s.mux = s.routes()
@@ -193,6 +195,9 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/robot/v1/metadata/jwk/{email}", s.handleSAJWK)
 	m.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
 	m.HandleFunc("/sample/get_range", s.handleSample)
+	m.HandleFunc(iapSamplePath, s.handleIAPSample)              // the sample behind the fake IAP (iap.go)
+	m.HandleFunc("/iap/verify/public_key", s.handleIAPKeys)     // www.gstatic.com
+	m.HandleFunc("/iap/verify/public_key-jwk", s.handleIAPKeys) // www.gstatic.com
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
 	// cloudresourcemanager.googleapis.com (crm.go)

@@ -1,7 +1,11 @@
 package fakegoogle
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -34,6 +38,9 @@ type state struct {
 	// Keys of Google-owned accounts (SecureTokenServiceAccount); absent in
 	// older files, which load with new keys.
 	SystemKeys map[string][]stateKey `json:"system_keys,omitempty"`
+	// IAP's P-256 signing keys (iap.go), PKCS#8; absent in older files,
+	// which load with new keys.
+	IAPKeys []stateKey `json:"iap_keys,omitempty"`
 }
 
 type stateFederation struct {
@@ -120,6 +127,14 @@ func (s *Server) MarshalState() ([]byte, error) {
 		st.Projects = append(st.Projects, *p)
 	}
 	system := maps.Clone(s.system)
+	for _, k := range s.iapKeys {
+		der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("fakegoogle: marshal state: IAP key: %w", err)
+		}
+		st.IAPKeys = append(st.IAPKeys, stateKey{k.kid, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
+	}
 	s.mu.Unlock()
 
 	// Keys are encoded outside the lock: they may still be generating.
@@ -312,6 +327,10 @@ func (s *Server) LoadState(data []byte) error {
 			return err
 		}
 	}
+	iapKeys, err := loadIAPKeys(st.IAPKeys)
+	if err != nil {
+		return err
+	}
 	if system[SecureTokenServiceAccount] == nil {
 		system[SecureTokenServiceAccount] = []*rsaKey{generateKey(s.bits), generateKey(s.bits)}
 	}
@@ -319,7 +338,7 @@ func (s *Server) LoadState(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
-	s.fed, s.projects, s.system = fed, projects, system
+	s.fed, s.projects, s.system, s.iapKeys = fed, projects, system, iapKeys
 	return nil
 }
 
@@ -373,4 +392,26 @@ func (s *Server) loadFederation(sf *stateFederation, decode func(string, []state
 		fed.wfRefresh[t.Token] = &g
 	}
 	return fed, nil
+}
+
+// loadIAPKeys decodes a state file's IAP keys; a file without any gets new
+// ones.
+func loadIAPKeys(keys []stateKey) ([]*ecKey, error) {
+	if len(keys) == 0 {
+		return []*ecKey{newECKey(), newECKey()}, nil
+	}
+	var out []*ecKey
+	for _, k := range keys {
+		block, _ := pem.Decode([]byte(k.PrivateKey))
+		if block == nil || k.KeyID == "" {
+			return nil, fmt.Errorf("fakegoogle: load state: IAP key %q: no PEM block or no key_id", k.KeyID)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		ec, ok := priv.(*ecdsa.PrivateKey)
+		if err != nil || !ok || ec.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("fakegoogle: load state: IAP key %q: not a P-256 key (%v)", k.KeyID, err)
+		}
+		out = append(out, &ecKey{kid: k.KeyID, priv: ec})
+	}
+	return out, nil
 }

@@ -264,6 +264,9 @@ func TestConnectToEmulatedHost(t *testing.T) {
 		{"project asked of iamcredentials", "https://iamcredentials.googleapis.com/v1/projects/fake-project", 404, "Error 404 (Not Found)"},
 		{"signJwt asked of cloudresourcemanager", "https://cloudresourcemanager.googleapis.com/v1/projects/-/serviceAccounts/x@y:signJwt", 404, "Error 404 (Not Found)"},
 		{"project without a token", "https://cloudresourcemanager.googleapis.com/v1/projects/fake-project", 401, `"UNAUTHENTICATED"`},
+		{"IAP keys on gstatic", "https://www.gstatic.com/iap/verify/public_key-jwk", 200, `"ES256"`},
+		{"device page on www.google.com", "https://www.google.com/device", 200, `name="user_code"`},
+		{"userinfo on openidconnect", "https://openidconnect.googleapis.com/v1/userinfo", 401, "Invalid Credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
