@@ -25,6 +25,9 @@ const grantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 const (
 	deviceCodeLifetime  = 30 * time.Minute
 	defaultPollInterval = 5 * time.Second
+	// pollLeeway forgives a poll that arrives a little early: a client
+	// that ticks every interval sees network and scheduling jitter.
+	pollLeeway = 250 * time.Millisecond
 )
 
 // deviceFlowScopes are the only scopes Google allows in the device flow
@@ -187,11 +190,11 @@ func (s *Server) deviceCodeGrant(w http.ResponseWriter, r *http.Request) {
 	var snap deviceGrant
 	early := false
 	if okCode && okClient && secret == wantSecret && g.clientID == clientID {
-		early = !g.lastPoll.IsZero() && now.Sub(g.lastPoll) < s.pollInterval
+		early = !g.lastPoll.IsZero() && now.Sub(g.lastPoll) < s.pollInterval-pollLeeway
 		g.lastPoll = now
 		snap = *g
-		if g.user != "" && !g.spent && now.Before(g.expiry) {
-			g.spent = true // one set of tokens per approval
+		if g.user != "" && !g.spent && !early && now.Before(g.expiry) {
+			g.spent = true // one set of tokens per approval: this poll gets them
 		}
 	}
 	s.mu.Unlock()

@@ -369,7 +369,7 @@ func (s *Server) allowMethods(w http.ResponseWriter, r *http.Request, methods ..
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
 	s.writeOAuthError(w, r, http.StatusMethodNotAllowed, "invalid_request",
-		fmt.Sprintf("fakegoogle: method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, " or ")))
+		fmt.Sprintf("Method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, " or ")))
 	return false
 }
 
@@ -377,7 +377,7 @@ func (s *Server) allowMethods(w http.ResponseWriter, r *http.Request, methods ..
 // maxBody) as an OAuth invalid_request.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "fakegoogle: cannot parse request: "+err.Error())
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "Cannot parse request: "+err.Error())
 		return false
 	}
 	return true

@@ -128,12 +128,12 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	jwt, err := parseJWT(assertion)
 	if err != nil {
 		// Google's text for a malformed assertion was not observed.
-		bad("invalid_grant", "fakegoogle: malformed assertion: "+err.Error())
+		bad("invalid_grant", "Malformed assertion: "+err.Error())
 		return
 	}
 	var c assertionClaims
 	if err := json.Unmarshal(jwt.payload, &c); err != nil {
-		bad("invalid_grant", "fakegoogle: malformed assertion claims: "+err.Error())
+		bad("invalid_grant", "Malformed assertion claims: "+err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -159,7 +159,7 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	if !s.acceptedAudience(r, c.audiences()) {
 		// Google's text for a wrong aud was not observed; invalid_grant is
 		// what every other assertion problem gets.
-		bad("invalid_grant", fmt.Sprintf("fakegoogle: assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
+		bad("invalid_grant", fmt.Sprintf("Assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
 		return
 	}
 	now := s.now()
@@ -309,7 +309,7 @@ func clientCredentials(r *http.Request) (id, secret string, err error) {
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	clientID, secret, err := clientCredentials(r)
 	if err != nil {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "fakegoogle: "+err.Error())
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	if clientID == "" {
