@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"testing"
 )
 
 // censusURL is one host + path template found in a peer's source.
@@ -49,6 +50,9 @@ var (
 	plusLiteral  = regexp.MustCompile(`^\s*\+\s*["'` + "`" + `]([^"'` + "`" + `\n]*)["'` + "`" + `]`)
 	// placeholderRE matches the template forms of a variable part.
 	placeholderRE = regexp.MustCompile(`\$\{[^}]*\}|\{[^{}/]*\}|%[svdq]|UNIVERSE_DOMAIN|<[A-Za-z_]+>`)
+	// universeHostRE is a host whose domain is a template: the service
+	// name, then the universe domain as {…}, ${…} or %s.
+	universeHostRE = regexp.MustCompile(`^([a-z0-9.-]+\.)(?:\$?\{[^{}]*\}|%s)$`)
 	// googleHostRE are the hosts the census counts: Google's.
 	googleHostRE = regexp.MustCompile(`(^|\.)(googleapis\.com|google\.com|gstatic\.com|googleusercontent\.com)$`)
 )
@@ -100,8 +104,8 @@ func normaliseURL(raw string) (censusURL, bool) {
 	host, path, _ := strings.Cut(raw, "/")
 	path = "/" + path
 	host = strings.ToLower(strings.ReplaceAll(host, "UNIVERSE_DOMAIN", "{}"))
-	if i := strings.IndexAny(host, "{$%"); i > 0 && strings.HasSuffix(host[:i], ".") {
-		host = host[:i] + "googleapis.com" // the default universe
+	if m := universeHostRE.FindStringSubmatch(host); m != nil {
+		host = m[1] + "googleapis.com" // a templated universe domain: the default
 	} else if strings.ContainsAny(host, "{$%") {
 		return censusURL{}, false
 	}
@@ -151,4 +155,39 @@ func hitsOf(text, where string) []censusHit {
 		}
 	}
 	return hits
+}
+
+// TestExtractURLs pins the extraction on the forms the peers' sources use.
+func TestExtractURLs(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"python concatenation", "_IAM = (\n    \"https://iamcredentials.googleapis.com/v1/projects/-\"\n    + \"/serviceAccounts/{}:signJwt\"\n)",
+			[]string{"iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{}:signJwt"}},
+		{"python adjacent literals", "_URL = (\n    \"https://www.googleapis.com/robot/v1/metadata/x509\"\n    \"/securetoken@system.gserviceaccount.com\"\n)",
+			[]string{"www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"}},
+		{"python named placeholder and universe", `_DEFAULT_TOKEN_URL = "https://sts.{universe_domain}/v1/token"`, []string{"sts.googleapis.com/v1/token"}},
+		{"javascript template literal", "const u = `https://cloudresourcemanager.${this.universeDomain}/v1/projects/${n}`;",
+			[]string{"cloudresourcemanager.googleapis.com/v1/projects/{}"}},
+		{"javascript variable between literals", `const u = 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/' + email + ':generateIdToken';`,
+			[]string{"iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{}:generateIdToken"}},
+		{"go format verbs", `const u = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/%s/allowedLocations"`,
+			[]string{"iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{}/allowedLocations"}},
+		{"go universe constant", `defaultTokenURL = "https://sts.UNIVERSE_DOMAIN/v1/token"`, []string{"sts.googleapis.com/v1/token"}},
+		{"query and trailing punctuation", "// See https://oauth2.googleapis.com/revoke?token=x. And https://cloud.google.com/docs/quota.",
+			[]string{"oauth2.googleapis.com/revoke", "cloud.google.com/docs/quota"}},
+		{"other hosts dropped", `"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity" "https://{}/"`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, u := range extractURLs(tt.src) {
+				got = append(got, u.String())
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("extractURLs = %q; want %q", got, tt.want)
+			}
+		})
+	}
 }

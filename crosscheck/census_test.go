@@ -478,3 +478,40 @@ func censusTable(keys []censusURL, entries map[censusURL]*censusEntry, perPeer m
 	}
 	return b.String()
 }
+
+// TestDiscoveryServed fetches Google's discovery document through the
+// proxy and asks for every URL it lists: none may answer 404, since a
+// client that follows the document must find what it advertises.
+func TestDiscoveryServed(t *testing.T) {
+	front := newCensusFront(t)
+	resp, err := front.client.Get("https://accounts.google.com/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for key, v := range doc {
+		u, ok := v.(string)
+		if !ok || !strings.HasPrefix(u, "https://") || key == "issuer" {
+			continue
+		}
+		n++
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if served, how := front.serves(t, censusURL{host: pu.Host, path: pu.Path}, nil); !served {
+			t.Errorf("the discovery document's %s %s is not served: %s", key, u, how)
+		} else {
+			t.Logf("%s %s: %s", key, u, how)
+		}
+	}
+	if n < 6 {
+		t.Errorf("the discovery document lists %d endpoint URLs; want at least 6", n)
+	}
+}
