@@ -25,8 +25,8 @@ import (
 // request body (400), project wildcard and account names (400), existence of
 // every named account (404), the delegation chain's grants (403), per-account
 // state and policy (400), then the method's own work. Google's texts are used
-// where they were observed; the others start with "fakegoogle:" so nobody
-// mistakes them for Google's.
+// where they were observed; the others, marked [?], follow their style
+// (clients show these texts to users, so none says "fakegoogle").
 
 // iamMethod describes one IAM Credentials API method.
 type iamMethod struct {
@@ -176,7 +176,7 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 	m := iamMethods[methodName]
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, fmt.Sprintf("fakegoogle: method %s not allowed on %s; use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+		http.Error(w, fmt.Sprintf("Method %s not allowed on %s; use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
 		return
 	}
 	caller, e := s.iamCaller(w, r, m)
@@ -195,7 +195,7 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 	if p := r.PathValue("project"); p != "-" {
 		// [?] Google's text was not observed.
 		s.writeIAMError(w, r, invalidArgument("name", fmt.Sprintf(
-			"fakegoogle: the project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+p+"/serviceAccounts/"+name)))
+			"The project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+p+"/serviceAccounts/"+name)))
 		return
 	}
 	target, e := s.authorizeChain(caller, req.Delegates, name, m)
@@ -218,42 +218,9 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 // iamCaller authenticates the request's bearer token and checks its scopes,
 // answering like Google's front end (ESF) does for every API.
 func (s *Server) iamCaller(w http.ResponseWriter, r *http.Request, m *iamMethod) (string, *iamError) {
-	meta := map[string]string{"service": iamService, "method": m.rpc}
-	unauth := func(reason, msg string) *iamError {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
-		return &iamError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", message: msg,
-			details: []any{errorInfo{Type: typeErrorInfo, Reason: reason, Domain: "googleapis.com", Metadata: meta}}}
-	}
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", unauth("CREDENTIALS_MISSING", msgCredentialsMissing)
-	}
-	scheme, tok, _ := strings.Cut(h, " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	s.mu.Lock()
-	a, known := s.access[tok]
-	var g accessGrant
-	if known {
-		g = *a
-	}
-	expired := known && !s.now().Before(a.expiry)
-	s.mu.Unlock()
-	switch {
-	case expired:
-		return "", unauth("ACCESS_TOKEN_EXPIRED", msgCredentialsInvalid)
-	case !known:
-		// Revoked tokens are forgotten, so they land here too. An ID token
-		// (a JWT) sent by mistake gets this reason at Google [obs].
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	if !slices.Contains(g.scopes, scopeCloudPlatform) && !slices.Contains(g.scopes, scopeIAM) {
-		// [?] the header's error and scope parameters.
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="`+scopeIAM+" "+scopeCloudPlatform+`"`)
-		return "", &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED", message: msgScopeInsufficient,
-			details: []any{errorInfo{Type: typeErrorInfo, Reason: "ACCESS_TOKEN_SCOPE_INSUFFICIENT", Domain: "googleapis.com", Metadata: meta}}}
+	g, e := s.apiCaller(w, r, apiMethod{service: iamService, rpc: m.rpc, scopes: []string{scopeIAM, scopeCloudPlatform}})
+	if e != nil {
+		return "", e
 	}
 	return g.email, nil
 }
@@ -263,7 +230,7 @@ func (s *Server) iamCaller(w http.ResponseWriter, r *http.Request, m *iamMethod)
 func parseIAMRequest(r *http.Request, m *iamMethod) (*iamRequest, *iamError) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return nil, invalidArgument("", "fakegoogle: cannot read request body: "+err.Error())
+		return nil, invalidArgument("", "Cannot read request body: "+err.Error())
 	}
 	req := &iamRequest{}
 	if len(bytes.TrimSpace(buf.Bytes())) == 0 {
@@ -277,7 +244,7 @@ func parseIAMRequest(r *http.Request, m *iamMethod) (*iamRequest, *iamError) {
 		if err != nil {
 			detail = err.Error()
 		}
-		return nil, invalidArgument("", "Invalid JSON payload received. fakegoogle: "+detail)
+		return nil, invalidArgument("", "Invalid JSON payload received. "+detail)
 	}
 	for _, k := range slices.Sorted(maps.Keys(raw)) { // deterministic errors
 		v := raw[k]
@@ -389,18 +356,18 @@ func validateIAMRequest(method string, req *iamRequest) *iamError {
 			return invalidArgument("lifetime", fmt.Sprintf("Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), Field 'lifetime', Illegal duration format; duration must end with 's': %q", req.Lifetime))
 		}
 		if d < 0 {
-			return invalidArgument("lifetime", fmt.Sprintf("fakegoogle: lifetime %s is negative", req.Lifetime))
+			return invalidArgument("lifetime", fmt.Sprintf("Lifetime %s is negative", req.Lifetime))
 		}
 		if d > extendedIAMLifetime {
-			return invalidArgument("lifetime", fmt.Sprintf("fakegoogle: lifetime %s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension", req.Lifetime))
+			return invalidArgument("lifetime", fmt.Sprintf("Lifetime %s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension", req.Lifetime))
 		}
 	case "generateIdToken":
 		if req.Audience == "" {
-			return invalidArgument("audience", "fakegoogle: audience is required")
+			return invalidArgument("audience", "Audience is required")
 		}
 	case "signJwt", "signBlob":
 		if !req.hasPayload {
-			return invalidArgument("payload", "fakegoogle: payload is required")
+			return invalidArgument("payload", "Payload is required")
 		}
 	}
 	return nil
@@ -423,7 +390,7 @@ func accountID(name string) (string, *iamError) {
 			return "", invalidArgument("delegates", fmt.Sprintf(msgBadAccountForm, name))
 		}
 		if project != "-" {
-			return "", invalidArgument("delegates", fmt.Sprintf("fakegoogle: the project in %q must be the wildcard \"-\"", name))
+			return "", invalidArgument("delegates", fmt.Sprintf("The project in %q must be the wildcard \"-\"", name))
 		}
 		id = acct
 	}
@@ -471,7 +438,7 @@ func (s *Server) authorizeChain(caller string, delegates []string, name string, 
 		if sa == nil {
 			msg := fmt.Sprintf(msgAccountNotFound, id)
 			if !strings.Contains(id, "@") {
-				msg = fmt.Sprintf("fakegoogle: Not found; no service account with unique id %s", id)
+				msg = fmt.Sprintf("Not found; no service account with unique id %s", id)
 			}
 			s.log.Debug("fakegoogle: IAM decision", "method", m.rpc, "caller", caller, "denied", "account not found", "account", id)
 			return nil, &iamError{code: http.StatusNotFound, status: "NOT_FOUND", message: msg}
@@ -577,7 +544,7 @@ func (s *Server) generateIDToken(w http.ResponseWriter, r *http.Request, t *chai
 func (s *Server) signJwt(w http.ResponseWriter, r *http.Request, t *chainAccount, req *iamRequest) {
 	claims, err := decodeClaims([]byte(req.Payload))
 	if err != nil {
-		s.writeIAMError(w, r, invalidArgument("payload", "fakegoogle: payload is not a JSON object: "+err.Error()))
+		s.writeIAMError(w, r, invalidArgument("payload", "Payload is not a JSON object: "+err.Error()))
 		return
 	}
 	if exp, ok := claims["exp"]; ok {
@@ -588,13 +555,13 @@ func (s *Server) signJwt(w http.ResponseWriter, r *http.Request, t *chainAccount
 		now := s.now()
 		switch {
 		case !isNum || err != nil:
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %v is not an integer timestamp", exp)))
+			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %v is not an integer timestamp", exp)))
 			return
 		case e < now.Unix():
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %d is in the past", e)))
+			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %d is in the past", e)))
 			return
 		case e > now.Add(maxSignJwtExp).Unix():
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %d is more than 12 hours in the future", e)))
+			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %d is more than 12 hours in the future", e)))
 			return
 		}
 	}
@@ -652,5 +619,5 @@ func decodeProtoBytes(s string) ([]byte, bool) {
 
 func (s *Server) iamInternalError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("fakegoogle: internal error", "path", r.URL.Path, "err", err)
-	writeAPIError(w, http.StatusInternalServerError, "INTERNAL", "fakegoogle: "+err.Error())
+	writeAPIError(w, http.StatusInternalServerError, "INTERNAL", err.Error())
 }
