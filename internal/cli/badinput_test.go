@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,18 +20,6 @@ import (
 	"testing"
 	"time"
 )
-
-// closedPort returns a loopback URL on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // badInputDir is the committed corpus (testdata/README says: all FAKE).
 const badInputDir = "../../testdata/badinput"
