@@ -4,7 +4,7 @@
 
 GO ?= go
 
-.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance
+.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance census kubetest
 
 demo:
 	$(GO) run ./cmd/gcptoken demo
@@ -51,6 +51,16 @@ conformance: deps
 	@mkdir -p bin
 	CONFORMANCE_REPORT=$(CURDIR)/bin/conformance.md $(GO) test -count=1 -run '^TestConformance$$' -v ./crosscheck/; \
 	status=$$?; echo; cat bin/conformance.md 2>/dev/null; exit $$status
+
+# The endpoint census (crosscheck/census_test.go, also part of `make test`):
+# every Google URL in the installed sources of Google's clients, served by
+# the fake through its HTTPS proxy or listed out of scope in
+# fakegoogle/notserved.go. Failures, then the table (kept in
+# bin/census.md).
+census: deps
+	@mkdir -p bin
+	CENSUS_REPORT=$(CURDIR)/bin/census.md $(GO) test -count=1 -run '^(TestEndpointCensus|TestDiscoveryServed)$$' ./crosscheck/; \
+	status=$$?; cat bin/census.md 2>/dev/null; exit $$status
 
 # Container image without a daemon: a static linux binary packed FROM scratch
 # by internal/tools/mkimage into bin/gcptoken-image.tar (`docker load -i` or
@@ -100,6 +110,15 @@ fuzz:
 SOAKTIME ?= 60s
 soak:
 	$(GO) run ./internal/soak/cmd/soak -duration $(SOAKTIME) -clients 200
+
+# Tests against a real kube-apiserver and etcd (./kubetest, a nested module
+# that `go test ./...` above does not enter). The first run on a machine
+# builds both servers from source through the Go module proxy into the user
+# cache directory (kube-apiserver takes minutes); kubetest-build does that
+# before the tests so that their timeout covers only the tests.
+kubetest:
+	cd kubetest && $(GO) run ./cmd/kubetest-build >/dev/null
+	cd kubetest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
 
 clean:
 	rm -rf bin

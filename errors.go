@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"cloud.google.com/go/auth"
+
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // ErrInvalidCredentials marks errors caused by the credential itself: a
@@ -47,25 +49,30 @@ type Error struct {
 	Err error
 }
 
+// Error words the failure on one line. Everything in it that came from
+// outside (the server's code, description and body, the endpoint, the
+// transport error) is escaped with safetext.OneLine: a hostile server's
+// error_description must not move the cursor, retitle the terminal or
+// forge a second line of output.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
 	if e.URL != "" {
-		fmt.Fprintf(&b, " from %s", e.URL)
+		fmt.Fprintf(&b, " from %s", safetext.OneLine(e.URL))
 	}
 	b.WriteString(": ")
 	switch {
 	case e.StatusCode == 0 && e.Err != nil:
-		b.WriteString(oneLine(e.Err.Error()))
+		b.WriteString(safetext.OneLine(e.Err.Error()))
 	default:
 		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 		if e.Code != "" {
-			fmt.Fprintf(&b, " %s", e.Code)
+			fmt.Fprintf(&b, " %s", safetext.OneLine(e.Code))
 		}
 		if e.Description != "" {
-			fmt.Fprintf(&b, ": %s", oneLine(e.Description))
+			fmt.Fprintf(&b, ": %s", safetext.OneLine(e.Description))
 		} else if e.Code == "" && len(e.Body) > 0 {
-			fmt.Fprintf(&b, ": %s", oneLine(string(e.Body)))
+			fmt.Fprintf(&b, ": %s", safetext.OneLine(string(e.Body)))
 		}
 	}
 	return b.String()
@@ -216,11 +223,4 @@ func stripQuery(u string) string {
 		return u[:i]
 	}
 	return u
-}
-
-// oneLine folds a message onto one line: errors end up in single-line CLI
-// output and structured logs.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(s), " ")
 }

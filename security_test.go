@@ -5,6 +5,7 @@ package gcptoken
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -45,4 +46,42 @@ func TestSecurityCachedProviderRefusesHostileToken(t *testing.T) {
 			t.Errorf("source called %d times; want 1 (a malformed token is not retried)", n)
 		}
 	}
+}
+
+// TestSecurityErrorEscapesServerText: a hostile token endpoint puts
+// terminal escapes (retitle the window, clear the screen), a bidi override
+// and a forged second line into its error code, error_description or
+// body. The error that the CLI prints and servers log shows them escaped,
+// on one line.
+func TestSecurityErrorEscapesServerText(t *testing.T) {
+	t.Parallel()
+	hostile := "\x1b]0;owned\x07\x1b[2J \u202eevil\ngcptoken: all good\r\x9b31m"
+	tests := []struct {
+		name string
+		err  *Error
+	}{
+		{"error_description", NewResponseError("fetch access token", "https://t.example/token", 400,
+			[]byte(`{"error":"invalid_grant","error_description":"`+jsonEscape(hostile)+`"}`))},
+		{"error code", NewResponseError("fetch access token", "https://t.example/token", 400,
+			[]byte(`{"error":"`+jsonEscape(hostile)+`"}`))},
+		{"API error message", NewResponseError("fetch access token", "https://t.example/token", 403,
+			[]byte(`{"error":{"code":403,"status":"PERMISSION_DENIED","message":"`+jsonEscape(hostile)+`"}}`))},
+		{"plain body", NewResponseError("fetch access token", "https://t.example/token", 502, []byte(hostile))},
+		{"transport error", NewTransportError("fetch access token", "https://t.example/token", errors.New(hostile))},
+	}
+	for _, tt := range tests {
+		msg := tt.err.Error()
+		if strings.ContainsAny(msg, "\x1b\x07\n\r\u202e\u009b") {
+			t.Errorf("%s: Error() = %q holds terminal control characters", tt.name, msg)
+		}
+		if !strings.Contains(msg, `\x1b]0;owned\x07`) {
+			t.Errorf("%s: Error() = %q; want the escapes shown as \\x1b…", tt.name, msg)
+		}
+	}
+}
+
+// jsonEscape writes s as the inside of a JSON string.
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }

@@ -2,8 +2,6 @@ package credentials
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,8 +23,9 @@ const googleAuthURL = "https://accounts.google.com/o/oauth2/auth"
 type authorizedUser struct {
 	refresher
 	account string
-	// fingerprint is SHA-256 of the refresh token from the file; it stays
-	// the same when the server rotates the token, so cache keys do too.
+	// fingerprint is that of the refresh token from the file (snapshot.go);
+	// it stays the same when the server rotates the token, so cache keys
+	// do too.
 	fingerprint string
 }
 
@@ -63,7 +62,6 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(au.RefreshToken))
 	return &Credentials{
 		Type:           TypeAuthorizedUser,
 		Principal:      au.Account,
@@ -80,7 +78,7 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 				refreshToken: au.RefreshToken,
 			},
 			account:     au.Account,
-			fingerprint: hex.EncodeToString(sum[:]),
+			fingerprint: fingerprint("refresh token", au.RefreshToken),
 		},
 	}, nil
 }
@@ -164,13 +162,13 @@ func (au *authorizedUser) idTokenProvider(string, idTokenOptions) (gcptoken.Toke
 	}), nil
 }
 
-// identity is the type, the OAuth client, the account and a SHA-256
-// fingerprint of the refresh token. The fingerprint is needed because gcloud's
+// identity is the type, the OAuth client, the account and a fingerprint of
+// the refresh token. The fingerprint is needed because gcloud's
 // ADC files often have no "account", and every gcloud user shares gcloud's
 // client id: without it, two users' tokens would share a cache key. It is a
 // one-way hash of a high-entropy secret, so it reveals nothing usable.
 func (au *authorizedUser) identity() string {
-	return TypeAuthorizedUser + "|" + au.clientID + "|" + au.account + "|sha256:" + au.fingerprint
+	return TypeAuthorizedUser + "|" + au.clientID + "|" + au.account + "|fp:" + au.fingerprint
 }
 
 func (au *authorizedUser) tokenEndpoints() []string { return []string{au.tokenURL} }

@@ -2,17 +2,17 @@ package credentials
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
 // Credential types, as in Credentials.Type.
@@ -85,6 +85,9 @@ type credential interface {
 	idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error)
 	identity() string
 	tokenEndpoints() []string
+	// snapshot returns the credential bound to the principal it stands
+	// for now (see Snapshot): itself unless that is decided per token.
+	snapshot(ctx context.Context) (credential, error)
 }
 
 // AccessTokenProvider returns a plain, uncached source of OAuth access tokens
@@ -155,6 +158,11 @@ func (c *Credentials) Metadata() *MetadataClient {
 // Identity returns a string that tells this credential apart from every other
 // one, for cache keys. It contains no secret: see each type's identity
 // method for what goes in.
+//
+// The principal of federated credentials (external_account) is decided by
+// the subject token each exchange reads, so their Identity names only the
+// configuration: key caches by the Identity of a Snapshot, which includes a
+// fingerprint of the subject token.
 func (c *Credentials) Identity() string {
 	if c.impl == nil {
 		return c.Type
@@ -192,13 +200,15 @@ func (o origin) name() string {
 }
 
 // FromFile loads the credential file at path. Problems with the file satisfy
-// errors.Is(err, gcptoken.ErrInvalidCredentials) and name the file.
+// errors.Is(err, gcptoken.ErrInvalidCredentials) and name the file. Its read
+// cannot be interrupted: for a path that may be a FIFO or a pipe, use
+// Detect with Options.CredentialsFile, whose context bounds the read.
 func FromFile(path string, opts *Options) (*Credentials, error) {
 	s, err := opts.resolve()
 	if err != nil {
 		return nil, err
 	}
-	return fromFile(path, origin{path: path, source: fmt.Sprintf("file %q", path)}, s)
+	return fromFile(context.Background(), path, origin{path: path, source: fmt.Sprintf("file %q", path)}, s)
 }
 
 // FromJSON loads a credential from its JSON. Problems with it satisfy
@@ -211,37 +221,31 @@ func FromJSON(data []byte, opts *Options) (*Credentials, error) {
 	return parse(data, origin{source: "credentials JSON"}, s)
 }
 
-func fromFile(path string, o origin, s *settings) (*Credentials, error) {
-	data, err := readFile(path)
+func fromFile(ctx context.Context, path string, o origin, s *settings) (*Credentials, error) {
+	data, err := readFile(ctx, path)
 	if err != nil {
 		return nil, invalid(o.name(), err)
 	}
 	return parse(data, o, s)
 }
 
-// readFile reads a credential file, refusing directories and anything larger
-// than credsfile.MaxSize. Its errors do not repeat the path; callers add it.
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileErr(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fileErr(err)
-	}
-	if st.IsDir() {
+// readFile reads a credential or subject-token file, refusing directories
+// and anything larger than credsfile.MaxSize, whatever kind of file it is,
+// and giving up when ctx ends (a FIFO with no writer, a stalled pipe). Its
+// errors do not repeat the path; callers add it.
+func readFile(ctx context.Context, path string) ([]byte, error) {
+	data, err := fileutil.ReadFile(ctx, path, credsfile.MaxSize)
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, fileutil.ErrIsDirectory):
 		return nil, errors.New("is a directory, not a credentials file")
+	case errors.Is(err, fileutil.ErrTooLarge):
+		return nil, fmt.Errorf("%w; not a credentials file", err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w (a named pipe or device that never delivered the file?)", err)
 	}
-	if st.Mode().IsRegular() && st.Size() > credsfile.MaxSize {
-		return nil, fmt.Errorf("is %d bytes, larger than %d; not a credentials file", st.Size(), credsfile.MaxSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, credsfile.MaxSize+1))
-	if err != nil {
-		return nil, fileErr(err)
-	}
-	return data, nil
+	return nil, fileErr(err)
 }
 
 // fileErr keeps the *fs.PathError (for errors.Is(err, fs.ErrNotExist)) but

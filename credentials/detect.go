@@ -76,7 +76,8 @@ func (e *NoCredentialsError) Is(target error) bool {
 //     set) and its universe domain; what it cannot say is noted in the
 //     Step's detail, never an error.
 //
-// ctx bounds the metadata probe and questions. When nothing is found the
+// ctx bounds the reading of credential files (which may be FIFOs or
+// pipes) and the metadata probe and questions. When nothing is found the
 // error is a *NoCredentialsError, matching ErrNoCredentials; it lists what
 // was tried and how to fix it.
 func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
@@ -93,7 +94,7 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 		return d.use(c, err, "credentials JSON")
 	case s.CredentialsFile != "":
 		o := origin{path: s.CredentialsFile, source: fmt.Sprintf("file %q (given explicitly)", s.CredentialsFile)}
-		c, err := fromFile(s.CredentialsFile, o, s)
+		c, err := fromFile(ctx, s.CredentialsFile, o, s)
 		return d.use(c, err, s.CredentialsFile)
 	}
 	d.skip("not given")
@@ -101,7 +102,7 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 	// 2. GOOGLE_APPLICATION_CREDENTIALS.
 	if p := s.Getenv(envCredentials); p != "" {
 		o := origin{path: p, via: envCredentials, source: fmt.Sprintf("%s=%q", envCredentials, p)}
-		c, err := fromFile(p, o, s)
+		c, err := fromFile(ctx, p, o, s)
 		return d.use(c, err, p)
 	}
 	d.skip("not set")
@@ -113,7 +114,7 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 		d.skip(p + " does not exist")
 	} else {
 		o := origin{path: p, source: fmt.Sprintf("gcloud well-known file %q", p)}
-		c, err := fromFile(p, o, s)
+		c, err := fromFile(ctx, p, o, s)
 		return d.use(c, err, p)
 	}
 

@@ -24,4 +24,13 @@
 // can point the package at a fake Google. Errors caused by the credential
 // itself satisfy errors.Is(err, gcptoken.ErrInvalidCredentials), and never
 // contain secret material.
+//
+// What comes from outside is distrusted where it arrives: every token a
+// provider decodes must pass gcptoken.CheckTokenValue (else an error naming
+// the endpoint and matching gcptoken.ErrMalformedToken); requests, which
+// carry refresh tokens, client secrets, assertions and bearer tokens, do
+// not follow redirects to another scheme, host or port; credential and
+// subject-token files are read with a size bound and end with the caller's
+// context (a FIFO no one writes), and their fields must not hold control
+// characters.
 package credentials

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
 // Downscoping (Credential Access Boundary) exchanges an access token of a
@@ -64,7 +65,9 @@ type DownscopeOptions struct {
 	// DefaultSTSEndpoint in Google's public universe.
 	STSEndpoint string
 	// HTTPClient makes the STS requests. Optional; default the client the
-	// source credential was loaded with.
+	// source credential was loaded with. Redirects to another origin are
+	// refused unless the client has its own CheckRedirect, as for
+	// Options.HTTPClient.
 	HTTPClient *http.Client
 }
 
@@ -258,7 +261,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		sourceTP: gcptoken.NewCachedProvider(tp, nil),
 		options:  doc.canonical(),
 		endpoint: cmp.Or(opts.STSEndpoint, defaultSTSEndpoint(universe)),
-		client:   cmp.Or(opts.HTTPClient, source.client, defaultClient()),
+		client:   cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
 	}
 	sum := sha256.Sum256(d.options)
 	d.hash = hex.EncodeToString(sum[:])
@@ -355,5 +358,5 @@ func (d *downscoped) token(ctx context.Context) (*gcptoken.Token, error) {
 			expiry = src.Expiry
 		}
 	}
-	return &gcptoken.Token{Value: r.AccessToken, Type: cmp.Or(r.TokenType, "Bearer"), Kind: gcptoken.AccessToken, Expiry: expiry}, nil
+	return checked(&gcptoken.Token{Value: r.AccessToken, Type: cmp.Or(r.TokenType, "Bearer"), Kind: gcptoken.AccessToken, Expiry: expiry}, d.endpoint)
 }

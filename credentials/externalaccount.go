@@ -74,6 +74,10 @@ type credentialSource interface {
 	identity() string
 	// endpoints are the URLs the source contacts.
 	endpoints() []string
+	// pin reads what decides the principal once (the subject token, or
+	// AWS's role credentials) and returns a source that always uses it,
+	// whose identity includes its fingerprint (snapshot.go).
+	pin(ctx context.Context) (credentialSource, error)
 }
 
 func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credentials, error) {
@@ -231,11 +235,23 @@ func extractSubject(data []byte, f credsfile.SubjectFormat) (string, error) {
 		if !ok || strings.TrimSpace(v) == "" {
 			return "", fmt.Errorf("has no string field %q (format.subject_token_field_name)", f.SubjectTokenFieldName)
 		}
-		return strings.TrimSpace(v), nil
+		return checkSubjectToken(strings.TrimSpace(v))
 	}
 	tok := strings.TrimSpace(string(data))
 	if tok == "" {
 		return "", errors.New("is empty")
+	}
+	return checkSubjectToken(tok)
+}
+
+// checkSubjectToken refuses a subject token that is not a bearer token
+// (gcptoken.CheckTokenValue): what a file, URL or executable hands over is
+// sent to STS and may end up in logs and caches, so a value with line
+// breaks, quotes or control characters is the wrong file or a hostile
+// source. AWS's subject token is built here and never passes through this.
+func checkSubjectToken(tok string) (string, error) {
+	if err := gcptoken.CheckTokenValue(tok); err != nil {
+		return "", fmt.Errorf("does not hold a subject token: %w", err)
 	}
 	return tok, nil
 }
@@ -252,9 +268,12 @@ func (f *fileSource) identity() string {
 	return "file:" + f.path + "#" + f.format.SubjectTokenFieldName
 }
 func (f *fileSource) endpoints() []string { return nil }
+func (f *fileSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, f)
+}
 
-func (f *fileSource) subjectToken(context.Context) (string, error) {
-	data, err := readFile(f.path)
+func (f *fileSource) subjectToken(ctx context.Context) (string, error) {
+	data, err := readFile(ctx, f.path)
 	if err != nil {
 		return "", err
 	}
@@ -272,6 +291,9 @@ type urlSource struct {
 func (u *urlSource) describe() string    { return "URL " + stripQueryForError(u.url) }
 func (u *urlSource) identity() string    { return "url:" + u.url + "#" + u.format.SubjectTokenFieldName }
 func (u *urlSource) endpoints() []string { return []string{u.url} }
+func (u *urlSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, u)
+}
 
 func (u *urlSource) subjectToken(ctx context.Context) (string, error) {
 	h := http.Header{}
@@ -317,12 +339,7 @@ func (ea *externalAccount) idTokenProvider(string, idTokenOptions) (gcptoken.Tok
 func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcptoken.Token, error) {
 	subject, err := ea.src.subjectToken(ctx)
 	if err != nil {
-		what := "get the subject token from " + ea.src.describe()
-		var ge *gcptoken.Error
-		if errors.As(err, &ge) || ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", what, err) // an outage or a refusal, classified by the *Error
-		}
-		return nil, invalid(what, err)
+		return nil, ea.subjectError(ctx, err)
 	}
 	form := url.Values{
 		"grant_type":           {grantTokenExchange},
@@ -364,18 +381,29 @@ func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcpt
 		// when it expires.
 		return nil, fmt.Errorf("%s from %s: the response has no positive expires_in", opSTSExchange, ea.tokenURL)
 	}
-	return &gcptoken.Token{
+	return checked(&gcptoken.Token{
 		Value:    r.AccessToken,
 		Type:     cmp.Or(r.TokenType, "Bearer"),
 		Kind:     gcptoken.AccessToken,
 		Expiry:   time.Now().Add(time.Duration(r.ExpiresIn) * time.Second),
 		Metadata: map[string]string{gcptoken.MetaScope: strings.Join(scopes, " ")},
-	}, nil
+	}, ea.tokenURL)
+}
+
+// subjectError words a failure to get the subject token.
+func (ea *externalAccount) subjectError(ctx context.Context, err error) error {
+	what := "get the subject token from " + ea.src.describe()
+	var ge *gcptoken.Error
+	if errors.As(err, &ge) || ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, err) // an outage or a refusal, classified by the *Error
+	}
+	return invalid(what, err)
 }
 
 // identity is the type, the audience, the STS endpoint, the client, the
 // user project, the subject token type and the source: two files that
-// differ in any of them get different tokens.
+// differ in any of them get different tokens. Only a snapshot's source
+// names the subject token (snapshot.go).
 func (ea *externalAccount) identity() string {
 	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.tokenURL, ea.clientID, ea.userProject,
 		ea.tokenType, ea.src.identity()}, "|")

@@ -121,6 +121,46 @@ func (a *awsSource) endpoints() []string {
 
 // subjectToken follows the algorithm of protocol.md §8.4.
 func (a *awsSource) subjectToken(ctx context.Context) (string, error) {
+	creds, region, err := a.resolve(ctx)
+	if err != nil {
+		return "", err
+	}
+	return a.sign(ctx, creds, region)
+}
+
+// pin reads the region and the credentials once. The signed request itself
+// is made per exchange, since it carries the time; the credentials decide
+// who it is for.
+func (a *awsSource) pin(ctx context.Context) (credentialSource, error) {
+	creds, region, err := a.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pinnedAWS{awsSource: a, creds: creds, region: region}, nil
+}
+
+// pinnedAWS signs with the credentials pin read.
+type pinnedAWS struct {
+	*awsSource
+	creds  aws.Credentials
+	region string
+}
+
+func (p *pinnedAWS) subjectToken(ctx context.Context) (string, error) {
+	return p.sign(ctx, p.creds, p.region)
+}
+func (p *pinnedAWS) pin(context.Context) (credentialSource, error) { return p, nil }
+
+// identity adds the access key id and session token: an instance's role
+// credentials rotate, and a role attached in place of another brings new
+// ones. The secret key is left out: a key id has one secret.
+func (p *pinnedAWS) identity() string {
+	return p.awsSource.identity() + "#credentials:" + fingerprint("AWS credentials", p.creds.AccessKeyID, p.creds.SessionToken)
+}
+
+// resolve finds the region and the credentials to sign with: the
+// environment's, else the instance role's from instance metadata.
+func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region string, err error) {
 	region, regionFrom := a.getenv(envAWSRegion), envAWSRegion
 	if region == "" {
 		region, regionFrom = a.getenv(envAWSDefaultRegion), envAWSDefaultRegion
@@ -128,58 +168,58 @@ func (a *awsSource) subjectToken(ctx context.Context) (string, error) {
 	keyID, secret := a.getenv(envAWSAccessKeyID), a.getenv(envAWSSecretKey)
 	switch {
 	case keyID != "" && secret == "":
-		return "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSAccessKeyID, envAWSSecretKey)
+		return aws.Credentials{}, "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSAccessKeyID, envAWSSecretKey)
 	case keyID == "" && secret != "":
-		return "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSSecretKey, envAWSAccessKeyID)
+		return aws.Credentials{}, "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSSecretKey, envAWSAccessKeyID)
 	}
-	creds := aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: a.getenv(envAWSSessionToken)}
+	creds = aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: a.getenv(envAWSSessionToken)}
 
 	// IMDSv2: one session for the metadata requests, only if any is needed.
 	md := http.Header{}
 	if (region == "" || keyID == "") && a.sessionURL != "" {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.sessionURL, nil)
 		if err != nil {
-			return "", err
+			return aws.Credentials{}, "", err
 		}
 		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", imdsTTL)
 		tok, err := a.do(req, "get an IMDSv2 session token")
 		if err != nil {
-			return "", err
+			return aws.Credentials{}, "", err
 		}
 		md.Set("X-aws-ec2-metadata-token", strings.TrimSpace(string(tok)))
 	}
 	if region == "" {
 		if a.regionURL == "" {
-			return "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
+			return aws.Credentials{}, "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
 		}
 		zone, err := a.get(ctx, "read the AWS availability zone", a.regionURL, md)
 		if err != nil {
-			return "", err
+			return aws.Credentials{}, "", err
 		}
 		z := strings.TrimSpace(string(zone))
 		if len(z) < 2 {
-			return "", fmt.Errorf("instance metadata at %s gave the availability zone %q, which names no region", a.regionURL, trimForError(z))
+			return aws.Credentials{}, "", fmt.Errorf("instance metadata at %s gave the availability zone %q, which names no region", a.regionURL, trimForError(z))
 		}
 		region, regionFrom = z[:len(z)-1], "the availability zone at "+a.regionURL // us-east-2b → us-east-2
 	}
 	if !awsRegionName.MatchString(region) {
-		return "", fmt.Errorf("the AWS region %q (from %s) is not a region name like us-east-2", trimForError(region), regionFrom)
+		return aws.Credentials{}, "", fmt.Errorf("the AWS region %q (from %s) is not a region name like us-east-2", trimForError(region), regionFrom)
 	}
 	if keyID == "" {
 		if a.credsURL == "" {
-			return "", fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
+			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
 		}
 		role, err := a.get(ctx, "read the AWS role name", a.credsURL, md)
 		if err != nil {
-			return "", fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
+			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
 		}
 		name := strings.TrimSpace(string(role))
 		if name == "" || strings.ContainsAny(name, "/\n") {
-			return "", fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
+			return aws.Credentials{}, "", fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
 		}
 		data, err := a.get(ctx, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
 		if err != nil {
-			return "", err
+			return aws.Credentials{}, "", err
 		}
 		var c struct {
 			AccessKeyID     string `json:"AccessKeyId"`
@@ -187,11 +227,11 @@ func (a *awsSource) subjectToken(ctx context.Context) (string, error) {
 			Token           string `json:"Token"`
 		}
 		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return "", fmt.Errorf("instance metadata for role %q has no AccessKeyId and SecretAccessKey", name)
+			return aws.Credentials{}, "", fmt.Errorf("instance metadata for role %q has no AccessKeyId and SecretAccessKey", name)
 		}
 		creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.Token}
 	}
-	return a.sign(ctx, creds, region)
+	return creds, region, nil
 }
 
 // sign builds the signed GetCallerIdentity request and serializes it as

@@ -71,6 +71,9 @@ func (x *executableSource) describe() string {
 }
 func (x *executableSource) identity() string    { return "executable:" + x.command + "#" + x.outputFile }
 func (x *executableSource) endpoints() []string { return nil }
+func (x *executableSource) pin(ctx context.Context) (credentialSource, error) {
+	return pinSubject(ctx, x)
+}
 
 // executableResponse is the documented output of the command.
 type executableResponse struct {
@@ -88,7 +91,7 @@ func (x *executableSource) subjectToken(ctx context.Context) (string, error) {
 	if x.getenv(envAllowExecutables) != "1" {
 		return "", fmt.Errorf("running executables is not allowed: set %s=1 to let gcptoken run this command", envAllowExecutables)
 	}
-	if tok, ok := x.cached(); ok {
+	if tok, ok := x.cached(ctx); ok {
 		return tok, nil
 	}
 	args := strings.Fields(x.command)
@@ -137,23 +140,23 @@ func (x *executableSource) token(r *executableResponse) (string, error) {
 		if r.IDToken == "" {
 			return "", errors.New("printed no id_token")
 		}
-		return r.IDToken, nil
+		return checkSubjectToken(r.IDToken)
 	case "urn:ietf:params:oauth:token-type:saml2":
 		if r.SAMLResponse == "" {
 			return "", errors.New("printed no saml_response")
 		}
-		return r.SAMLResponse, nil
+		return checkSubjectToken(r.SAMLResponse)
 	}
 	return "", fmt.Errorf("printed an unsupported token_type %q", trimForError(r.TokenType))
 }
 
 // cached returns the token in output_file if it is valid and unexpired; the
 // command writes that file, the library only reads it.
-func (x *executableSource) cached() (string, bool) {
+func (x *executableSource) cached(ctx context.Context) (string, bool) {
 	if x.outputFile == "" {
 		return "", false
 	}
-	data, err := readFile(x.outputFile)
+	data, err := readFile(ctx, x.outputFile)
 	if err != nil || len(bytes.TrimSpace(data)) == 0 {
 		return "", false // absent or empty: run the command
 	}

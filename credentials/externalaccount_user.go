@@ -2,8 +2,6 @@ package credentials
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 
 	"cloud.google.com/go/auth"
@@ -19,7 +17,7 @@ import (
 type externalAccountUser struct {
 	refresher   // STS /v1/oauthtoken with client_secret_basic
 	audience    string
-	fingerprint string // SHA-256 of the file's refresh token, for identity
+	fingerprint string // of the file's refresh token, for identity
 }
 
 func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error) {
@@ -40,7 +38,6 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 	if err := checkURL(u.TokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
-	sum := sha256.Sum256([]byte(u.RefreshToken))
 	return &Credentials{
 		Type:           TypeExternalAccountAuthorizedUser,
 		ClientID:       u.ClientID,
@@ -51,7 +48,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: u.TokenURL,
 				style: auth.StyleInHeader, client: s.client, refreshToken: u.RefreshToken,
 			},
-			audience: u.Audience, fingerprint: hex.EncodeToString(sum[:]),
+			audience: u.Audience, fingerprint: fingerprint("refresh token", u.RefreshToken),
 		},
 	}, nil
 }
@@ -75,7 +72,7 @@ func (u *externalAccountUser) idTokenProvider(string, idTokenOptions) (gcptoken.
 }
 
 func (u *externalAccountUser) identity() string {
-	return TypeExternalAccountAuthorizedUser + "|" + u.audience + "|" + u.clientID + "|" + u.tokenURL + "|sha256:" + u.fingerprint
+	return TypeExternalAccountAuthorizedUser + "|" + u.audience + "|" + u.clientID + "|" + u.tokenURL + "|fp:" + u.fingerprint
 }
 
 func (u *externalAccountUser) tokenEndpoints() []string { return []string{u.tokenURL} }

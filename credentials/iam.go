@@ -130,7 +130,7 @@ func exchangeJWT(ctx context.Context, client *http.Client, tokenURL, assertion s
 	if r.Scope != "" {
 		t.Metadata = map[string]string{gcptoken.MetaScope: r.Scope}
 	}
-	return t, nil
+	return checked(t, tokenURL)
 }
 
 // errorInfo is a google.rpc.ErrorInfo from an API error's details.

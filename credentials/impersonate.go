@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
 // Impersonation limits and defaults.
@@ -65,7 +66,9 @@ type ImpersonateOptions struct {
 	TokenURL string
 	// HTTPClient makes the IAM Credentials and token-endpoint requests.
 	// Optional; default the client the source credential was loaded with
-	// (Options.HTTPClient or its default).
+	// (Options.HTTPClient or its default). Redirects to another origin are
+	// refused unless the client has its own CheckRedirect, as for
+	// Options.HTTPClient.
 	HTTPClient *http.Client
 }
 
@@ -139,7 +142,7 @@ func Impersonate(source *Credentials, opts *ImpersonateOptions) (*Credentials, e
 		lifetime:  cmp.Or(opts.Lifetime, DefaultImpersonationLifetime),
 		prefix:    base + "/v1/projects/-/serviceAccounts/" + url.PathEscape(target),
 		tokenURL:  cmp.Or(opts.TokenURL, sourceTokenURL(source), defaultTokenURL(universe)),
-		client:    cmp.Or(opts.HTTPClient, source.client, defaultClient()),
+		client:    cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Impersonate: %w", err)
@@ -295,7 +298,11 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		if err != nil {
 			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no RFC 3339 expireTime", opAccessToken, endpoint), false)
 		}
-		return &gcptoken.Token{Value: r.AccessToken, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: exp}, nil
+		t, err := checked(&gcptoken.Token{Value: r.AccessToken, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: exp}, endpoint)
+		if err != nil {
+			return nil, imp.fail(err, false)
+		}
+		return t, nil
 	}), nil
 }
 

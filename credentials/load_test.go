@@ -199,6 +199,6 @@ func TestReadFileTooLargeRegular(t *testing.T) {
 	if err := os.WriteFile(p, []byte(strings.Repeat(" ", 1<<20+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := readFile(p)
+	_, err := readFile(t.Context(), p)
 	wantErrContains(t, err, "larger than")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // metadataServer gets tokens for the instance's default service account
@@ -88,7 +89,7 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		if r.Scope != "" {
 			t.Metadata = map[string]string{gcptoken.MetaScope: r.Scope}
 		}
-		return t, nil
+		return checked(t, u)
 	}), nil
 }
 
@@ -143,6 +144,12 @@ func (m *metadataServer) learn(ctx context.Context, c *Credentials, budget time.
 	}
 	wg.Go(func() { universe, univErr = m.md.UniverseDomain(ctx) })
 	wg.Wait()
+	// The answers end up in Principal, ProjectID, UniverseDomain (and so in
+	// explain's output, cache keys and transport's host rules): a server
+	// that answers with terminal escapes or spaces is not believed.
+	email, emailErr = plainFact(email, emailErr)
+	project, projErr = plainFact(project, projErr)
+	universe, univErr = plainFact(universe, univErr)
 
 	why := func(err error, within time.Duration) string {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -178,6 +185,15 @@ func (m *metadataServer) learn(ctx context.Context, c *Credentials, budget time.
 		notes = append(notes, "universe: "+universe)
 	}
 	return notes
+}
+
+// plainFact passes on a metadata server's answer if it is one word of
+// printable text, else turns it into an error that does not repeat it.
+func plainFact(v string, err error) (string, error) {
+	if err != nil || (safetext.Escape(v) == v && !strings.ContainsAny(v, " \u00a0")) {
+		return v, err
+	}
+	return "", errors.New("the answer holds spaces or control characters")
 }
 
 // probeMetadata asks whether a metadata server answers at base, as Google's

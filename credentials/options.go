@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
 // Google's production endpoints and defaults.
@@ -57,6 +59,11 @@ type Options struct {
 	// http.DefaultClient, which has none). The default for the metadata
 	// server additionally bypasses HTTP proxies, as the metadata server is
 	// link-local.
+	//
+	// Requests carry refresh tokens, client secrets, signed assertions and
+	// bearer tokens, so redirects to another scheme, host or port are
+	// refused, with this client too unless it has a CheckRedirect of its
+	// own: net/http would post the body again to wherever a 307 points.
 	HTTPClient *http.Client
 
 	// TokenURL overrides the OAuth 2.0 token endpoint of every file
@@ -120,7 +127,8 @@ func (opts *Options) resolve() (*settings, error) {
 	if s.metadataFactsTimeout == 0 {
 		s.metadataFactsTimeout = defaultMetadataFactsTimeout
 	}
-	s.client, s.metadataClient = s.HTTPClient, s.HTTPClient
+	s.client = redirect.Guard(s.HTTPClient)
+	s.metadataClient = s.client
 	if s.HTTPClient == nil {
 		s.client, s.metadataClient = defaultClient(), defaultMetadataClient()
 	}
@@ -206,7 +214,8 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 			MaxIdleConns:          10,
 			IdleConnTimeout:       90 * time.Second,
 		},
-		Timeout: time.Minute,
+		Timeout:       time.Minute,
+		CheckRedirect: redirect.SameOrigin,
 	}
 })
 
@@ -221,7 +230,8 @@ var defaultMetadataClient = sync.OnceValue(func() *http.Client {
 			ResponseHeaderTimeout: 10 * time.Second,
 			IdleConnTimeout:       60 * time.Second,
 		},
-		Timeout: 30 * time.Second,
+		Timeout:       30 * time.Second,
+		CheckRedirect: redirect.SameOrigin,
 	}
 })
 

@@ -70,7 +70,7 @@ func (c *Credentials) SelfSignedJWTProvider(audience string, scopes []string) (g
 		if cl.Scope != "" {
 			t.Metadata = map[string]string{gcptoken.MetaScope: cl.Scope}
 		}
-		return t, nil
+		return checked(t, "the self-signed JWT of "+sa.email)
 	}), nil
 }
 

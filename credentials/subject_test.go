@@ -21,7 +21,8 @@ func TestWithSubjectServiceAccount(t *testing.T) {
 	ts = newTokenServer(t, func(t *testing.T, form url.Values) (int, any) {
 		c := checkAssertion(t, form, ts.tokenURL())
 		sub, _ := c["sub"].(string)
-		return 200, map[string]any{"access_token": "ya29.sub=" + sub, "expires_in": 3600, "token_type": "Bearer"}
+		// A bearer token has no '@': the subject is spelt with dots.
+		return 200, map[string]any{"access_token": "ya29.sub." + strings.ReplaceAll(sub, "@", "."), "expires_in": 3600, "token_type": "Bearer"}
 	})
 	sa, err := FromJSON(mustJSON(t, saFile(t, ts.tokenURL())), isolated(t, nil))
 	if err != nil {
@@ -46,7 +47,7 @@ func TestWithSubjectServiceAccount(t *testing.T) {
 	for _, c := range []struct {
 		creds *Credentials
 		want  string
-	}{{u, "ya29.sub=" + testSubject}, {sa, "ya29.sub="}} {
+	}{{u, "ya29.sub." + strings.ReplaceAll(testSubject, "@", ".")}, {sa, "ya29.sub."}} {
 		tp, err := c.creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/admin.directory.user.readonly"})
 		if err != nil {
 			t.Fatal(err)

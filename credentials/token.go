@@ -30,18 +30,69 @@ func accessToken(t *auth.Token, op, endpoint string) (*gcptoken.Token, error) {
 		tok.Metadata = map[string]string{gcptoken.MetaScope: s}
 	}
 	if id := t.MetadataString("id_token"); id != "" {
+		if err := checkValue("ID token", id, endpoint); err != nil {
+			return nil, err
+		}
 		if tok.Metadata == nil {
 			tok.Metadata = map[string]string{}
 		}
 		tok.Metadata[gcptoken.MetaIDToken] = id
 	}
-	return tok, nil
+	return checked(tok, endpoint)
+}
+
+// checked refuses a token whose value is not a bearer token (see
+// gcptoken.CheckTokenValue) or whose type is not one word, naming source
+// (the endpoint or file it came from). Every token this package decodes
+// passes through here or checkValue: a hostile or broken server's "token"
+// holding a newline or a shell command must fail where it arrived, before
+// anything caches, prints or sends it.
+func checked(t *gcptoken.Token, source string) (*gcptoken.Token, error) {
+	what := "access token"
+	if t.Kind == gcptoken.IDToken {
+		what = "ID token"
+	}
+	if err := checkValue(what, t.Value, source); err != nil {
+		return nil, err
+	}
+	if !isTokenType(t.Type) {
+		return nil, fmt.Errorf("%s from %s: %w: its token_type is not one word of letters, digits, '-', '_' or '.'",
+			what, source, gcptoken.ErrMalformedToken)
+	}
+	return t, nil
+}
+
+// checkValue is gcptoken.CheckTokenValue with the token's kind and source
+// in the error.
+func checkValue(what, value, source string) error {
+	if err := gcptoken.CheckTokenValue(value); err != nil {
+		return fmt.Errorf("%s from %s: %w", what, source, err)
+	}
+	return nil
+}
+
+// isTokenType accepts an OAuth token_type ("Bearer", "bearer", "N_A"), or
+// none: it goes before the token in an Authorization header.
+func isTokenType(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // idToken makes a Token of a JWT, taking its expiry and real audience from
 // its claims. The signature is not checked: the token came straight from the
 // issuer over the connection we opened, and verifying is the audience's job.
 func idToken(jwt, op, endpoint string) (*gcptoken.Token, error) {
+	if err := checkValue("ID token", jwt, endpoint); err != nil {
+		return nil, err
+	}
 	c, err := parseClaims(jwt)
 	if err != nil {
 		return nil, fmt.Errorf("%s from %s: malformed ID token: %w", op, endpoint, err)

@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 	"cloud.google.com/go/auth/credentials/downscope"
 	"cloud.google.com/go/auth/credentials/idtoken"
 	"cloud.google.com/go/auth/credentials/impersonate"
+	"cloud.google.com/go/auth/httptransport"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	xdownscope "golang.org/x/oauth2/google/downscope"
 )
@@ -46,6 +50,17 @@ type confParams struct {
 	IDToken         string   `json:"id_token"`
 	IDTokenAudience string   `json:"id_token_audience"`
 	AccessToken     string   `json:"access_token"`
+	// For the rows of the endpoint census's items.
+	SignedJWT       string `json:"signed_jwt"`       // signJwt output of Target
+	JWTAudience     string `json:"jwt_audience"`     // its aud
+	FirebaseToken   string `json:"firebase_token"`   // a Firebase ID token
+	FirebaseProject string `json:"firebase_project"` // its aud
+	IAPAssertion    string `json:"iap_assertion"`    // x-goog-iap-jwt-assertion from the fake's IAP
+	IAPAudience     string `json:"iap_audience"`     // its aud
+	BogusScope      string `json:"bogus_scope"`      // a scope no Google API has
+	URL             string `json:"url"`              // for the plain authorized GETs
+	DeviceClientID  string `json:"device_client_id"` // the device flow's OAuth client
+	DeviceSecret    string `json:"device_secret"`
 }
 
 // confOut is what every conformance peer prints (each sets what its flow
@@ -60,6 +75,12 @@ type confOut struct {
 	Claims     map[string]any `json:"claims"`
 	Project    string         `json:"project"`
 	Client     string         `json:"client"`
+	// An authorized GET's answer (status, Content-Type, body as text), or
+	// the error a client reported for a refused request.
+	Status      int    `json:"status"`
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
+	Error       string `json:"error"`
 	// Results are a flow's other values, by name (conformance_wire_test.go).
 	Results map[string]string `json:"results"`
 	// Recursive is a metadata directory's ?recursive=true JSON, decoded
@@ -73,7 +94,7 @@ func confGoPeer(clientFlow string) int {
 		fmt.Fprintf(os.Stderr, "read input: %v\n", err)
 		return 2
 	}
-	run, ok := goConfFlows[clientFlow]
+	run, ok := goConfFlow(clientFlow)
 	if !ok {
 		fmt.Fprintf(os.Stderr, "unknown client/flow %q\n", clientFlow)
 		return 2
@@ -273,6 +294,160 @@ var goConfFlows = map[string]func(ctx context.Context, p *confParams) (*confOut,
 		}
 		return &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339)}, nil
 	},
+}
+
+// goCensusFlows are the Go cells of the rows for the census's items (what
+// the fake serves since the endpoint census), by "client/flow".
+var goCensusFlows = map[string]func(ctx context.Context, p *confParams) (*confOut, error){
+	"go-auth/userinfo": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGoUserinfo(ctx)(confAuthClient(credentials.AuthorizedUser, p.UserFile, nil))
+	},
+	"go-oauth2/userinfo": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGoUserinfo(ctx)(confOAuth2Client(ctx, p.UserFile, google.AuthorizedUser))
+	},
+	"go-auth/tokeninfo_v1": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGet(ctx, p.URL)(confAuthClient(credentials.ServiceAccount, p.KeyFile, []string{scopeCloudPlatform}))
+	},
+	"go-oauth2/tokeninfo_v1": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGet(ctx, p.URL)(confOAuth2Client(ctx, p.KeyFile, google.ServiceAccount, scopeCloudPlatform))
+	},
+	"go-auth/not_found": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGet(ctx, p.URL)(confAuthClient(credentials.ServiceAccount, p.KeyFile, []string{scopeCloudPlatform}))
+	},
+	"go-oauth2/not_found": func(ctx context.Context, p *confParams) (*confOut, error) {
+		return confGet(ctx, p.URL)(confOAuth2Client(ctx, p.KeyFile, google.ServiceAccount, scopeCloudPlatform))
+	},
+	"go-auth/sa_keys": func(ctx context.Context, p *confParams) (*confOut, error) {
+		// A receiver of signJwt output: the signer's JWK URL as the
+		// validator's RS256 certificate URL.
+		v, err := idtoken.NewValidator(&idtoken.ValidatorOptions{
+			RS256CertsURL: "https://www.googleapis.com/service_accounts/v1/metadata/jwk/" + p.Target})
+		if err != nil {
+			return nil, err
+		}
+		payload, err := v.Validate(ctx, p.SignedJWT, p.JWTAudience)
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Claims: payload.Claims}, nil
+	},
+	"go-auth/iap": func(ctx context.Context, p *confParams) (*confOut, error) {
+		// Validate picks IAP's ES256 keys for an ES256 token.
+		payload, err := idtoken.Validate(ctx, p.IAPAssertion, p.IAPAudience)
+		if err != nil {
+			return nil, err
+		}
+		return &confOut{Claims: payload.Claims}, nil
+	},
+	"go-auth/invalid_scope": func(ctx context.Context, p *confParams) (*confOut, error) {
+		_, err := confAuthToken(ctx)(credentials.NewCredentialsFromFile(credentials.ServiceAccount, p.KeyFile,
+			&credentials.DetectOptions{Scopes: []string{p.BogusScope}}))
+		return confRefused(err)
+	},
+	"go-oauth2/invalid_scope": func(ctx context.Context, p *confParams) (*confOut, error) {
+		_, err := confOAuth2Token(ctx, p.KeyFile, google.ServiceAccount, p.BogusScope)
+		return confRefused(err)
+	},
+	"go-oauth2/device": func(ctx context.Context, p *confParams) (*confOut, error) {
+		cfg := oauth2.Config{ClientID: p.DeviceClientID, ClientSecret: p.DeviceSecret, Endpoint: google.Endpoint,
+			Scopes: []string{"openid", "email"}}
+		da, err := cfg.DeviceAuth(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("DeviceAuth: %w", err)
+		}
+		tok, err := cfg.DeviceAccessToken(ctx, da)
+		if err != nil {
+			return nil, fmt.Errorf("DeviceAccessToken: %w", err)
+		}
+		out := &confOut{Token: tok.AccessToken, Expiry: tok.Expiry.UTC().Format(time.RFC3339), Body: da.VerificationURI}
+		out.IDToken, _ = tok.Extra("id_token").(string)
+		return out, nil
+	},
+}
+
+// goConfFlow returns the Go cell for "client/flow".
+func goConfFlow(clientFlow string) (func(ctx context.Context, p *confParams) (*confOut, error), bool) {
+	if run, ok := goConfFlows[clientFlow]; ok {
+		return run, true
+	}
+	run, ok := goCensusFlows[clientFlow]
+	return run, ok
+}
+
+// confAuthClient is cloud.google.com/go/auth's authorized HTTP client for a
+// credential file, or a client whose every request fails with err.
+func confAuthClient(typ credentials.CredType, file string, scopes []string) (*http.Client, error) {
+	creds, err := credentials.NewCredentialsFromFile(typ, file, &credentials.DetectOptions{Scopes: scopes})
+	if err != nil {
+		return nil, err
+	}
+	return httptransport.NewClient(&httptransport.Options{Credentials: creds})
+}
+
+// confOAuth2Client is golang.org/x/oauth2's authorized HTTP client.
+func confOAuth2Client(ctx context.Context, file string, typ google.CredentialsType, scopes ...string) (*http.Client, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := google.CredentialsFromJSONWithType(ctx, data, typ, scopes...)
+	if err != nil {
+		return nil, err
+	}
+	return oauth2.NewClient(ctx, creds.TokenSource), nil
+}
+
+// confGet returns a function that sends an authorized GET with the client
+// it is given and reports the answer, whatever its status.
+func confGet(ctx context.Context, url string) func(*http.Client, error) (*confOut, error) {
+	return func(client *http.Client, err error) (*confOut, error) {
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return &confOut{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}, err
+	}
+}
+
+// confGoUserinfo returns a function that follows the discovery document
+// to userinfo_endpoint with the client it is given.
+func confGoUserinfo(ctx context.Context) func(*http.Client, error) (*confOut, error) {
+	return func(client *http.Client, err error) (*confOut, error) {
+		doc, err := confGet(ctx, "https://accounts.google.com/.well-known/openid-configuration")(client, err)
+		if err != nil {
+			return nil, err
+		}
+		var d struct {
+			UserinfoEndpoint string `json:"userinfo_endpoint"`
+		}
+		if err := json.Unmarshal([]byte(doc.Body), &d); err != nil || d.UserinfoEndpoint == "" {
+			return nil, fmt.Errorf("discovery document %q: no userinfo_endpoint (%v)", doc.Body, err)
+		}
+		out, err := confGet(ctx, d.UserinfoEndpoint)(client, nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Client = d.UserinfoEndpoint
+		return out, nil
+	}
+}
+
+// confRefused turns the error of a request that had to be refused into
+// output, and its absence into an error.
+func confRefused(err error) (*confOut, error) {
+	if err == nil {
+		return nil, fmt.Errorf("the request succeeded; want Google's refusal")
+	}
+	return &confOut{Error: err.Error()}, nil
 }
 
 func confOAuth2Token(ctx context.Context, file string, typ google.CredentialsType, scopes ...string) (*confOut, error) {

@@ -68,7 +68,7 @@ type fixture struct {
 // temporary directory. Everything is removed when the test ends.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	fake, err := fakegoogle.Start("127.0.0.1:0", &fakegoogle.Options{Logger: fakeLogger(t)})
+	fake, err := fakegoogle.Start("127.0.0.1:0", &fakegoogle.Options{Logger: fakeLogger(t), DevicePollInterval: time.Second})
 	if err != nil {
 		t.Fatalf("start fakegoogle: %v", err)
 	}

@@ -215,7 +215,7 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 	case rt != "code":
 		// Google also serves the implicit and hybrid flows; the fake
 		// models only the authorization code.
-		return fail("unsupported_response_type", "fakegoogle: response_type "+rt+" is not modelled; use code")
+		return fail("unsupported_response_type", "Unsupported response_type: "+rt+" (the fake models only code)")
 	}
 	scope := q.Get("scope")
 	if strings.TrimSpace(scope) == "" {
@@ -223,7 +223,7 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 	}
 	var invalid []string
 	for _, sc := range strings.Fields(scope) {
-		if !knownScope(sc) {
+		if !s.KnownScope(sc) {
 			invalid = append(invalid, sc)
 		}
 	}
@@ -266,7 +266,7 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 		}
 		// The fake keeps no browser session, so it can never answer
 		// without showing its page.
-		return fail("login_required", "fakegoogle: there is no signed-in session; prompt=none cannot succeed")
+		return fail("login_required", "There is no signed-in session; prompt=none cannot succeed")
 	}
 	req.promptConsent = slices.Contains(prompts, "consent")
 	req.includeGrantedScopes = q.Get("include_granted_scopes") == "true"
@@ -296,17 +296,6 @@ func redirectProblem(redirect string, registered []string) string {
 		return ""
 	}
 	return "is not a loopback address (desktop clients may use http://127.0.0.1:PORT/, http://[::1]:PORT/ or http://localhost:PORT/)"
-}
-
-// knownScope accepts what Google knows in shape: the OpenID names and
-// Google API scope URLs. Short names such as "cloud-platform" are refused,
-// as at Google.
-func knownScope(sc string) bool {
-	switch sc {
-	case "openid", "email", "profile":
-		return true
-	}
-	return strings.HasPrefix(sc, "https://www.googleapis.com/auth/") && len(sc) > len("https://www.googleapis.com/auth/")
 }
 
 // validVerifier checks RFC 7636's shape of a verifier or challenge.
@@ -402,7 +391,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authRe
 	}
 	s.mu.Unlock()
 	if len(users) == 0 {
-		s.authErrorPage(w, r, http.StatusInternalServerError, "server_error", "fakegoogle: no users are registered; call AddUser")
+		s.authErrorPage(w, r, http.StatusInternalServerError, "server_error", "No users are registered; call AddUser")
 		return
 	}
 	sort.Slice(users, func(i, j int) bool { return users[i].Email < users[j].Email })
@@ -548,7 +537,7 @@ func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request) 
 	bad := func(status int, code, desc string) { s.writeOAuthError(w, r, status, code, desc) }
 	clientID, secret, err := clientCredentials(r)
 	if err != nil {
-		bad(http.StatusBadRequest, "invalid_request", "fakegoogle: "+err.Error())
+		bad(http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	if clientID == "" {

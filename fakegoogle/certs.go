@@ -1,6 +1,7 @@
 package fakegoogle
 
 import (
+	"encoding/base64"
 	"math/big"
 	"net/http"
 	"slices"
@@ -104,10 +105,14 @@ func (s *Server) saKeys(w http.ResponseWriter, r *http.Request) (string, []*rsaK
 	var keys []*rsaKey
 	if ok {
 		keys = slices.Clone(sa.keys)
+	} else {
+		keys = slices.Clone(s.system[email])
+		ok = keys != nil
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeAPIError(w, http.StatusNotFound, "NOT_FOUND", "fakegoogle: no service account "+strconv.Quote(email))
+		// [?] Google's text for an unknown account.
+		writeAPIError(w, http.StatusNotFound, "NOT_FOUND", "Service account "+strconv.Quote(email)+" not found.")
 		return "", nil, false
 	}
 	return email, keys, true
@@ -140,6 +145,45 @@ func (s *Server) handleSAJWK(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeCerts(w, set)
+}
+
+// rawKeys is the "raw" form of a service account's public keys
+// (/service_accounts/v1/metadata/raw/{email}) [obs]: the modulus in
+// standard base64 of its two's-complement bytes (a leading zero byte when
+// the top bit is set), as Google writes it.
+type rawKeys struct {
+	KeyValues []rawKey `json:"keyvalues"`
+}
+
+type rawKey struct {
+	Algorithm string `json:"algorithm"`
+	Modulus   string `json:"modulus"`
+	Exponent  string `json:"exponent"`
+	KeyID     string `json:"keyid"`
+}
+
+// handleSARaw serves /service_accounts/v1/metadata/raw/{email}.
+func (s *Server) handleSARaw(w http.ResponseWriter, r *http.Request) {
+	_, keys, ok := s.saKeys(w, r)
+	if !ok {
+		return
+	}
+	out := rawKeys{KeyValues: []rawKey{}}
+	for _, k := range keys {
+		priv, err := k.private()
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		n := priv.N.Bytes()
+		if n[0]&0x80 != 0 {
+			n = append([]byte{0}, n...)
+		}
+		out.KeyValues = append(out.KeyValues, rawKey{Algorithm: "RSA", KeyID: k.kid,
+			Modulus:  base64.StdEncoding.EncodeToString(n),
+			Exponent: base64.StdEncoding.EncodeToString(big.NewInt(int64(priv.E)).Bytes())})
+	}
+	s.writeCerts(w, out)
 }
 
 // writeAPIError writes a Google API (AIP-193) error, the style of

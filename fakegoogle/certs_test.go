@@ -181,10 +181,17 @@ func TestServiceAccountPublicKeys(t *testing.T) {
 			t.Errorf("%s: keys %v; want only private_key_id %s with the key file's key", p, slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
 		}
 	}
-	r := get(t, f.URL+"/service_accounts/v1/metadata/jwk/"+DefaultServiceAccount, nil)
+	for _, p := range []string{"/service_accounts/v1/metadata/jwk/", "/service_accounts/v1/jwk/", "/robot/v1/metadata/jwk/"} {
+		r := get(t, f.URL+p+DefaultServiceAccount, nil)
+		wantCertHeaders(t, r, clock.Now())
+		if keys := parseJWKS(t, r); len(keys) != 1 || keys[kf.PrivateKeyID] == nil || !keys[kf.PrivateKeyID].Equal(&priv.PublicKey) {
+			t.Errorf("%s: keys %v; want only %s with the key file's key", p, slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
+		}
+	}
+	r := get(t, f.URL+"/service_accounts/v1/metadata/raw/"+DefaultServiceAccount, nil)
 	wantCertHeaders(t, r, clock.Now())
-	if keys := parseJWKS(t, r); len(keys) != 1 || keys[kf.PrivateKeyID] == nil || !keys[kf.PrivateKeyID].Equal(&priv.PublicKey) {
-		t.Errorf("jwk: keys %v; want only %s with the key file's key", slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
+	if keys := parseRawKeys(t, r); len(keys) != 1 || keys[kf.PrivateKeyID] == nil || !keys[kf.PrivateKeyID].Equal(&priv.PublicKey) {
+		t.Errorf("raw: keys %v; want only %s with the key file's key", slices.Collect(maps.Keys(keys)), kf.PrivateKeyID)
 	}
 	if r := get(t, f.URL+"/robot/v1/metadata/x509/nobody@example.com", nil); r.status != http.StatusNotFound {
 		t.Errorf("unknown account: status = %d; want 404", r.status)
@@ -258,5 +265,131 @@ func TestDiscoveryUnderGoogleHost(t *testing.T) {
 				t.Errorf("token_endpoint = %q; want Google's", m["token_endpoint"])
 			}
 		})
+	}
+}
+
+// parseRawKeys decodes the "raw" key form: {"keyvalues": [{"algorithm":
+// "RSA", "modulus", "exponent" (standard base64, big-endian), "keyid"}]}.
+func parseRawKeys(t *testing.T, r response) map[string]*rsa.PublicKey {
+	t.Helper()
+	var set struct {
+		KeyValues []struct {
+			Algorithm string `json:"algorithm"`
+			Modulus   string `json:"modulus"`
+			Exponent  string `json:"exponent"`
+			KeyID     string `json:"keyid"`
+		} `json:"keyvalues"`
+	}
+	if err := json.Unmarshal(r.body, &set); err != nil {
+		t.Fatalf("raw keys %s: %v", r.body, err)
+	}
+	out := map[string]*rsa.PublicKey{}
+	for _, k := range set.KeyValues {
+		n, errN := base64.StdEncoding.DecodeString(k.Modulus)
+		e, errE := base64.StdEncoding.DecodeString(k.Exponent)
+		if k.Algorithm != "RSA" || errN != nil || errE != nil {
+			t.Fatalf("raw key %+v: algorithm not RSA or bad base64 (%v, %v)", k, errN, errE)
+		}
+		out[k.KeyID] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	}
+	return out
+}
+
+// TestSignJwtVerifiesWithPublishedKeys is how a receiver checks a JWT made
+// by signJwt: with the signer's public keys in any of the three forms Google
+// publishes, looked up by the JWT's kid.
+func TestSignJwtVerifiesWithPublishedKeys(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	caller := saAccessToken(t, f, DefaultServiceAccount, cloudPlatform, time.Now())
+	r := iamPost(t, f, caller, DefaultTargetServiceAccount, "signJwt", map[string]string{"payload": `{"iss":"x","aud":"y"}`})
+	if r.status != http.StatusOK {
+		t.Fatalf("signJwt: %d %s", r.status, r.body)
+	}
+	jwt, _ := r.json(t)["signedJwt"].(string)
+	header, _ := decodeJWT(t, jwt)
+	kid, _ := header["kid"].(string)
+	email := url.PathEscape(DefaultTargetServiceAccount)
+	for name, keys := range map[string]map[string]*rsa.PublicKey{
+		"x509": parsePEMCerts(t, get(t, f.URL+"/service_accounts/v1/metadata/x509/"+email, nil)),
+		"jwk":  parseJWKS(t, get(t, f.URL+"/service_accounts/v1/metadata/jwk/"+email, nil)),
+		"raw":  parseRawKeys(t, get(t, f.URL+"/service_accounts/v1/metadata/raw/"+email, nil)),
+	} {
+		if keys[kid] == nil {
+			t.Errorf("%s: no key %q", name, kid)
+			continue
+		}
+		if err := verifyRS256(jwt, keys[kid]); err != nil {
+			t.Errorf("%s: signJwt output does not verify: %v", name, err)
+		}
+	}
+}
+
+// TestFirebaseIDToken verifies a minted Firebase ID token against
+// securetoken@system.gserviceaccount.com's certificates, where Firebase's
+// verifiers fetch them.
+func TestFirebaseIDToken(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	f := newFake(t, &Options{Now: clock.Now})
+	tok, err := f.MintFirebaseIDToken("fb-project", "uid-42", "a@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, claims := decodeJWT(t, tok)
+	want := map[string]any{"iss": "https://securetoken.google.com/fb-project", "aud": "fb-project", "sub": "uid-42",
+		"user_id": "uid-42", "email": "a@example.com", "email_verified": true,
+		"iat": float64(clock.Now().Unix()), "exp": float64(clock.Now().Unix() + 3600)}
+	for k, v := range want {
+		if claims[k] != v {
+			t.Errorf("claim %s = %v; want %v", k, claims[k], v)
+		}
+	}
+	if fb, _ := claims["firebase"].(map[string]any); fb["sign_in_provider"] != "password" {
+		t.Errorf("firebase = %v; want sign_in_provider password", claims["firebase"])
+	}
+	kid, _ := header["kid"].(string)
+	for _, p := range []string{"/robot/v1/metadata/x509/", "/service_accounts/v1/jwk/"} {
+		r := get(t, f.URL+p+SecureTokenServiceAccount, nil)
+		var keys map[string]*rsa.PublicKey
+		if strings.Contains(p, "jwk") {
+			keys = parseJWKS(t, r)
+		} else {
+			keys = parsePEMCerts(t, r)
+		}
+		if len(keys) != 2 || keys[kid] == nil {
+			t.Fatalf("%s: keys %v; want two, with %s", p, slices.Collect(maps.Keys(keys)), kid)
+		}
+		if err := verifyRS256(tok, keys[kid]); err != nil {
+			t.Errorf("%s: Firebase token does not verify: %v", p, err)
+		}
+	}
+	if _, err := f.MintFirebaseIDToken("", "u", ""); err == nil {
+		t.Error("MintFirebaseIDToken without a project succeeded")
+	}
+}
+
+// TestDiscoveryAdvertisesOnlyServedURLs fetches every URL the discovery
+// document lists: none may answer 404.
+func TestDiscoveryAdvertisesOnlyServedURLs(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	var doc map[string]any
+	if err := json.Unmarshal(get(t, f.URL+"/.well-known/openid-configuration", nil).body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k, v := range doc {
+		u, ok := v.(string)
+		if !ok || !strings.HasPrefix(u, "http") || k == "issuer" {
+			continue
+		}
+		n++
+		if r := get(t, u, nil); r.status == http.StatusNotFound {
+			t.Errorf("%s %s answers 404: %s", k, u, r.body)
+		}
+	}
+	if n < 6 {
+		t.Errorf("discovery lists %d endpoint URLs; want at least 6", n)
 	}
 }

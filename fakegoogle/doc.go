@@ -31,14 +31,29 @@
 //     (AddIdentityProvider), plus workforce refresh at /v1/oauthtoken,
 //     token introspection at /v1/introspect and a fake AWS
 //     instance-metadata service under /latest/ (federation.go);
+//   - userinfo (/v1/userinfo of openidconnect.googleapis.com, and
+//     /oauth2/v3/userinfo, /oauth2/v2/userinfo, /oauth2/v1/userinfo), the
+//     legacy /oauth2/v1/tokeninfo, and the device authorization grant
+//     (/device/code, the device_code grant, the approval page /device and
+//     ApproveDeviceCode; device.go);
+//   - Cloud Resource Manager's projects.get (/v1/projects/{id},
+//     /v3/projects/{id}; AddProject; crm.go), which external_account
+//     credentials use to find their project id;
+//   - the keys of Firebase's securetoken@system.gserviceaccount.com
+//     (MintFirebaseIDToken) and a fake Identity-Aware Proxy: IAP's ES256
+//     keys (/iap/verify/public_key and -jwk, www.gstatic.com), IAP to guard a
+//     handler with a signed x-goog-iap-jwt-assertion, and the sample service
+//     behind it at /iap/sample/get_range (iap.go);
 //   - /sample/get_range, a protected service that, like a private Cloud Run
 //     service, accepts only ID tokens for its own URL.
 //
 // Requests are validated the way Google validates them, with Google's error
 // codes and texts where they are known, so a client that works against the
-// fake has a good chance of working against Google. Anything the fake does
-// not model is answered with 404 and a body naming the request, never with a
-// guess.
+// fake has a good chance of working against Google. Scopes no Google API has
+// get invalid_scope (KnownScope, AllowScopes). Anything the fake does not
+// model is answered with Google's HTML 404 page and a warning in the log,
+// never with a guess; NotServed lists the Google URLs clients name that the
+// fake deliberately leaves out, and why.
 //
 // The fake keeps a registry of service accounts (each with an RSA key),
 // users, OAuth clients and refresh tokens, and writes credential files

@@ -342,7 +342,7 @@ func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType s
 	form := r.PostForm
 	if tokenType == subjectTokenTypeSAML2 || tokenType == subjectTokenTypeMTLS {
 		s.log.Warn("fakegoogle: unmodelled STS subject token type", "subject_token_type", tokenType)
-		s.stsError(w, r, "invalid_request", "fakegoogle: subject_token_type "+tokenType+" is not modelled (AWS, jwt and id_token are)")
+		s.stsError(w, r, "invalid_request", "Unsupported subject_token_type: "+tokenType+" (the fake models the AWS, jwt and id_token types)")
 		return
 	}
 	name, ok := parseAudience(form.Get("audience"))
@@ -379,11 +379,11 @@ func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType s
 	switch {
 	case p.Workforce && clientID == "" && userProject == "":
 		// [?] Google's text.
-		s.stsError(w, r, "invalid_request", `fakegoogle: a workforce pool exchange needs either client authentication (client_id and client_secret) or "userProject" in "options"`)
+		s.stsError(w, r, "invalid_request", `A workforce pool exchange needs either client authentication (client_id and client_secret) or "userProject" in "options"`)
 		return
 	case !p.Workforce && userProject != "":
 		// [?] Google's text.
-		s.stsError(w, r, "invalid_request", `fakegoogle: "userProject" is only allowed for workforce pools`)
+		s.stsError(w, r, "invalid_request", `"userProject" is only allowed for workforce pools`)
 		return
 	}
 
@@ -392,13 +392,13 @@ func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType s
 	switch tokenType {
 	case SubjectTokenTypeAWS:
 		if p.Type != ProviderAWS {
-			s.stsError(w, r, "invalid_request", fmt.Sprintf("fakegoogle: subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
+			s.stsError(w, r, "invalid_request", fmt.Sprintf("The subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
 			return
 		}
 		subject, err = s.verifyAWSSubjectToken(form.Get("subject_token"), &p, form.Get("audience"))
 	default: // jwt, id_token
 		if p.Type != ProviderOIDC {
-			s.stsError(w, r, "invalid_request", fmt.Sprintf("fakegoogle: subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
+			s.stsError(w, r, "invalid_request", fmt.Sprintf("The subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
 			return
 		}
 		subject, err = s.verifyOIDCSubjectToken(r, strings.TrimSpace(form.Get("subject_token")), &p)
@@ -490,7 +490,7 @@ func (s *Server) handleSTSOAuthToken(w http.ResponseWriter, r *http.Request) {
 	case grantRefreshToken:
 	case "authorization_code":
 		s.log.Warn("fakegoogle: unmodelled STS grant", "grant_type", gt)
-		s.stsError(w, r, "invalid_request", "fakegoogle: grant_type authorization_code at /v1/oauthtoken is not modelled")
+		s.stsError(w, r, "invalid_request", "Unsupported grant_type authorization_code at /v1/oauthtoken (not modelled by the fake)")
 		return
 	default:
 		s.stsError(w, r, "unsupported_grant_type", fmt.Sprintf("Invalid value for \"grant_type\": %q", gt))
@@ -559,7 +559,7 @@ func (s *Server) handleSTSIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := r.PostForm.Get("token")
 	if tok == "" {
-		s.stsError(w, r, "invalid_request", `fakegoogle: missing "token"`)
+		s.stsError(w, r, "invalid_request", `Missing "token"`)
 		return
 	}
 	a, ok := s.lookupAccess(tok)
@@ -716,14 +716,14 @@ func (s *Server) ExternalAccountAuthorizedUserJSON(refreshToken string) ([]byte,
 func (s *Server) stsClient(w http.ResponseWriter, r *http.Request, required bool) (string, bool) {
 	if r.Header.Get("Authorization") == "" {
 		if required {
-			s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+r.URL.Path+" needs HTTP Basic client authentication")
+			s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", r.URL.Path+" needs HTTP Basic client authentication")
 			return "", false
 		}
 		return "", true
 	}
 	id, secret, err := clientCredentials(r)
 	if err != nil {
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "fakegoogle: "+err.Error())
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", err.Error())
 		return "", false
 	}
 	s.mu.Lock()

@@ -437,7 +437,7 @@ func TestIAMRequestErrors(t *testing.T) {
 			"/v1/projects/-/serviceAccounts/" + tg + ":generateSomething",
 			"/v1/projects/-/serviceAccounts/" + tg + "/allowedLocations",
 		} {
-			if r := iamPostPath(t, f, caller, p, `{}`); r.status != 404 || !strings.Contains(string(r.body), "fakegoogle: no fake for") {
+			if r := iamPostPath(t, f, caller, p, `{}`); r.status != 404 || !strings.Contains(string(r.body), "Error 404 (Not Found)!!1") {
 				t.Errorf("POST %s: got %d %s; want 404 from the unmodelled handler", p, r.status, r.body)
 			}
 		}
@@ -478,7 +478,7 @@ func TestIAMLifetime(t *testing.T) {
 			wantErr: "Access tokens for service account " + DefaultTargetServiceAccount + " can not have lifetimes of more than 1 hour. Use the Org Policy Constraint constraints/iam.allowServiceAccountCredentialLifetimeExtension to allow up to 12 hours."},
 		{name: "7200s with the policy", target: extended, lifetime: "7200s", want: 2 * time.Hour},
 		{name: "43200s with the policy", target: extended, lifetime: "43200s", want: 12 * time.Hour},
-		{name: "43201s with the policy", target: extended, lifetime: "43201s", wantErr: "fakegoogle: lifetime 43201s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension"},
+		{name: "43201s with the policy", target: extended, lifetime: "43201s", wantErr: "Lifetime 43201s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -26,8 +26,8 @@ import (
 // request body (400), project wildcard and account names (400), existence of
 // every named account (404), the delegation chain's grants (403), per-account
 // state and policy (400), then the method's own work. Google's texts are used
-// where they were observed; the others start with "fakegoogle:" so nobody
-// mistakes them for Google's.
+// where they were observed; the others, marked [?], follow their style
+// (clients show these texts to users, so none says "fakegoogle").
 
 // iamMethod describes one IAM Credentials API method.
 type iamMethod struct {
@@ -137,8 +137,6 @@ type iamError struct {
 	status  string
 	message string
 	details []any
-	// wwwAuthenticate is the REST answer's WWW-Authenticate header, if any.
-	wwwAuthenticate string
 }
 
 func (e *iamError) Error() string { return e.message }
@@ -153,9 +151,6 @@ func invalidArgument(field, msg string) *iamError {
 
 func (s *Server) writeIAMError(w http.ResponseWriter, r *http.Request, e *iamError) {
 	s.log.Debug("fakegoogle: IAM Credentials error", "path", r.URL.Path, "status", e.code, "message", e.message)
-	if e.wwwAuthenticate != "" {
-		w.Header().Set("WWW-Authenticate", e.wwwAuthenticate)
-	}
 	writeAPIError(w, e.code, e.status, e.message, e.details...)
 }
 
@@ -185,10 +180,10 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 	m := iamMethods[methodName]
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, fmt.Sprintf("fakegoogle: method %s not allowed on %s; use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+		http.Error(w, fmt.Sprintf("Method %s not allowed on %s; use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
 		return
 	}
-	caller, e := s.iamCaller(r.Header.Get("Authorization"), m)
+	caller, e := s.iamCaller(w, r, m)
 	var req *iamRequest
 	if e == nil {
 		req, e = parseIAMRequest(r, m)
@@ -196,7 +191,7 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 	project := r.PathValue("project")
 	if path := "projects/" + project + "/serviceAccounts/" + name; e == nil && req.Name != "" && req.Name != path {
 		// [?] Google's answer; the generated clients always send both alike.
-		e = invalidArgument("name", fmt.Sprintf("fakegoogle: the name in the body, %q, differs from the one in the path, %q", req.Name, path))
+		e = invalidArgument("name", fmt.Sprintf("The name in the body, %q, differs from the one in the path, %q", req.Name, path))
 	}
 	var res *iamResult
 	if e == nil {
@@ -219,7 +214,7 @@ func (s *Server) runIAM(caller, method, project, account string, req *iamRequest
 	if project != "-" {
 		// [?] Google's text was not observed.
 		return nil, invalidArgument("name", fmt.Sprintf(
-			"fakegoogle: the project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+project+"/serviceAccounts/"+account))
+			"The project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+project+"/serviceAccounts/"+account))
 	}
 	target, e := s.authorizeChain(caller, req.Delegates, account, m)
 	if e != nil {
@@ -274,42 +269,10 @@ func (res *iamResult) restBody(method string) any {
 
 // iamCaller authenticates the request's bearer token and checks its scopes,
 // answering like Google's front end (ESF) does for every API.
-func (s *Server) iamCaller(h string, m *iamMethod) (string, *iamError) {
-	meta := map[string]string{"service": iamService, "method": m.rpc}
-	unauth := func(reason, msg string) *iamError {
-		return &iamError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", message: msg,
-			details:         []any{errorInfo{Type: typeErrorInfo, Reason: reason, Domain: "googleapis.com", Metadata: meta}},
-			wwwAuthenticate: `Bearer realm="https://accounts.google.com/"`}
-	}
-	if h == "" {
-		return "", unauth("CREDENTIALS_MISSING", msgCredentialsMissing)
-	}
-	scheme, tok, _ := strings.Cut(h, " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	s.mu.Lock()
-	a, known := s.access[tok]
-	var g accessGrant
-	if known {
-		g = *a
-	}
-	expired := known && !s.now().Before(a.expiry)
-	s.mu.Unlock()
-	switch {
-	case expired:
-		return "", unauth("ACCESS_TOKEN_EXPIRED", msgCredentialsInvalid)
-	case !known:
-		// Revoked tokens are forgotten, so they land here too. An ID token
-		// (a JWT) sent by mistake gets this reason at Google [obs].
-		return "", unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
-	}
-	if !slices.Contains(g.scopes, scopeCloudPlatform) && !slices.Contains(g.scopes, scopeIAM) {
-		return "", &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED", message: msgScopeInsufficient,
-			details: []any{errorInfo{Type: typeErrorInfo, Reason: "ACCESS_TOKEN_SCOPE_INSUFFICIENT", Domain: "googleapis.com", Metadata: meta}},
-			// [?] the header's error and scope parameters.
-			wwwAuthenticate: `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="` + scopeIAM + " " + scopeCloudPlatform + `"`}
+func (s *Server) iamCaller(w http.ResponseWriter, r *http.Request, m *iamMethod) (string, *iamError) {
+	g, e := s.apiCaller(w, r, apiMethod{service: iamService, rpc: m.rpc, scopes: []string{scopeIAM, scopeCloudPlatform}})
+	if e != nil {
+		return "", e
 	}
 	return g.email, nil
 }
@@ -319,7 +282,7 @@ func (s *Server) iamCaller(h string, m *iamMethod) (string, *iamError) {
 func parseIAMRequest(r *http.Request, m *iamMethod) (*iamRequest, *iamError) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return nil, invalidArgument("", "fakegoogle: cannot read request body: "+err.Error())
+		return nil, invalidArgument("", "Cannot read request body: "+err.Error())
 	}
 	req := &iamRequest{}
 	if len(bytes.TrimSpace(buf.Bytes())) == 0 {
@@ -333,7 +296,7 @@ func parseIAMRequest(r *http.Request, m *iamMethod) (*iamRequest, *iamError) {
 		if err != nil {
 			detail = err.Error()
 		}
-		return nil, invalidArgument("", "Invalid JSON payload received. fakegoogle: "+detail)
+		return nil, invalidArgument("", "Invalid JSON payload received. "+detail)
 	}
 	for _, k := range slices.Sorted(maps.Keys(raw)) { // deterministic errors
 		v := raw[k]
@@ -449,18 +412,18 @@ func validateIAMRequest(method string, req *iamRequest) *iamError {
 			return invalidArgument("lifetime", fmt.Sprintf("Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), Field 'lifetime', Illegal duration format; duration must end with 's': %q", req.Lifetime))
 		}
 		if d < 0 {
-			return invalidArgument("lifetime", fmt.Sprintf("fakegoogle: lifetime %s is negative", req.Lifetime))
+			return invalidArgument("lifetime", fmt.Sprintf("Lifetime %s is negative", req.Lifetime))
 		}
 		if d > extendedIAMLifetime {
-			return invalidArgument("lifetime", fmt.Sprintf("fakegoogle: lifetime %s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension", req.Lifetime))
+			return invalidArgument("lifetime", fmt.Sprintf("Lifetime %s is over the maximum of 43200s (12 hours), even with constraints/iam.allowServiceAccountCredentialLifetimeExtension", req.Lifetime))
 		}
 	case "generateIdToken":
 		if req.Audience == "" {
-			return invalidArgument("audience", "fakegoogle: audience is required")
+			return invalidArgument("audience", "Audience is required")
 		}
 	case "signJwt", "signBlob":
 		if !req.hasPayload {
-			return invalidArgument("payload", "fakegoogle: payload is required")
+			return invalidArgument("payload", "Payload is required")
 		}
 	}
 	return nil
@@ -483,7 +446,7 @@ func accountID(name string) (string, *iamError) {
 			return "", invalidArgument("delegates", fmt.Sprintf(msgBadAccountForm, name))
 		}
 		if project != "-" {
-			return "", invalidArgument("delegates", fmt.Sprintf("fakegoogle: the project in %q must be the wildcard \"-\"", name))
+			return "", invalidArgument("delegates", fmt.Sprintf("The project in %q must be the wildcard \"-\"", name))
 		}
 		id = acct
 	}
@@ -531,7 +494,7 @@ func (s *Server) authorizeChain(caller string, delegates []string, name string, 
 		if sa == nil {
 			msg := fmt.Sprintf(msgAccountNotFound, id)
 			if !strings.Contains(id, "@") {
-				msg = fmt.Sprintf("fakegoogle: Not found; no service account with unique id %s", id)
+				msg = fmt.Sprintf("Not found; no service account with unique id %s", id)
 			}
 			s.log.Debug("fakegoogle: IAM decision", "method", m.rpc, "caller", caller, "denied", "account not found", "account", id)
 			return nil, &iamError{code: http.StatusNotFound, status: "NOT_FOUND", message: msg}
@@ -630,7 +593,7 @@ func (s *Server) generateIDToken(t *chainAccount, req *iamRequest) (*iamResult, 
 func (s *Server) signJwt(t *chainAccount, req *iamRequest) (*iamResult, *iamError) {
 	claims, err := decodeClaims([]byte(req.Payload))
 	if err != nil {
-		return nil, invalidArgument("payload", "fakegoogle: payload is not a JSON object: "+err.Error())
+		return nil, invalidArgument("payload", "Payload is not a JSON object: "+err.Error())
 	}
 	if exp, ok := claims["exp"]; ok {
 		// The API reference: exp must be an integer timestamp, not in the
@@ -640,11 +603,11 @@ func (s *Server) signJwt(t *chainAccount, req *iamRequest) (*iamResult, *iamErro
 		now := s.now()
 		switch {
 		case !isNum || err != nil:
-			return nil, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %v is not an integer timestamp", exp))
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %v is not an integer timestamp", exp))
 		case e < now.Unix():
-			return nil, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %d is in the past", e))
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %d is in the past", e))
 		case e > now.Add(maxSignJwtExp).Unix():
-			return nil, invalidArgument("payload", fmt.Sprintf("fakegoogle: exp claim %d is more than 12 hours in the future", e))
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %d is more than 12 hours in the future", e))
 		}
 	}
 	var compact bytes.Buffer
@@ -690,5 +653,5 @@ func decodeProtoBytes(s string) ([]byte, bool) {
 
 func (s *Server) iamInternalError(err error) *iamError {
 	s.log.Error("fakegoogle: IAM Credentials internal error", "err", err)
-	return &iamError{code: http.StatusInternalServerError, status: "INTERNAL", message: "fakegoogle: " + err.Error()}
+	return &iamError{code: http.StatusInternalServerError, status: "INTERNAL", message: err.Error()}
 }

@@ -55,20 +55,20 @@ func (s *Server) handleIAMGRPC(w http.ResponseWriter, r *http.Request) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost || r.ProtoMajor != 2 || (ct != "application/grpc" && ct != "application/grpc+proto") {
 		s.log.Warn("fakegoogle: not a gRPC request", "method", r.Method, "path", r.URL.Path, "proto", r.Proto)
-		http.Error(w, "fakegoogle: "+r.URL.Path+" is a gRPC method: POST application/grpc over HTTP/2 "+
+		http.Error(w, r.URL.Path+" is a gRPC method: POST application/grpc over HTTP/2 "+
 			"(the googlehosts proxy offers HTTP/2 for iamcredentials.googleapis.com)", http.StatusUnsupportedMediaType)
 		return
 	}
 	method, ok := iamGRPCMethods[r.PathValue("rpc")]
 	if !ok {
 		s.log.Warn("fakegoogle: unmodelled gRPC method", "path", r.URL.Path)
-		s.writeGRPCError(w, r, &iamError{status: "UNIMPLEMENTED", message: "fakegoogle: no fake for " + r.URL.Path})
+		s.writeGRPCError(w, r, &iamError{status: "UNIMPLEMENTED", message: "Method not found: " + r.URL.Path})
 		return
 	}
 	msg, e := readGRPCMessage(r)
 	var caller string
 	if e == nil {
-		caller, e = s.iamCaller(r.Header.Get("Authorization"), iamMethods[method])
+		caller, e = s.iamCaller(w, r, iamMethods[method])
 	}
 	var req *iamRequest
 	var project, account string
@@ -90,15 +90,15 @@ func (s *Server) handleIAMGRPC(w http.ResponseWriter, r *http.Request) {
 func readGRPCMessage(r *http.Request) ([]byte, *iamError) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, &iamError{status: "INTERNAL", message: "fakegoogle: cannot read the request: " + err.Error()}
+		return nil, &iamError{status: "INTERNAL", message: "Cannot read the request: " + err.Error()}
 	}
 	if len(body) < 5 || int(binary.BigEndian.Uint32(body[1:5])) != len(body)-5 {
-		return nil, &iamError{status: "INTERNAL", message: "fakegoogle: a unary call carries exactly one length-prefixed message"}
+		return nil, &iamError{status: "INTERNAL", message: "A unary call carries exactly one length-prefixed message"}
 	}
 	if body[0] != 0 {
 		// The fake announces no grpc-accept-encoding, so clients do not
 		// compress.
-		return nil, &iamError{status: "UNIMPLEMENTED", message: "fakegoogle: compressed messages (grpc-encoding " +
+		return nil, &iamError{status: "UNIMPLEMENTED", message: "Compressed messages (grpc-encoding " +
 			r.Header.Get("Grpc-Encoding") + ") are not supported"}
 	}
 	return body[5:], nil
@@ -236,7 +236,7 @@ func (req *iamRequest) setProtoField(method, field string, v []byte) error {
 }
 
 func badProto(err error) *iamError {
-	return invalidArgument("", "fakegoogle: cannot parse the request message: "+err.Error())
+	return invalidArgument("", "Cannot parse the request message: "+err.Error())
 }
 
 // splitAccountName splits "projects/{project}/serviceAccounts/{account}".

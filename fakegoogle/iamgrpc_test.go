@@ -213,8 +213,8 @@ func TestIAMGRPCErrors(t *testing.T) {
 			codes.InvalidArgument, "wildcard", "", "name"},
 		{"bad name", caller, "GenerateIdToken", encodeMsg(field{1, DefaultTargetServiceAccount}, field{3, "a"}),
 			codes.InvalidArgument, "Invalid form of account ID", "", "name"},
-		{"unknown method", caller, "ListServiceAccounts", nil, codes.Unimplemented, "no fake for", "", ""},
-		{"not a message", caller, "GenerateIdToken", []byte{0x0a, 0x7f}, codes.InvalidArgument, "cannot parse the request message", "", ""},
+		{"unknown method", caller, "ListServiceAccounts", nil, codes.Unimplemented, "Method not found", "", ""},
+		{"not a message", caller, "GenerateIdToken", []byte{0x0a, 0x7f}, codes.InvalidArgument, "Cannot parse the request message", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,6 +269,6 @@ func TestIAMRESTNameInBody(t *testing.T) {
 	}
 	r = iamPost(t, f, caller, DefaultTargetServiceAccount, "generateIdToken",
 		map[string]any{"name": "projects/-/serviceAccounts/other@x.iam.gserviceaccount.com", "audience": "a"})
-	wantAPIError(t, r, http.StatusBadRequest, "INVALID_ARGUMENT", `fakegoogle: the name in the body, "projects/-/serviceAccounts/other@x.iam.gserviceaccount.com", `+
+	wantAPIError(t, r, http.StatusBadRequest, "INVALID_ARGUMENT", `The name in the body, "projects/-/serviceAccounts/other@x.iam.gserviceaccount.com", `+
 		`differs from the one in the path, "`+name+`"`)
 }

@@ -220,6 +220,9 @@ func (s *Server) IssueRefreshToken(clientID, userEmail string, scopes []string) 
 	if len(expanded) == 0 {
 		return "", fmt.Errorf("fakegoogle: issue refresh token for %q: no scopes", userEmail)
 	}
+	if bad := s.unknownScopes(strings.Join(scopes, " ")); len(bad) > 0 {
+		return "", fmt.Errorf("fakegoogle: issue refresh token for %q: unknown scopes %q (Google would answer invalid_scope; AllowScopes adds one)", userEmail, bad)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.clients[clientID]; !ok {

@@ -28,6 +28,10 @@ type Options struct {
 	// Logger receives request and warning logs. Optional; default discards.
 	// The fake never logs token values or keys.
 	Logger *slog.Logger
+	// DevicePollInterval is the polling interval the device flow hands
+	// out; polls closer together get slow_down. Optional; default 5s,
+	// Google's. Whole seconds, at least 1.
+	DevicePollInterval time.Duration
 	// RSAKeyBits is the size of every RSA key the fake generates. Optional;
 	// default 2048. Must be at least 1024, the minimum crypto/rsa accepts;
 	// 1024 makes key generation several times faster in tests.
@@ -40,6 +44,9 @@ func (o *Options) validate() error {
 	}
 	if o.TokenLifetime != 0 && o.TokenLifetime < 2*time.Second {
 		return fmt.Errorf("fakegoogle: TokenLifetime %v is too short (minimum 2s)", o.TokenLifetime)
+	}
+	if o.DevicePollInterval < 0 || o.DevicePollInterval%time.Second != 0 {
+		return fmt.Errorf("fakegoogle: DevicePollInterval %v is not a whole number of seconds", o.DevicePollInterval)
 	}
 	if o.RSAKeyBits != 0 && (o.RSAKeyBits < 1024 || o.RSAKeyBits > 8192) {
 		return fmt.Errorf("fakegoogle: RSAKeyBits %d out of range [1024, 8192]", o.RSAKeyBits)
@@ -73,19 +80,26 @@ type Server struct {
 	bits     int
 	mux      *http.ServeMux
 
-	mu       sync.Mutex
-	base     string
-	signing  []*rsaKey // published at the cert endpoints; signing uses [0]
-	sas      map[string]*serviceAccount
-	users    map[string]*User
-	clients  map[string]string // client id → secret
-	refresh  map[string]*refreshGrant
-	access   map[string]*accessGrant
-	requests map[string]int // path → count
-	fed      *federation    // identity pools, fake AWS and OIDC provider (federation.go)
+	mu          sync.Mutex
+	base        string
+	signing     []*rsaKey // published at the cert endpoints; signing uses [0]
+	sas         map[string]*serviceAccount
+	users       map[string]*User
+	clients     map[string]string // client id → secret
+	refresh     map[string]*refreshGrant
+	access      map[string]*accessGrant
+	requests    map[string]int       // path → count
+	fed         *federation          // identity pools, fake AWS and OIDC provider (federation.go)
+	projects    map[string]*Project  // by id (crm.go)
+	system      map[string][]*rsaKey // keys of Google-owned accounts (firebase.go)
+	extraScopes map[string]bool      // AllowScopes (scopes.go)
+	iapKeys     []*ecKey             // IAP's signing keys; signing uses [0] (iap.go)
 
 	faults faultInjector // injected failures and clock skew (faults.go)
 	authz  authzState    // authorization endpoint: web clients, consent pages, codes (authorize.go)
+	device deviceState   // device authorization grant (device.go)
+
+	pollInterval time.Duration // the device flow's polling interval
 }
 
 // New returns a Server with two signing keys and the default service
@@ -113,6 +127,9 @@ func New(opts *Options) (*Server, error) {
 	if o.RSAKeyBits == 0 {
 		o.RSAKeyBits = 2048
 	}
+	if o.DevicePollInterval == 0 {
+		o.DevicePollInterval = defaultPollInterval
+	}
 	s := &Server{
 		now:      o.Now,
 		lifetime: o.TokenLifetime,
@@ -120,16 +137,21 @@ func New(opts *Options) (*Server, error) {
 		bits:     o.RSAKeyBits,
 		// Google publishes two or three keys at once; two lets clients meet
 		// a JWKS with a key they do not use.
-		signing:  []*rsaKey{generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)},
-		sas:      map[string]*serviceAccount{},
-		users:    map[string]*User{},
-		clients:  map[string]string{},
-		refresh:  map[string]*refreshGrant{},
-		access:   map[string]*accessGrant{},
-		requests: map[string]int{},
-		fed:      newFederation(o.RSAKeyBits),
+		signing:      []*rsaKey{generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)},
+		sas:          map[string]*serviceAccount{},
+		users:        map[string]*User{},
+		clients:      map[string]string{},
+		refresh:      map[string]*refreshGrant{},
+		access:       map[string]*accessGrant{},
+		requests:     map[string]int{},
+		fed:          newFederation(o.RSAKeyBits),
+		projects:     map[string]*Project{},
+		pollInterval: o.DevicePollInterval,
+		iapKeys:      []*ecKey{newECKey(), newECKey()},
+		system:       map[string][]*rsaKey{SecureTokenServiceAccount: {generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)}},
 	}
 	s.mux = s.routes()
+	s.projects[DefaultProjectID] = defaultProject(o.Now())
 	// The clock the fake answers with includes any injected skew (faults.go).
 	s.now = func() time.Time { return o.Now().Add(s.faults.clockSkew()) }
 	if _, err := s.AddServiceAccount(DefaultServiceAccount); err != nil {
@@ -151,6 +173,8 @@ func (s *Server) routes() *http.ServeMux {
 	for _, p := range []string{"/token", "/o/oauth2/token", "/oauth2/v4/token"} {
 		m.HandleFunc(p, s.handleToken)
 	}
+	m.HandleFunc("/device/code", s.handleDeviceCode) // device.go
+	m.HandleFunc("/device", s.handleDevicePage)      // www.google.com/device
 	m.HandleFunc("/revoke", s.handleRevoke)
 	m.HandleFunc("/o/oauth2/revoke", s.handleRevoke)
 	m.HandleFunc("/o/oauth2/v2/auth", s.handleAuthorize) // accounts.google.com (authorize.go)
@@ -158,15 +182,29 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("/tokeninfo", s.handleTokeninfoV3)
 	m.HandleFunc("/oauth2/v3/tokeninfo", s.handleTokeninfoV3)
 	m.HandleFunc("/oauth2/v2/tokeninfo", s.handleTokeninfoV2)
+	m.HandleFunc("/oauth2/v1/tokeninfo", s.handleTokeninfoV2) // the legacy v1 has v2's shape
+	m.HandleFunc("/v1/userinfo", s.handleUserinfoOIDC)        // openidconnect.googleapis.com (userinfo.go)
+	m.HandleFunc("/oauth2/v3/userinfo", s.handleUserinfoOIDC)
+	m.HandleFunc("/oauth2/v2/userinfo", s.handleUserinfoV2)
+	m.HandleFunc("/oauth2/v1/userinfo", s.handleUserinfoV2)
 	m.HandleFunc("/oauth2/v3/certs", s.handleJWKS)
 	m.HandleFunc("/oauth2/v1/certs", s.handlePEMCerts)
 	m.HandleFunc("/robot/v1/metadata/x509/{email}", s.handleSAX509)
 	m.HandleFunc("/service_accounts/v1/metadata/x509/{email}", s.handleSAX509)
 	m.HandleFunc("/service_accounts/v1/metadata/jwk/{email}", s.handleSAJWK)
+	m.HandleFunc("/service_accounts/v1/metadata/raw/{email}", s.handleSARaw)
+	m.HandleFunc("/service_accounts/v1/jwk/{email}", s.handleSAJWK) // the form Firebase's SDKs use
+	m.HandleFunc("/robot/v1/metadata/jwk/{email}", s.handleSAJWK)
 	m.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
 	m.HandleFunc("/sample/get_range", s.handleSample)
+	m.HandleFunc(iapSamplePath, s.handleIAPSample)              // the sample behind the fake IAP (iap.go)
+	m.HandleFunc("/iap/verify/public_key", s.handleIAPKeys)     // www.gstatic.com
+	m.HandleFunc("/iap/verify/public_key-jwk", s.handleIAPKeys) // www.gstatic.com
 	// iamcredentials.googleapis.com: the last segment is "{name}:{method}".
 	m.HandleFunc("/v1/projects/{project}/serviceAccounts/{nameAndMethod}", s.handleIAMCredentials)
+	// cloudresourcemanager.googleapis.com (crm.go)
+	m.HandleFunc("/v1/projects/{project}", s.handleProjectGet)
+	m.HandleFunc("/v3/projects/{project}", s.handleProjectGet)
 	// The same over gRPC (iamgrpc.go).
 	m.HandleFunc(iamGRPCPath+"{rpc}", s.handleIAMGRPC)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
@@ -300,12 +338,13 @@ func (rs *Running) Close() error {
 	return err
 }
 
-// handleUnmodelled answers every path the fake does not know. It fails
-// loudly so a client calling an endpoint nobody modelled is noticed, rather
-// than getting a plausible guess.
+// handleUnmodelled answers every path the fake does not know with Google's
+// 404 page. It fails loudly in the log (a warning, which the cross-check
+// suite treats as a failure) so a client calling an endpoint nobody
+// modelled is noticed, rather than getting a plausible guess.
 func (s *Server) handleUnmodelled(w http.ResponseWriter, r *http.Request) {
 	s.log.Warn("fakegoogle: unmodelled request", "method", r.Method, "path", r.URL.Path)
-	http.Error(w, fmt.Sprintf("fakegoogle: no fake for %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+	WriteNotFound(w, r)
 }
 
 // Header values copied from Google's responses.
@@ -355,7 +394,7 @@ func (s *Server) allowMethods(w http.ResponseWriter, r *http.Request, methods ..
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
 	s.writeOAuthError(w, r, http.StatusMethodNotAllowed, "invalid_request",
-		fmt.Sprintf("fakegoogle: method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, " or ")))
+		fmt.Sprintf("Method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(methods, " or ")))
 	return false
 }
 
@@ -363,7 +402,7 @@ func (s *Server) allowMethods(w http.ResponseWriter, r *http.Request, methods ..
 // maxBody) as an OAuth invalid_request.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "fakegoogle: cannot parse request: "+err.Error())
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "Cannot parse request: "+err.Error())
 		return false
 	}
 	return true

@@ -1,9 +1,14 @@
 package fakegoogle
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +32,15 @@ type state struct {
 	RefreshTokens   []stateRefresher `json:"refresh_tokens"`
 	// Federation (version 3); absent in older files.
 	Federation *stateFederation `json:"federation,omitempty"`
+	// Projects of Resource Manager (crm.go); absent in older files, which
+	// load with DefaultProjectID only.
+	Projects []Project `json:"projects,omitempty"`
+	// Keys of Google-owned accounts (SecureTokenServiceAccount); absent in
+	// older files, which load with new keys.
+	SystemKeys map[string][]stateKey `json:"system_keys,omitempty"`
+	// IAP's P-256 signing keys (iap.go), PKCS#8; absent in older files,
+	// which load with new keys.
+	IAPKeys []stateKey `json:"iap_keys,omitempty"`
 }
 
 type stateFederation struct {
@@ -109,6 +123,18 @@ func (s *Server) MarshalState() ([]byte, error) {
 		fed.WorkforceRefreshTokens = append(fed.WorkforceRefreshTokens, stateWorkforce{tok, c})
 	}
 	idpKeys := slices.Clone(s.fed.idpKeys)
+	for _, p := range s.projects {
+		st.Projects = append(st.Projects, *p)
+	}
+	system := maps.Clone(s.system)
+	for _, k := range s.iapKeys {
+		der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("fakegoogle: marshal state: IAP key: %w", err)
+		}
+		st.IAPKeys = append(st.IAPKeys, stateKey{k.kid, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
+	}
 	s.mu.Unlock()
 
 	// Keys are encoded outside the lock: they may still be generating.
@@ -134,6 +160,12 @@ func (s *Server) MarshalState() ([]byte, error) {
 		return fed.WorkforceRefreshTokens[i].Token < fed.WorkforceRefreshTokens[j].Token
 	})
 	st.Federation = fed
+	st.SystemKeys = map[string][]stateKey{}
+	for email, keys := range system {
+		if st.SystemKeys[email], err = encode(keys); err != nil {
+			return nil, fmt.Errorf("fakegoogle: marshal state: %s: %w", email, err)
+		}
+	}
 	for _, sa := range sas {
 		keys, err := encode(sa.keys)
 		if err != nil {
@@ -150,6 +182,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 	sort.Slice(st.Users, func(i, j int) bool { return st.Users[i].Email < st.Users[j].Email })
 	sort.Slice(st.OAuthClients, func(i, j int) bool { return st.OAuthClients[i].ClientID < st.OAuthClients[j].ClientID })
 	sort.Slice(st.RefreshTokens, func(i, j int) bool { return st.RefreshTokens[i].Token < st.RefreshTokens[j].Token })
+	sort.Slice(st.Projects, func(i, j int) bool { return st.Projects[i].ID < st.Projects[j].ID })
 	out, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
@@ -284,11 +317,47 @@ func (s *Server) LoadState(data []byte) error {
 		}
 	}
 
+	projects, err := s.loadProjects(st.Projects)
+	if err != nil {
+		return err
+	}
+	system := map[string][]*rsaKey{}
+	for email, keys := range st.SystemKeys {
+		if system[email], err = decode(email, keys); err != nil {
+			return err
+		}
+	}
+	iapKeys, err := loadIAPKeys(st.IAPKeys)
+	if err != nil {
+		return err
+	}
+	if system[SecureTokenServiceAccount] == nil {
+		system[SecureTokenServiceAccount] = []*rsaKey{generateKey(s.bits), generateKey(s.bits)}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
-	s.fed = fed
+	s.fed, s.projects, s.system, s.iapKeys = fed, projects, system, iapKeys
 	return nil
+}
+
+// loadProjects checks a state file's projects; a file without any gets
+// the default project, as New makes.
+func (s *Server) loadProjects(list []Project) (map[string]*Project, error) {
+	out := map[string]*Project{}
+	if len(list) == 0 {
+		out[DefaultProjectID] = defaultProject(s.now())
+		return out, nil
+	}
+	for _, p := range list {
+		p := p
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("fakegoogle: load state: %w", err)
+		}
+		out[p.ID] = &p
+	}
+	return out, nil
 }
 
 // loadFederation rebuilds the federation state from a file's, or the
@@ -323,4 +392,26 @@ func (s *Server) loadFederation(sf *stateFederation, decode func(string, []state
 		fed.wfRefresh[t.Token] = &g
 	}
 	return fed, nil
+}
+
+// loadIAPKeys decodes a state file's IAP keys; a file without any gets new
+// ones.
+func loadIAPKeys(keys []stateKey) ([]*ecKey, error) {
+	if len(keys) == 0 {
+		return []*ecKey{newECKey(), newECKey()}, nil
+	}
+	var out []*ecKey
+	for _, k := range keys {
+		block, _ := pem.Decode([]byte(k.PrivateKey))
+		if block == nil || k.KeyID == "" {
+			return nil, fmt.Errorf("fakegoogle: load state: IAP key %q: no PEM block or no key_id", k.KeyID)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		ec, ok := priv.(*ecdsa.PrivateKey)
+		if err != nil || !ok || ec.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("fakegoogle: load state: IAP key %q: not a P-256 key (%v)", k.KeyID, err)
+		}
+		out = append(out, &ecKey{kid: k.KeyID, priv: ec})
+	}
+	return out, nil
 }

@@ -52,7 +52,7 @@ func (s *Server) parseSTSBody(w http.ResponseWriter, r *http.Request) bool {
 func decodeSTSJSON(r *http.Request) (url.Values, *iamError) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return nil, invalidArgument("", "fakegoogle: cannot read request body: "+err.Error())
+		return nil, invalidArgument("", "Cannot read request body: "+err.Error())
 	}
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(&buf)
@@ -61,7 +61,7 @@ func decodeSTSJSON(r *http.Request) (url.Values, *iamError) {
 		if err != nil {
 			detail = err.Error()
 		}
-		return nil, invalidArgument("", "Invalid JSON payload received. fakegoogle: "+detail)
+		return nil, invalidArgument("", "Invalid JSON payload received. "+detail)
 	}
 	form := url.Values{}
 	for _, k := range slices.Sorted(maps.Keys(raw)) { // deterministic errors

@@ -140,7 +140,7 @@ func TestSTSErrors(t *testing.T) {
 		{"federation without audience", func(v url.Values) { v.Set("subject_token_type", "urn:ietf:params:oauth:token-type:jwt") },
 			"invalid_request", `Invalid value for "audience"`},
 		{"SAML not modelled", func(v url.Values) { v.Set("subject_token_type", "urn:ietf:params:oauth:token-type:saml2") },
-			"invalid_request", "fakegoogle: subject_token_type urn:ietf:params:oauth:token-type:saml2 is not modelled"},
+			"invalid_request", "Unsupported subject_token_type: urn:ietf:params:oauth:token-type:saml2"},
 		{"no options", func(v url.Values) { v.Del("options") }, "invalid_request", "options"},
 		{"options not JSON", func(v url.Values) { v.Set("options", "{nope") }, "invalid_request", "options"},
 		{"options without accessBoundary", func(v url.Values) { v.Set("options", `{"userProject":"p"}`) }, "invalid_request", "accessBoundary"},

@@ -78,15 +78,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.refreshGrant(w, r)
 	case grantAuthorizationCode:
 		s.authorizationCodeGrant(w, r) // authorize.go
+	case grantDeviceCode:
+		s.deviceCodeGrant(w, r) // device.go
 	default:
-		if gt == "urn:ietf:params:oauth:grant-type:device_code" {
-			// Real grants the fake does not model yet: say so rather than
-			// pretend Google rejects them.
-			s.log.Warn("fakegoogle: unmodelled grant type", "grant_type", gt)
-			s.writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type",
-				"fakegoogle: grant_type "+gt+" is not modelled by the fake")
-			return
-		}
 		s.writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type", "Invalid grant_type: "+gt)
 	}
 }
@@ -134,12 +128,12 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	jwt, err := parseJWT(assertion)
 	if err != nil {
 		// Google's text for a malformed assertion was not observed.
-		bad("invalid_grant", "fakegoogle: malformed assertion: "+err.Error())
+		bad("invalid_grant", "Malformed assertion: "+err.Error())
 		return
 	}
 	var c assertionClaims
 	if err := json.Unmarshal(jwt.payload, &c); err != nil {
-		bad("invalid_grant", "fakegoogle: malformed assertion claims: "+err.Error())
+		bad("invalid_grant", "Malformed assertion claims: "+err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -165,7 +159,7 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	if !s.acceptedAudience(r, c.audiences()) {
 		// Google's text for a wrong aud was not observed; invalid_grant is
 		// what every other assertion problem gets.
-		bad("invalid_grant", fmt.Sprintf("fakegoogle: assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
+		bad("invalid_grant", fmt.Sprintf("Assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
 		return
 	}
 	now := s.now()
@@ -208,7 +202,10 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 		s.writeToken(w, tokenResponse{IDToken: idt})
 		return
 	}
-	if len(scopes) == 0 {
+	if len(scopes) == 0 || len(s.unknownScopes(c.Scope)) > 0 {
+		// [obs] the same text for no scope and for a scope Google does
+		// not know.
+		s.log.Debug("fakegoogle: refused scopes", "service_account", info.Email, "unknown", s.unknownScopes(c.Scope))
 		bad("invalid_scope", descNoScope)
 		return
 	}
@@ -312,7 +309,7 @@ func clientCredentials(r *http.Request) (id, secret string, err error) {
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	clientID, secret, err := clientCredentials(r)
 	if err != nil {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "fakegoogle: "+err.Error())
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	if clientID == "" {
@@ -355,8 +352,9 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		scopes = expandScopes(req)
 		for _, sc := range scopes {
 			if !slices.Contains(g.scopes, sc) {
+				// [?] Google's description; the code is RFC 6749 §6's.
 				s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope",
-					fmt.Sprintf("fakegoogle: scope %q was not granted to this refresh token", sc))
+					fmt.Sprintf("The scope %s was not granted to this refresh token.", sc))
 				return
 			}
 		}

@@ -363,7 +363,7 @@ func TestTokenEndpointRejects(t *testing.T) {
 	}{
 		{"unsupported grant", "POST", url.Values{"grant_type": {"password"}}, 400, "unsupported_grant_type", "Invalid grant_type: password"},
 		{"missing grant", "POST", url.Values{}, 400, "unsupported_grant_type", "Invalid grant_type: "},
-		{"unmodelled real grant", "POST", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, 400, "unsupported_grant_type", ""},
+		{"device grant without a client", "POST", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, 400, "invalid_request", "Could not determine client ID from request."},
 		{"GET", "GET", nil, 405, "invalid_request", ""},
 	}
 	for _, path := range []string{"/token", "/o/oauth2/token", "/oauth2/v4/token"} {
@@ -389,7 +389,41 @@ func TestUnmodelledPath(t *testing.T) {
 	if r.status != http.StatusNotFound {
 		t.Errorf("status = %d; want 404", r.status)
 	}
-	if got, want := strings.TrimSpace(string(r.body)), "fakegoogle: no fake for GET /x"; got != want {
-		t.Errorf("body = %q; want %q", got, want)
+	// Google's own 404 page, naming the path.
+	if !strings.Contains(string(r.body), "<title>Error 404 (Not Found)!!1</title>") ||
+		!strings.Contains(string(r.body), "The requested URL <code>/x</code> was not found on this server.") {
+		t.Errorf("body = %q; want Google's 404 page for /x", r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
+		t.Errorf("Content-Type = %q; want Google's text/html; charset=UTF-8", ct)
+	}
+}
+
+// TestUnknownScope asks for a scope no Google API has: Google answers
+// invalid_scope with the text it gives for a missing scope, until the scope
+// is added with AllowScopes.
+func TestUnknownScope(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	kf, priv := saKey(t, f, DefaultServiceAccount)
+	const bogus = "https://www.googleapis.com/auth/no-such-api"
+	grant := func() response {
+		c := assertionClaimsFor(DefaultServiceAccount, kf.TokenURI, time.Now())
+		c["scope"] = scopeCloudPlatform + " " + bogus
+		a := signJWS(t, priv, map[string]string{"alg": "RS256", "typ": "JWT", "kid": kf.PrivateKeyID}, c)
+		return postForm(t, f.URL+"/token", url.Values{"grant_type": {grantJWTBearer}, "assertion": {a}}, nil)
+	}
+	wantOAuthError(t, grant(), http.StatusBadRequest, "invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+	if _, err := f.IssueRefreshToken(DefaultClientID, DefaultUser, []string{bogus}); err == nil {
+		t.Error("IssueRefreshToken with an unknown scope succeeded")
+	}
+	for _, known := range []string{"https://www.googleapis.com/auth/iam", "https://www.googleapis.com/auth/devstorage.read_only", "https://mail.google.com/", "openid"} {
+		if !f.KnownScope(known) {
+			t.Errorf("KnownScope(%q) = false; want true", known)
+		}
+	}
+	f.AllowScopes(bogus)
+	if r := grant(); r.status != http.StatusOK {
+		t.Errorf("after AllowScopes: %d %s; want 200", r.status, r.body)
 	}
 }

@@ -148,15 +148,19 @@ func TestTokeninfoV2(t *testing.T) {
 	sa, _ := f.ServiceAccount(DefaultServiceAccount)
 	tok := saAccessToken(t, f, DefaultServiceAccount, "email", clock.Now())
 	clock.Advance(21 * time.Second)
-	m := get(t, f.URL+"/oauth2/v2/tokeninfo?access_token="+url.QueryEscape(tok), nil).json(t)
 	want := map[string]any{
 		"issued_to": sa.UniqueID, "audience": sa.UniqueID, "user_id": sa.UniqueID,
 		"scope": "https://www.googleapis.com/auth/userinfo.email", "expires_in": float64(3578),
 		"email": DefaultServiceAccount, "verified_email": true, "access_type": "online",
 	}
-	if !maps.Equal(m, want) {
-		t.Errorf("v2 tokeninfo = %v; want %v", m, want)
+	// The legacy v1 (www.googleapis.com/oauth2/v1/tokeninfo) has v2's shape.
+	for _, path := range []string{"/oauth2/v2/tokeninfo", "/oauth2/v1/tokeninfo"} {
+		m := get(t, f.URL+path+"?access_token="+url.QueryEscape(tok), nil).json(t)
+		if !maps.Equal(m, want) {
+			t.Errorf("%s = %v; want %v", path, m, want)
+		}
 	}
+	wantOAuthError(t, get(t, f.URL+"/oauth2/v1/tokeninfo?access_token=ya29.nope", nil), http.StatusBadRequest, "invalid_token", "Invalid Value")
 }
 
 func TestRevoke(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // ErrStateMismatch means the redirect's state is not the one the flow
@@ -24,11 +26,14 @@ type AuthorizationError struct {
 	Description string
 }
 
+// Error escapes Code and Description with safetext.OneLine: they come from
+// the redirect's query, which any web page can forge, and end up on the
+// terminal.
 func (e *AuthorizationError) Error() string {
-	msg := "the authorization server answered " + e.Code
+	msg := "the authorization server answered " + safetext.OneLine(e.Code)
 	switch {
 	case e.Description != "":
-		msg += ": " + e.Description
+		msg += ": " + safetext.OneLine(e.Description)
 	case e.Code == "access_denied":
 		msg += ": the user did not allow access"
 	}

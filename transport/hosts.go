@@ -219,3 +219,40 @@ func (p *policy) list() string {
 	}
 	return b.String()
 }
+
+// HostPolicy is the rule a Transport applies before it adds a token: which
+// hosts may receive it, and over which schemes. Programs that set the
+// header themselves (gcptoken curl) use it to send a token only where a
+// Transport would, without a second copy of the rules.
+type HostPolicy struct{ p policy }
+
+// NewHostPolicy validates allowedHosts (the syntax of Options.AllowedHosts)
+// and returns the policy of a Transport with those AllowedHosts and
+// AllowHTTP. why says where the list came from, for errors (e.g. "the
+// credential's universe domain and --allow-host").
+func NewHostPolicy(allowedHosts []string, allowHTTP bool, why string) (*HostPolicy, error) {
+	h := &HostPolicy{policy{allowHTTP: allowHTTP, why: why}}
+	for _, s := range allowedHosts {
+		p, err := parsePattern(s)
+		if err != nil {
+			return nil, err
+		}
+		h.p.patterns = append(h.p.patterns, p)
+	}
+	return h, nil
+}
+
+// Check returns nil if a token (what names it, e.g. "an access token") may
+// be sent to u, else an error matching ErrNotAllowed that says why.
+func (h *HostPolicy) Check(u *url.URL, what string) error {
+	return h.p.check(originOfURL(u), what)
+}
+
+// SameOrigin reports whether a and b have the same scheme, host and port,
+// as a Transport compares a redirect hop with the request the caller made:
+// hosts in canonical form, default ports made explicit.
+func SameOrigin(a, b *url.URL) bool { return originOfURL(a) == originOfURL(b) }
+
+// IsLoopback reports whether u's host is this machine: localhost, a
+// subdomain of localhost, 127.0.0.0/8 or ::1.
+func IsLoopback(u *url.URL) bool { return isLoopback(canonicalHost(u.Hostname())) }

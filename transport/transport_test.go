@@ -659,3 +659,59 @@ func TestAuthorizedUserScopes(t *testing.T) {
 		t.Errorf("got Authorization = %q; want a bearer token", got)
 	}
 }
+
+func TestHostPolicy(t *testing.T) {
+	t.Parallel()
+	p, err := transport.NewHostPolicy([]string{"*.googleapis.com", "api.example.com:8443"}, false, "the test's list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		url     string
+		allowed bool
+	}{
+		{"https://storage.googleapis.com/b", true},
+		{"https://STORAGE.googleapis.com./b", true},
+		{"https://googleapis.com/", false},
+		{"https://api.example.com:8443/", true},
+		{"https://api.example.com/", false},
+		{"http://storage.googleapis.com/", false},
+		{"https://evil.example/", false},
+	}
+	for _, tt := range tests {
+		u, _ := url.Parse(tt.url)
+		err := p.Check(u, "an access token")
+		if (err == nil) != tt.allowed {
+			t.Errorf("Check(%s) = %v; want allowed %v", tt.url, err, tt.allowed)
+		}
+		if err != nil && (!errors.Is(err, transport.ErrNotAllowed) || !strings.Contains(err.Error(), "the test's list") && strings.HasPrefix(tt.url, "https")) {
+			t.Errorf("Check(%s) = %v; want transport.ErrNotAllowed naming where the list came from", tt.url, err)
+		}
+	}
+	if _, err := transport.NewHostPolicy([]string{"https://x/"}, false, ""); err == nil {
+		t.Error("NewHostPolicy accepted a URL as a host")
+	}
+}
+
+func TestSameOriginAndLoopback(t *testing.T) {
+	t.Parallel()
+	parse := func(s string) *url.URL { u, _ := url.Parse(s); return u }
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://Example.com/a", "https://example.com:443/b", true},
+		{"https://example.com/", "http://example.com/", false},
+		{"https://example.com/", "https://example.com:8443/", false},
+		{"https://example.com/", "https://other.example/", false},
+	} {
+		if got := transport.SameOrigin(parse(tt.a), parse(tt.b)); got != tt.same {
+			t.Errorf("SameOrigin(%s, %s) = %v; want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
+	for s, want := range map[string]bool{"http://localhost:1/": true, "http://127.0.0.2/": true, "http://[::1]:8/": true, "https://example.com/": false} {
+		if got := transport.IsLoopback(parse(s)); got != want {
+			t.Errorf("IsLoopback(%s) = %v; want %v", s, got, want)
+		}
+	}
+}

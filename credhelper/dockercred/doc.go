@@ -7,9 +7,10 @@
 // [Helper] answers get for Google's registries (gcr.io, *.gcr.io,
 // *-docker.pkg.dev, docker.*.rep.pkg.dev) and for hosts its caller allows,
 // with the username "oauth2accesstoken" and an access token as the secret.
-// It mints tokens, so it stores nothing: store and erase succeed without
-// effect (docker calls them on login and logout), like Google's own
-// docker-credential-gcr. Hosts it does not serve get the protocol's
+// It mints tokens, so it stores nothing: store succeeds without effect
+// (docker calls it on login), like Google's own docker-credential-gcr, and
+// erase (docker logout) only tells a token cache to forget its token
+// ([Helper].Erase). Hosts it does not serve get the protocol's
 // "credentials not found" answer, so docker falls back to anonymous access.
 //
 // Stdin parsing and the JSON encoding are docker-credential-helpers' own

@@ -43,6 +43,10 @@ type Helper struct {
 	Allow func(host string) bool
 	// Version is printed by the version action. Optional.
 	Version string
+	// Erase is called on erase (docker logout) for a served registry: a
+	// token cache must then stop serving the token it would hand out.
+	// Optional.
+	Erase func(ctx context.Context) error
 }
 
 // Serve runs action with the protocol's stdin and stdout. The returned
@@ -84,8 +88,13 @@ func (h *Helper) Get(ctx context.Context, serverURL string) (username, secret st
 	if err != nil {
 		return "", "", fmt.Errorf("get access token for %s: %w", host, err)
 	}
-	if tok == nil || tok.Value == "" {
+	if tok == nil {
 		return "", "", fmt.Errorf("get access token for %s: empty token", host)
+	}
+	// The secret goes into an Authorization header; a custom Provider's
+	// token is checked as the cache checks every other.
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return "", "", fmt.Errorf("get access token for %s: %w", host, err)
 	}
 	return Username, tok.Value, nil
 }
@@ -186,8 +195,18 @@ type adapter struct {
 // successful login).
 func (a *adapter) Add(*credentials.Credentials) error { return nil }
 
-// Delete accepts docker's erase (docker logout) without effect.
-func (a *adapter) Delete(string) error { return nil }
+// Delete is docker's erase (docker logout): nothing is stored, but a token
+// cache (Erase) forgets the token, so that the next login gets a new one.
+func (a *adapter) Delete(serverURL string) error {
+	host, err := RegistryHost(serverURL)
+	if err != nil || !a.h.Serves(host) || a.h.Erase == nil {
+		return nil
+	}
+	if err := a.h.Erase(a.ctx); err != nil {
+		return fmt.Errorf("erase the token for %s: %w", host, err)
+	}
+	return nil
+}
 
 func (a *adapter) Get(serverURL string) (string, string, error) {
 	return a.h.Get(a.ctx, serverURL)

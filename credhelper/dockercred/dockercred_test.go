@@ -194,6 +194,17 @@ func TestGetProviderError(t *testing.T) {
 	}
 }
 
+func TestGetRefusesMalformedToken(t *testing.T) {
+	t.Parallel()
+	p := gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+		return &gcptoken.Token{Value: "ya29.x\r\nX-Evil: 1"}, nil
+	})
+	_, secret, err := (&Helper{Provider: p}).Get(context.Background(), "gcr.io")
+	if !errors.Is(err, gcptoken.ErrMalformedToken) || secret != "" {
+		t.Errorf("Get = %q, %v; want no secret and an error matching ErrMalformedToken", secret, err)
+	}
+}
+
 func TestListHasOnlyExactHosts(t *testing.T) {
 	t.Parallel()
 	h := &Helper{Provider: &countingProvider{}, Hosts: []string{"registry.example.com", "*.example.org"}}
@@ -226,4 +237,40 @@ func FuzzGet(f *testing.F) {
 			t.Errorf("served a token for %q (host %q, %v)", c.ServerURL, host, err)
 		}
 	})
+}
+
+// TestServeErase: docker logout (erase) of a served registry calls Erase,
+// so that a cache forgets its token; other registries do not.
+func TestServeErase(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		stdin     string
+		wantCalls int
+	}{
+		{name: "served registry", stdin: "https://gcr.io", wantCalls: 1},
+		{name: "artifact registry", stdin: "us-docker.pkg.dev", wantCalls: 1},
+		{name: "other registry", stdin: "https://index.docker.io/v1/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			calls := 0
+			p := &countingProvider{}
+			h := &Helper{Provider: p, Erase: func(context.Context) error { calls++; return nil }}
+			var out bytes.Buffer
+			if err := h.Serve(context.Background(), "erase", strings.NewReader(tt.stdin), &out); err != nil {
+				t.Fatal(err)
+			}
+			if calls != tt.wantCalls || p.calls.Load() != 0 {
+				t.Errorf("Erase calls = %d, token calls = %d; want %d, 0", calls, p.calls.Load(), tt.wantCalls)
+			}
+		})
+	}
+	sentinel := errors.New("cache broken")
+	h := &Helper{Provider: &countingProvider{}, Erase: func(context.Context) error { return sentinel }}
+	var out bytes.Buffer
+	if err := h.Serve(context.Background(), "erase", strings.NewReader("gcr.io"), &out); err == nil || !strings.Contains(err.Error(), "cache broken") {
+		t.Errorf("Serve(erase) = %v; want the Erase error", err)
+	}
 }

@@ -10,8 +10,9 @@
 // with the access token as the password and its expiry as
 // password_expiry_utc, so that git 2.41+ never reuses a token another helper
 // cached past its expiry. For any other remote it prints nothing, which tells
-// git to try its next helper. Tokens are minted, not kept, so store and
-// erase do nothing.
+// git to try its next helper. Tokens are minted, not kept, so store does
+// nothing; erase, which git sends when the remote refused the password,
+// tells a token cache to forget that token ([Helper].Erase).
 //
 // The protocol is hand-written: it is a dozen lines of key=value parsing and
 // no Go library implements the helper side.

@@ -117,6 +117,11 @@ type Helper struct {
 	// Username is sent with the token. Optional; default DefaultUsername
 	// (GooglesourceUsername for googlesource.com hosts).
 	Username string
+	// Erase is called on erase for a served remote with the password git
+	// sends: git erases a credential that the remote refused, and a token
+	// cache must then stop serving it (an empty token means "whatever is
+	// cached"). Optional.
+	Erase func(ctx context.Context, token string) error
 }
 
 // Serve runs one helper action. Unknown actions are ignored, as
@@ -135,17 +140,35 @@ func (h *Helper) Serve(ctx context.Context, action string, in io.Reader, out io.
 	if err != nil {
 		return err
 	}
-	if action != "get" || !h.Serves(req) {
+	if action == "store" || !h.Serves(req) {
 		// Tokens are minted, not stored; and silence on get tells git to
 		// ask the next helper.
+		return nil
+	}
+	if action == "erase" {
+		if h.Erase == nil {
+			return nil
+		}
+		var password string
+		if v := req.Attrs["password"]; len(v) > 0 {
+			password = v[len(v)-1]
+		}
+		if err := h.Erase(ctx, password); err != nil {
+			return fmt.Errorf("erase the token for %s: %w", req.Host, err)
+		}
 		return nil
 	}
 	tok, err := h.Provider.Token(ctx)
 	if err != nil {
 		return fmt.Errorf("get access token for %s: %w", req.Host, err)
 	}
-	if tok == nil || tok.Value == "" || strings.ContainsAny(tok.Value, "\n\x00") {
-		return fmt.Errorf("get access token for %s: unusable token", req.Host)
+	if tok == nil {
+		return fmt.Errorf("get access token for %s: unusable token: none", req.Host)
+	}
+	// The protocol is lines of key=value: a newline in a token from a
+	// hostile source would add lines of its own.
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return fmt.Errorf("get access token for %s: unusable token: %w", req.Host, err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "username=%s\npassword=%s\n", h.username(req.Host), tok.Value)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,6 +134,8 @@ func TestServe(t *testing.T) {
 		{name: "malformed", action: "get", stdin: "protocol https\n", wantErr: "want key=value"},
 		{name: "token with newline", tok: &gcptoken.Token{Value: "a\nusername=evil"}, action: "get",
 			stdin: "protocol=https\nhost=source.developers.google.com\n", wantCalls: 1, wantErr: "unusable token"},
+		{name: "token with carriage return", tok: &gcptoken.Token{Value: "a\rusername=evil"}, action: "get",
+			stdin: "protocol=https\nhost=source.developers.google.com\n", wantCalls: 1, wantErr: "malformed token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,4 +206,49 @@ func FuzzParseRequest(f *testing.F) {
 			t.Errorf("printed a credential for %+v", req)
 		}
 	})
+}
+
+// TestServeErase: erase on a served remote hands the refused password to
+// Erase, so that a cache stops serving it; other remotes and a helper
+// without Erase are left alone.
+func TestServeErase(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		stdin     string
+		wantCalls []string
+	}{
+		{name: "refused token", stdin: "protocol=https\nhost=source.developers.google.com\nusername=oauth2accesstoken\npassword=ya29.refused\n",
+			wantCalls: []string{"ya29.refused"}},
+		{name: "no password", stdin: "protocol=https\nhost=source.developers.google.com\n", wantCalls: []string{""}},
+		{name: "other host", stdin: "protocol=https\nhost=github.com\npassword=ghp_x\n"},
+		{name: "plain http", stdin: "protocol=http\nhost=source.developers.google.com\npassword=x\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var calls []string
+			p := &fixedProvider{tok: &gcptoken.Token{Value: "ya29.git"}}
+			h := &Helper{Provider: p, Erase: func(_ context.Context, tok string) error {
+				calls = append(calls, tok)
+				return nil
+			}}
+			var out bytes.Buffer
+			if err := h.Serve(context.Background(), "erase", strings.NewReader(tt.stdin), &out); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(calls, ",") != strings.Join(tt.wantCalls, ",") || len(calls) != len(tt.wantCalls) {
+				t.Errorf("Erase got %q; want %q", calls, tt.wantCalls)
+			}
+			if out.Len() != 0 || p.calls.Load() != 0 {
+				t.Errorf("erase printed %q and minted %d tokens; want neither", out.String(), p.calls.Load())
+			}
+		})
+	}
+	sentinel := errors.New("cache broken")
+	h := &Helper{Provider: &fixedProvider{}, Erase: func(context.Context, string) error { return sentinel }}
+	err := h.Serve(context.Background(), "erase", strings.NewReader("protocol=https\nhost=source.developers.google.com\n"), io.Discard)
+	if !errors.Is(err, sentinel) {
+		t.Errorf("Serve(erase) = %v; want the Erase error", err)
+	}
 }

@@ -124,8 +124,12 @@ func Marshal(apiVersion string, tok *gcptoken.Token) ([]byte, error) {
 	if apiVersion != APIVersionV1 && apiVersion != APIVersionV1beta1 {
 		return nil, fmt.Errorf("kubeexec: unsupported apiVersion %q", apiVersion)
 	}
-	if tok == nil || tok.Value == "" {
+	if tok == nil {
 		return nil, errors.New("kubeexec: empty token")
+	}
+	// client-go puts the token into an Authorization header.
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return nil, fmt.Errorf("kubeexec: %w", err)
 	}
 	doc := execCredential{
 		APIVersion: apiVersion,

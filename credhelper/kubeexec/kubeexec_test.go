@@ -149,6 +149,7 @@ func TestMarshalRejects(t *testing.T) {
 		{"unknown version", "client.authentication.k8s.io/v1alpha1", &gcptoken.Token{Value: "t"}},
 		{"nil token", APIVersionV1, nil},
 		{"empty token", APIVersionV1, &gcptoken.Token{}},
+		{"token with a space", APIVersionV1, &gcptoken.Token{Value: "ya29 x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

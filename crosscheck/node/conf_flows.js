@@ -29,6 +29,22 @@ async function tokenOf(client) {
   return {token, expiry_date: client.credentials && client.credentials.expiry_date};
 }
 
+// externalAccount loads an external_account file as GoogleAuth does, gets
+// a token and the project id (which Node asks Resource Manager for).
+async function externalAccount(file) {
+  const auth = new GoogleAuth({keyFile: file, scopes: [CLOUD_PLATFORM]});
+  const out = await tokenOf(await auth.getClient());
+  out.project = await auth.getProjectId();
+  return out;
+}
+
+// get sends an authorized GET and reports the answer, whatever its status.
+async function get(client, url) {
+  const res = await client.request({url, responseType: 'text', validateStatus: () => true});
+  return {status: res.status, content_type: res.headers.get ? res.headers.get('content-type') : res.headers['content-type'],
+    body: typeof res.data === 'string' ? res.data : JSON.stringify(res.data)};
+}
+
 const flows = {
   async sa_access(p) {
     return tokenOf(await source(p));
@@ -80,10 +96,70 @@ const flows = {
     return {claims: ticket.getPayload()};
   },
   async ext_file(p) {
-    return tokenOf(await new GoogleAuth({keyFile: p.ext_file, scopes: [CLOUD_PLATFORM]}).getClient());
+    return externalAccount(p.ext_file);
   },
   async ext_aws(p) {
-    return tokenOf(await new GoogleAuth({keyFile: p.ext_aws_file, scopes: [CLOUD_PLATFORM]}).getClient());
+    return externalAccount(p.ext_aws_file);
+  },
+  async ext_project() {
+    // GOOGLE_APPLICATION_CREDENTIALS names the external_account file and
+    // GOOGLE_CLOUD_PROJECT is unset: the project can only come from
+    // cloudresourcemanager.googleapis.com.
+    const auth = new GoogleAuth({scopes: [CLOUD_PLATFORM]});
+    const out = await tokenOf(await auth.getClient());
+    out.project = await auth.getProjectId();
+    return out;
+  },
+  async userinfo(p) {
+    // What an app does with a user's credentials: follow the discovery
+    // document to userinfo_endpoint, with the client's request().
+    const client = await new GoogleAuth({keyFile: p.user_file}).getClient();
+    const doc = (await client.request({url: 'https://accounts.google.com/.well-known/openid-configuration'})).data;
+    const out = await get(client, doc.userinfo_endpoint);
+    out.client = doc.userinfo_endpoint;
+    return out;
+  },
+  async tokeninfo_v1(p) {
+    return get(await source(p), p.url);
+  },
+  async not_found(p) {
+    return get(await source(p), p.url);
+  },
+  async sa_keys(p) {
+    // A receiver of signJwt output: the signer's x509 certificates, then
+    // verifySignedJwtWithCertsAsync.
+    const client = new OAuth2Client();
+    const certs = (await client.transporter.request({
+      url: 'https://www.googleapis.com/service_accounts/v1/metadata/x509/' + encodeURIComponent(p.target)})).data;
+    const ticket = await client.verifySignedJwtWithCertsAsync(p.signed_jwt, certs, p.jwt_audience, [p.target]);
+    return {claims: ticket.getPayload()};
+  },
+  async firebase(p) {
+    // What Firebase's Admin SDK does: securetoken@system.gserviceaccount.com's
+    // certificates, then the signature and claims.
+    const client = new OAuth2Client();
+    const certs = (await client.transporter.request({
+      url: 'https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com'})).data;
+    const ticket = await client.verifySignedJwtWithCertsAsync(p.firebase_token, certs, p.firebase_project,
+        ['https://securetoken.google.com/' + p.firebase_project]);
+    return {claims: ticket.getPayload()};
+  },
+  async iap(p) {
+    // Google's documented IAP check for Node.
+    const client = new OAuth2Client();
+    const {pubkeys} = await client.getIapPublicKeys();
+    const ticket = await client.verifySignedJwtWithCertsAsync(p.iap_assertion, pubkeys, p.iap_audience,
+        ['https://cloud.google.com/iap']);
+    return {claims: ticket.getPayload()};
+  },
+  async invalid_scope(p) {
+    const client = await new GoogleAuth({keyFile: p.key_file, scopes: [p.bogus_scope]}).getClient();
+    try {
+      await client.getAccessToken();
+    } catch (e) {
+      return {error: String(e && e.message) + ' ' + JSON.stringify(e.response && e.response.data)};
+    }
+    throw new Error('the token request succeeded; want Google\'s invalid_scope');
   },
   async mds_token() {
     const client = await new GoogleAuth({scopes: [CLOUD_PLATFORM]}).getClient();

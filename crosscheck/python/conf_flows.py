@@ -19,11 +19,10 @@ import json
 import sys
 
 import google.auth
+import google.auth.exceptions
 import google.auth.transport.requests
-from google.auth import aws
 from google.auth import compute_engine
 from google.auth import downscoped
-from google.auth import identity_pool
 from google.auth import impersonated_credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token
@@ -144,24 +143,89 @@ def mds_tree(p, req):
     return {"results": results, "recursive": _metadata.get(req, "instance/", recursive=True)}
 
 
-# external_account files load with their type's own class:
-# google.auth.load_credentials_from_file would also ask
-# cloudresourcemanager.googleapis.com for the project id, which the fake does
-# not model.
-
-
 def ext_file(p, req):
-    creds = identity_pool.Credentials.from_file(p["ext_file"], scopes=[CLOUD_PLATFORM])
-    return token_of(creds, req)
+    # The loader Google documents; it also asks Resource Manager for the
+    # project id of the pool's project number.
+    creds, project = google.auth.load_credentials_from_file(p["ext_file"], scopes=[CLOUD_PLATFORM])
+    out = token_of(creds, req)
+    out["project"] = project
+    return out
 
 
 def ext_aws(p, req):
-    creds = aws.Credentials.from_file(p["ext_aws_file"], scopes=[CLOUD_PLATFORM])
-    return token_of(creds, req)
+    creds, project = google.auth.load_credentials_from_file(p["ext_aws_file"], scopes=[CLOUD_PLATFORM])
+    out = token_of(creds, req)
+    out["project"] = project
+    return out
+
+
+def ext_project(p, req):
+    # GOOGLE_APPLICATION_CREDENTIALS names the external_account file and
+    # GOOGLE_CLOUD_PROJECT is unset: the project can only come from
+    # cloudresourcemanager.googleapis.com.
+    creds, project = google.auth.default(scopes=[CLOUD_PLATFORM])
+    creds.refresh(req)
+    return {"project": project, "token": creds.token}
+
+
+def get(session, url):
+    resp = session.get(url, timeout=_peer.TIMEOUT_SECONDS)
+    return {"status": resp.status_code, "content_type": resp.headers.get("Content-Type", ""), "body": resp.text}
+
+
+def userinfo(p, req):
+    # What an app does with a user's credentials: follow the discovery
+    # document to userinfo_endpoint, with an AuthorizedSession.
+    creds = user_credentials.Credentials.from_authorized_user_file(p["user_file"])
+    session = google.auth.transport.requests.AuthorizedSession(creds)
+    doc = session.get("https://accounts.google.com/.well-known/openid-configuration", timeout=_peer.TIMEOUT_SECONDS).json()
+    out = get(session, doc["userinfo_endpoint"])
+    out["client"] = doc["userinfo_endpoint"]
+    return out
+
+
+def tokeninfo_v1(p, req):
+    return get(google.auth.transport.requests.AuthorizedSession(source(p)), p["url"])
+
+
+def not_found(p, req):
+    return get(google.auth.transport.requests.AuthorizedSession(source(p)), p["url"])
+
+
+def sa_keys(p, req):
+    # A receiver of signJwt output: verify_token with the signer's x509
+    # certificate URL.
+    claims = id_token.verify_token(
+        p["signed_jwt"], req, audience=p["jwt_audience"],
+        certs_url="https://www.googleapis.com/service_accounts/v1/metadata/x509/" + p["target"])
+    return {"claims": claims}
+
+
+def firebase(p, req):
+    # Fetches securetoken@system.gserviceaccount.com's certificates.
+    return {"claims": id_token.verify_firebase_token(p["firebase_token"], req, audience=p["firebase_project"])}
+
+
+def iap(p, req):
+    # Google's documented IAP check for Python.
+    claims = id_token.verify_token(p["iap_assertion"], req, audience=p["iap_audience"],
+                                   certs_url="https://www.gstatic.com/iap/verify/public_key")
+    return {"claims": claims}
+
+
+def invalid_scope(p, req):
+    creds = service_account.Credentials.from_service_account_file(p["key_file"], scopes=[p["bogus_scope"]])
+    try:
+        creds.refresh(req)
+    except google.auth.exceptions.RefreshError as e:
+        return {"error": str(e)}
+    raise SystemExit("the token request succeeded; want Google's invalid_scope")
 
 
 FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
                                   tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws,
+                                  ext_project, userinfo, tokeninfo_v1, not_found, sa_keys, firebase, iap,
+                                  invalid_scope,
                                   mds_tree)}
 
 

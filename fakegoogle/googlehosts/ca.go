@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -154,7 +155,24 @@ func LoadOrCreateCA(dir string, now func() time.Time) (*CA, error) {
 		return nil, fmt.Errorf("googlehosts: the CA in %s expired on %s; delete %s and %s to create a new one",
 			dir, ca.cert.NotAfter.Format(time.DateOnly), certPath, keyPath)
 	}
+	if !ca.permitsAllHosts() {
+		// Made before some emulated host was added: its name constraints
+		// would make clients reject that host's leaf. Clients read the CA
+		// from the file, so a new one in its place is all they need.
+		return createCA(dir, certPath, keyPath, now)
+	}
 	return ca, nil
+}
+
+// permitsAllHosts reports whether the CA's name constraints cover every
+// emulated host.
+func (ca *CA) permitsAllHosts() bool {
+	for _, h := range Hosts() {
+		if !slices.Contains(ca.cert.PermittedDNSDomains, h) {
+			return false
+		}
+	}
+	return true
 }
 
 func createCA(dir, certPath, keyPath string, now func() time.Time) (*CA, error) {

@@ -7,10 +7,13 @@
 // A Proxy is an HTTP proxy (set HTTPS_PROXY to it). A CONNECT to one of the
 // emulated Google hosts on port 443 (oauth2.googleapis.com,
 // accounts.google.com, www.googleapis.com, iamcredentials.googleapis.com,
-// sts.googleapis.com, openidconnect.googleapis.com) is not tunnelled
+// sts.googleapis.com, openidconnect.googleapis.com,
+// cloudresourcemanager.googleapis.com, www.gstatic.com for IAP's keys and
+// www.google.com for the device flow's /device page) is not tunnelled
 // anywhere: the proxy terminates TLS itself with a leaf certificate for that
 // host, issued on the fly by a local CA, and answers from the fake, routing
-// on the Host of each request and on the paths Google serves on that host.
+// on the Host of each request and on the paths Google serves on that host;
+// a path a host does not serve gets Google's 404 page, as at Google.
 // Connections speak HTTP/1.1, and HTTP/2 to iamcredentials.googleapis.com,
 // whose gRPC service Google's generated Go client calls.
 // Plain-HTTP requests for the GCE metadata server (metadata.google.internal,

@@ -256,8 +256,17 @@ func TestConnectToEmulatedHost(t *testing.T) {
 	}{
 		{"JWKS on www", "https://www.googleapis.com/oauth2/v3/certs", 200, `"keys"`},
 		{"discovery on accounts", "https://accounts.google.com/.well-known/openid-configuration", 200, `"jwks_uri"`},
-		{"certs asked of the wrong host", "https://oauth2.googleapis.com/oauth2/v3/certs", 404, "Google serves it at https://www.googleapis.com/oauth2/v3/certs"},
-		{"STS path on oauth2", "https://oauth2.googleapis.com/v1/token", 404, "does not serve /v1/token"},
+		// Google's own 404 page, as Google answers a path asked of the
+		// wrong host.
+		{"certs asked of the wrong host", "https://oauth2.googleapis.com/oauth2/v3/certs", 404, "The requested URL <code>/oauth2/v3/certs</code> was not found on this server."},
+		{"STS path on oauth2", "https://oauth2.googleapis.com/v1/token", 404, "<title>Error 404 (Not Found)!!1</title>"},
+		// The IAM Credentials and Resource Manager hosts share /v1/projects/.
+		{"project asked of iamcredentials", "https://iamcredentials.googleapis.com/v1/projects/fake-project", 404, "Error 404 (Not Found)"},
+		{"signJwt asked of cloudresourcemanager", "https://cloudresourcemanager.googleapis.com/v1/projects/-/serviceAccounts/x@y:signJwt", 404, "Error 404 (Not Found)"},
+		{"project without a token", "https://cloudresourcemanager.googleapis.com/v1/projects/fake-project", 401, `"UNAUTHENTICATED"`},
+		{"IAP keys on gstatic", "https://www.gstatic.com/iap/verify/public_key-jwk", 200, `"ES256"`},
+		{"device page on www.google.com", "https://www.google.com/device", 200, `name="user_code"`},
+		{"userinfo on openidconnect", "https://openidconnect.googleapis.com/v1/userinfo", 401, "Invalid Credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -472,6 +481,49 @@ func rawRequest(t *testing.T, proxyAddr, method, target, tunnelled string) (*htt
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(body)
+}
+
+// TestCAFromBeforeNewHosts loads a CA made when fewer hosts were emulated:
+// its name constraints would make clients reject the new hosts' leaves, so
+// LoadOrCreateCA replaces it with one that covers every host.
+func TestCAFromBeforeNewHosts(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "old CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+		PermittedDNSDomainsCritical: true, PermittedDNSDomains: []string{"oauth2.googleapis.com"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(filepath.Join(dir, googlehosts.CACertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, googlehosts.CAKeyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+
+	ca, err := googlehosts.LoadOrCreateCA(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca.Certificate().SerialNumber.Cmp(big.NewInt(9)) == 0 {
+		t.Fatal("LoadOrCreateCA kept the CA whose name constraints miss emulated hosts")
+	}
+	for _, host := range googlehosts.Hosts() {
+		leaf, err := ca.Leaf(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: ca.Pool()}); err != nil {
+			t.Errorf("leaf for %s from the replaced CA: %v", host, err)
+		}
+	}
+	onDisk, _ := os.ReadFile(filepath.Join(dir, googlehosts.CACertFile))
+	if string(onDisk) != string(ca.CertPEM()) {
+		t.Error("the new CA was not written to ca.pem")
+	}
 }
 
 // TestHTTP2ForGRPC checks that iamcredentials.googleapis.com, which Google's

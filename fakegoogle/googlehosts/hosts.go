@@ -10,9 +10,11 @@ import (
 )
 
 // route is one emulated Google host and the paths it serves (protocol.md
-// §0.1). A path ending in "/" is a prefix. The fake serves every path on one
-// mux (no two hosts share a path it models), so the table is what keeps a
-// client honest: a path asked of the wrong host gets 404, as at Google.
+// §0.1). A path ending in "/" is a prefix; a "*" segment stands for one
+// non-empty path segment (an email, a project id). The fake serves every
+// path on one mux, so the table is what keeps a client honest: a path asked
+// of the wrong host gets Google's 404, as at Google (the IAM Credentials and
+// Resource Manager hosts both serve /v1/projects/…, with different shapes).
 type route struct {
 	host  string
 	paths []string
@@ -22,11 +24,20 @@ var routes = []route{
 	{"oauth2.googleapis.com", []string{"/token", "/tokeninfo", "/revoke", "/device/code"}},
 	{"accounts.google.com", []string{"/o/oauth2/token", "/o/oauth2/revoke", "/o/oauth2/auth", "/o/oauth2/v2/auth",
 		"/.well-known/openid-configuration"}},
-	{"www.googleapis.com", []string{"/oauth2/v1/certs", "/oauth2/v3/certs", "/oauth2/v3/tokeninfo", "/oauth2/v2/tokeninfo",
-		"/oauth2/v4/token", "/robot/v1/metadata/", "/service_accounts/v1/metadata/"}},
-	{"iamcredentials.googleapis.com", []string{"/v1/projects/", grpcIAMCredentials}},
+	{"www.googleapis.com", []string{"/oauth2/v1/certs", "/oauth2/v3/certs",
+		"/oauth2/v1/tokeninfo", "/oauth2/v2/tokeninfo", "/oauth2/v3/tokeninfo",
+		"/oauth2/v1/userinfo", "/oauth2/v2/userinfo", "/oauth2/v3/userinfo", "/oauth2/v4/token",
+		"/robot/v1/metadata/x509/*", "/robot/v1/metadata/jwk/*",
+		"/service_accounts/v1/metadata/x509/*", "/service_accounts/v1/metadata/jwk/*",
+		"/service_accounts/v1/metadata/raw/*", "/service_accounts/v1/jwk/*"}},
+	{"iamcredentials.googleapis.com", []string{"/v1/projects/*/serviceAccounts/*", grpcIAMCredentials}},
 	{"sts.googleapis.com", []string{"/v1/token", "/v1/oauthtoken", "/v1/introspect"}},
 	{"openidconnect.googleapis.com", []string{"/v1/userinfo"}},
+	{"cloudresourcemanager.googleapis.com", []string{"/v1/projects/*", "/v3/projects/*"}},
+	// IAP's signing keys.
+	{"www.gstatic.com", []string{"/iap/verify/public_key", "/iap/verify/public_key-jwk"}},
+	// The device flow's verification_url, where the user enters the code.
+	{"www.google.com", []string{"/device"}},
 }
 
 // grpcIAMCredentials is the path prefix of IAM Credentials' gRPC service,
@@ -61,11 +72,32 @@ func isMetadataHost(host string) bool {
 
 func (r route) serves(path string) bool {
 	for _, p := range r.paths {
-		if p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+		if pathMatches(p, path) {
 			return true
 		}
 	}
 	return false
+}
+
+// pathMatches matches path against a route pattern: exactly, as a prefix
+// when the pattern ends in "/", with "*" standing for one non-empty segment.
+func pathMatches(pattern, path string) bool {
+	if strings.HasSuffix(pattern, "/") {
+		return strings.HasPrefix(path, pattern)
+	}
+	if !strings.Contains(pattern, "*") {
+		return pattern == path
+	}
+	want, got := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(want) != len(got) {
+		return false
+	}
+	for i := range want {
+		if want[i] == "*" && got[i] == "" || want[i] != "*" && want[i] != got[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // hostServes reports whether Google's host serves path.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
 )
 
 // Options configures a Proxy.
@@ -297,12 +299,13 @@ func (p *Proxy) serveGoogle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !hostServes(host, r.URL.Path) {
-		msg := fmt.Sprintf("gcptoken fake Google: %s does not serve %s", host, r.URL.Path)
+		// Google's 404 page, as Google answers; the hint is for the log.
+		hint := ""
 		if u, ok := GoogleURL(r.URL.Path); ok {
-			msg += "; Google serves it at " + u
+			hint = u
 		}
-		p.log.Warn("googlehosts: path not served by host", "host", host, "path", r.URL.Path)
-		http.Error(w, msg, http.StatusNotFound)
+		p.log.Warn("googlehosts: path not served by host", "host", host, "path", r.URL.Path, "google_serves_it_at", hint)
+		fakegoogle.WriteNotFound(w, r)
 		return
 	}
 	p.log.Debug("googlehosts: request", "method", r.Method, "host", host, "path", r.URL.Path)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -10,26 +12,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
-
-// closedPort returns a loopback URL on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // badInputDir is the committed corpus (testdata/README says: all FAKE).
 const badInputDir = "../../testdata/badinput"
@@ -172,6 +162,25 @@ var credCorpus = map[string][]string{
 	"user-missing-refresh-token.json":          {"refresh_token", "missing"},
 	"utf16le.json":                             {"UTF-16"},
 	"whitespace-only.json":                     {"is empty"},
+	// Fields holding terminal escapes, CRLF, bidi overrides or lone UTF-16
+	// surrogates: refused, without echoing them.
+	"sa-client-email-escape.json":        {"client_email", "control character U+001B"},
+	"sa-private-key-id-surrogate.json":   {"private_key_id", "U+FFFD", "surrogate"},
+	"sa-token-uri-crlf.json":             {"token_uri", "control character U+000D"},
+	"user-account-bidi.json":             {"account", "control character U+202E"},
+	"ext-audience-escape.json":           {"audience", "control character U+001B"},
+	"ext-source-url-crlf.json":           {"credential_source.url", "control character U+000D"},
+	"ext-source-file-surrogate.json":     {"credential_source.file", "U+FFFD"},
+	"impersonated-delegate-control.json": {"delegates[0]", "control character U+0007"},
+	// Token endpoints that are not http(s): local files, other protocols.
+	"user-token-uri-file.json":              {"token_uri", "file:///etc/passwd", "not an absolute http(s) URL"},
+	"user-token-uri-gopher.json":            {"token_uri", "gopher:", "not an absolute http(s) URL"},
+	"user-token-uri-javascript.json":        {"token_uri", "javascript:", "not an absolute http(s) URL"},
+	"user-token-uri-data.json":              {"token_uri", "data:", "not an absolute http(s) URL"},
+	"ext-token-url-gopher.json":             {"token_url", "gopher:", "not an absolute http(s) URL"},
+	"ext-impersonation-url-javascript.json": {"service_account_impersonation_url", "javascript:", "not an absolute"},
+	"ext-source-url-file.json":              {"credential_source", "url", "file:///etc/shadow", "not an absolute"},
+	"impersonated-url-data.json":            {"service_account_impersonation_url", "data:", "not an absolute"},
 	// A UTF-8 byte-order mark is tolerated (some editors write one): the
 	// file parses, and the fake refuses its made-up client.
 	"bom.json": nil,
@@ -222,14 +231,27 @@ func TestBadCredentialFiles(t *testing.T) {
 					wantOneLineError(t, r, append([]string{path}, want...)...)
 				}
 				noLeak(t, r, "fake-client-secret", "1//fake-refresh-token")
+				noControls(t, r)
 			}
 		})
 	}
 }
 
+// noControls fails if the output holds a character that acts on a
+// terminal: errors must show what came from a hostile file escaped.
+func noControls(t *testing.T, r result) {
+	t.Helper()
+	if strings.ContainsAny(r.stdout+r.stderr, terminalControls+"\r") {
+		t.Errorf("output holds control characters:\nstdout %q\nstderr %q", r.stdout, r.stderr)
+	}
+}
+
 // TestBadCredentialFilesMadeByTheTest covers inputs that cannot be
-// committed: a file over 1 MiB, a symlink loop, an unreadable file, a
-// dangling symlink and an empty file.
+// committed: a file over 1 MiB, a 2 GiB sparse file, a symlink loop, an
+// unreadable file, a dangling symlink, an empty file, FIFOs no one writes
+// (as the credentials and as an external_account's subject-token file),
+// /dev/zero, /proc/self/environ, and service-account keys (which need a
+// real RSA key) with token URIs that are not http(s).
 func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -253,6 +275,15 @@ func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	sparse := filepath.Join(dir, "sparse.json")
+	sf, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.Truncate(2 << 30); err != nil {
+		t.Fatal(err)
+	}
+	sf.Close()
 	unreadable := filepath.Join(dir, "unreadable.json")
 	if err := os.WriteFile(unreadable, []byte(`{"type": "service_account",`), 0o000); err != nil {
 		t.Fatal(err)
@@ -280,39 +311,99 @@ func TestBadCredentialFilesMadeByTheTest(t *testing.T) {
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0x30, 0x82, 0x01, 0x55, 0x02, 0x01, 0x00}})), "")
 	truncatedPEM := saFile(t, dir, "sa-private-key-truncated-pem.json", pemHead+"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", "")
 	// The key is checked before token_uri: this one must be a real RSA key.
-	badTokenURI := saFile(t, dir, "sa-token-uri-not-url.json", pkcs8PEM(t, func() (any, error) {
-		return rsa.GenerateKey(rand.Reader, 2048)
-	}), "not a url")
+	rsaKey := pkcs8PEM(t, func() (any, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+	badTokenURI := saFile(t, dir, "sa-token-uri-not-url.json", rsaKey, "not a url")
+	fileTokenURI := saFile(t, dir, "sa-token-uri-file.json", rsaKey, "file:///etc/passwd")
+	gopherTokenURI := saFile(t, dir, "sa-token-uri-gopher.json", rsaKey, "gopher://127.0.0.1:6379/_FLUSHALL")
+	jsTokenURI := saFile(t, dir, "sa-token-uri-javascript.json", rsaKey, "javascript:alert(1)")
+	dataTokenURI := saFile(t, dir, "sa-token-uri-data.json", rsaKey, "data:,x")
+	crlfTokenURI := saFile(t, dir, "sa-token-uri-crlf.json", rsaKey, "https://oauth2.googleapis.com/token\r\nX: 1")
 
-	tests := []struct {
-		name string
-		path string
-		want []string
-	}{
-		{"EC key in a service-account file", ecKey, []string{ecKey, "private_key", "EC key", "RSA"}},
-		{"private_key with bad base64", badBase64, []string{badBase64, "private_key", "not a PEM key"}},
-		{"private_key with bad DER", badDER, []string{badDER, "private_key", "cannot parse"}},
-		{"private_key cut short", truncatedPEM, []string{truncatedPEM, "private_key", "not a PEM key"}},
-		{"token_uri not a URL", badTokenURI, []string{badTokenURI, "token_uri", "not an absolute"}},
-		{"Ed25519 key in a service-account file", edKey, []string{edKey, "private_key", "Ed25519", "RSA"}},
-		{"over 1 MiB", huge, []string{huge, "larger than"}},
-		{"symlink loop", loopA, []string{loopA, "too many levels of symbolic links"}},
-		{"dangling symlink", dangling, []string{dangling}},
-		{"empty file", empty, []string{empty, "is empty"}},
-		{"unreadable file", unreadable, unreadableWant},
+	tests := []badFileCase{
+		{"EC key in a service-account file", ecKey, []string{ecKey, "private_key", "EC key", "RSA"}, 0, 0},
+		{"private_key with bad base64", badBase64, []string{badBase64, "private_key", "not a PEM key"}, 0, 0},
+		{"private_key with bad DER", badDER, []string{badDER, "private_key", "cannot parse"}, 0, 0},
+		{"private_key cut short", truncatedPEM, []string{truncatedPEM, "private_key", "not a PEM key"}, 0, 0},
+		{"token_uri not a URL", badTokenURI, []string{badTokenURI, "token_uri", "not an absolute"}, 0, 0},
+		{"token_uri file:", fileTokenURI, []string{fileTokenURI, "token_uri", "file:", "not an absolute"}, 0, 0},
+		{"token_uri gopher:", gopherTokenURI, []string{gopherTokenURI, "token_uri", "gopher:", "not an absolute"}, 0, 0},
+		{"token_uri javascript:", jsTokenURI, []string{jsTokenURI, "token_uri", "javascript:", "not an absolute"}, 0, 0},
+		{"token_uri data:", dataTokenURI, []string{dataTokenURI, "token_uri", "data:", "not an absolute"}, 0, 0},
+		{"token_uri with CRLF", crlfTokenURI, []string{crlfTokenURI, "token_uri", "U+000D"}, 0, 0},
+		{"Ed25519 key in a service-account file", edKey, []string{edKey, "private_key", "Ed25519", "RSA"}, 0, 0},
+		{"over 1 MiB", huge, []string{huge, "larger than"}, 0, 0},
+		{"2 GiB sparse file", sparse, []string{sparse, "2147483648 bytes, larger than"}, 0, 0},
+		{"symlink loop", loopA, []string{loopA, "too many levels of symbolic links"}, 0, 0},
+		{"dangling symlink", dangling, []string{dangling}, 0, 0},
+		{"empty file", empty, []string{empty, "is empty"}, 0, 0},
+		{"unreadable file", unreadable, unreadableWant, 0, 0},
 	}
+	tests = append(tests, specialFileCases(t, dir)...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			start := time.Now()
-			r := run(t, newEnv(t), "", "print-access-token", "--no-cache", "--credentials", tt.path)
-			wantCode(t, r, ExitCredentials)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			if tt.deadline > 0 {
+				ctx, cancel = context.WithTimeout(context.Background(), tt.deadline)
+			}
+			defer cancel()
+			r := runApp(t, ctx, newEnv(t), &App{}, 30*time.Second, "print-access-token", "--no-cache", "--credentials", tt.path)
+			wantCode(t, r, cmp.Or(tt.code, ExitCredentials))
 			wantOneLineError(t, r, tt.want...)
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("took %v; a bad file must fail fast", d)
+			noControls(t, r)
+			if r.duration > 10*time.Second {
+				t.Errorf("took %v; a bad file must fail fast", r.duration)
 			}
 		})
 	}
+}
+
+// badFileCase is a credentials file and what --credentials must make of it.
+type badFileCase struct {
+	name string
+	path string
+	want []string // fragments of the one-line error
+	code int      // the exit code; default ExitCredentials
+	// deadline, if set, is the command's: only it ends the read.
+	deadline time.Duration
+}
+
+// specialFileCases are the files that are not files: FIFOs no one writes
+// (ended by the command's deadline), an endless device, and a /proc file
+// whose size says 0. Where the platform lacks them there are none.
+func specialFileCases(t *testing.T, dir string) []badFileCase {
+	type c = badFileCase
+	var out []c
+	if runtime.GOOS == "linux" {
+		out = append(out,
+			c{"/dev/zero", "/dev/zero", []string{"/dev/zero", "larger than 1048576 bytes"}, 0, 0},
+			c{"/proc/self/environ", "/proc/self/environ", []string{"/proc/self/environ", "not UTF-8 text"}, 0, 0})
+	}
+	if runtime.GOOS == "windows" {
+		return out
+	}
+	pipe := fifo(t)
+	subject := fifo(t)
+	ext, err := json.Marshal(map[string]any{
+		"type": "external_account", "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+		"audience":          "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+		"token_url":         "https://sts.googleapis.com/v1/token",
+		"credential_source": map[string]any{"file": subject},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extPath := filepath.Join(dir, "ext-fifo.json")
+	if err := os.WriteFile(extPath, ext, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(out,
+		c{"FIFO with no writer", pipe, []string{pipe, "deadline exceeded"}, 0, time.Second},
+		// The subject token is read by a refresh that the cache shares
+		// among callers and so detaches from the caller's context: the
+		// caller's deadline ends the wait (exit 4, as for a token endpoint
+		// that does not answer); the attempt timeout ends the read.
+		c{"FIFO as credential_source.file", extPath, []string{"deadline exceeded"}, ExitUnavailable, time.Second})
 }
 
 // pkcs8PEM returns a freshly generated key as a PKCS#8 PEM block.

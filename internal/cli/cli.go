@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // App carries what commands take from the outside world, so tests can run
@@ -58,8 +60,9 @@ func Run(ctx context.Context, app *App, args []string) int {
 		// cobra reports these as untyped errors.
 		err = &usageError{msg: err.Error()}
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	fmt.Fprintf(app.Err, "gcptoken: %s\n", msg)
+	// One line, and nothing in it (a path, a server's words, a field of a
+	// hostile file) may act on the terminal.
+	fmt.Fprintf(app.Err, "gcptoken: %s\n", safetext.OneLine(err.Error()))
 	code := exitCode(err)
 	if code == ExitUsage {
 		fmt.Fprintln(app.Err, "Run 'gcptoken --help' for usage.")

@@ -206,12 +206,12 @@ func TestPrintAccessTokenFormats(t *testing.T) {
 			}
 		}},
 		{"header", func(t *testing.T, out string) {
-			if !strings.HasPrefix(out, "Authorization: Bearer ya29.") {
+			if !strings.HasPrefix(out, "Authorization: Bearer ya29.") || strings.Count(out, "\n") != 1 {
 				t.Errorf("got %q; want an Authorization header line", out)
 			}
 		}},
 		{"env", func(t *testing.T, out string) {
-			if !strings.Contains(out, "export GOOGLE_OAUTH_ACCESS_TOKEN=ya29.") || !strings.Contains(out, "export CLOUDSDK_AUTH_ACCESS_TOKEN=ya29.") {
+			if !strings.Contains(out, "export GOOGLE_OAUTH_ACCESS_TOKEN='ya29.") || !strings.Contains(out, "export CLOUDSDK_AUTH_ACCESS_TOKEN='ya29.") {
 				t.Errorf("got %q; want shell exports", out)
 			}
 		}},

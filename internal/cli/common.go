@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // Environment variables the CLI reads (besides Google's own ADC variables).
@@ -89,20 +90,20 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 			return nil, usagef("--subject: %v", err)
 		}
 	}
-	return f.downscopeIfAsked(app, creds)
+	return f.downscopeIfAsked(ctx, app, creds)
 }
 
 // downscopeIfAsked wraps creds in a Credential Access Boundary when
 // --access-boundary names one. It comes last: the boundary restricts
 // whatever token the other flags select.
-func (f *credFlags) downscopeIfAsked(app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
+func (f *credFlags) downscopeIfAsked(ctx context.Context, app *App, creds *credentials.Credentials) (*credentials.Credentials, error) {
 	if f.accessBoundary == "" {
 		if f.stsEndpoint != "" {
 			return nil, usagef("--sts-endpoint needs --access-boundary")
 		}
 		return creds, nil
 	}
-	data, err := readBoundaryFile(f.accessBoundary)
+	data, err := readBoundaryFile(ctx, f.accessBoundary)
 	if err != nil {
 		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, err)
 	}
@@ -121,27 +122,24 @@ func (f *credFlags) downscopeIfAsked(app *App, creds *credentials.Credentials) (
 	return d, nil
 }
 
-// readBoundaryFile reads an access-boundary file; its errors do not repeat
-// the path.
-func readBoundaryFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+// readBoundaryFile reads an access-boundary file, bounded in size whatever
+// kind of file it is and ended by ctx (a FIFO no one writes); its errors do
+// not repeat the path.
+func readBoundaryFile(ctx context.Context, path string) ([]byte, error) {
+	data, err := fileutil.ReadFile(ctx, path, maxBoundaryFile)
 	switch {
+	case err == nil:
+		return data, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, errors.New("file does not exist")
 	case errors.Is(err, fs.ErrPermission):
 		return nil, errors.New("permission denied")
-	case err != nil:
-		return nil, err
-	case fi.IsDir():
+	case errors.Is(err, fileutil.ErrIsDirectory):
 		return nil, errors.New("is a directory, not an access boundary file")
-	case fi.Size() > maxBoundaryFile:
-		return nil, fmt.Errorf("is %d bytes, larger than %d; not an access boundary file", fi.Size(), maxBoundaryFile)
+	case errors.Is(err, fileutil.ErrTooLarge):
+		return nil, fmt.Errorf("%w; not an access boundary file", err)
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, errors.New("permission denied")
-	}
-	return data, err
+	return nil, unwrapPathError(err)
 }
 
 // maxBoundaryFile bounds --access-boundary files: STS takes at most 2048
@@ -209,16 +207,14 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.kind == gcptoken.AccessToken && !req.selfSigned && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-		req.scopes = []string{defaultScope}
-	}
+	req = req.withDefaults(creds)
 	if req.kind == gcptoken.IDToken && creds.Type == credentials.TypeDownscoped {
 		return nil, nil, usagef("--access-boundary: downscoped credentials have access tokens only; drop it for an ID token")
 	}
 	if req.tokenFormat != "" && !creds.SupportsTokenFormat() {
 		return nil, nil, usagef("--token-format needs the metadata server's credentials; these are %s (from %s)", creds.Type, creds.Source)
 	}
-	p, err := f.provider(app, creds, req)
+	p, err := f.provider(ctx, app, creds, req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,6 +226,16 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 		warnAudience(app.Err, creds, req.audience, tok)
 	}
 	return tok, creds, nil
+}
+
+// withDefaults fills in what req leaves to the credential: access tokens
+// default to the cloud-platform scope, except for user credentials, whose
+// token carries the scopes the user granted.
+func (req tokenRequest) withDefaults(creds *credentials.Credentials) tokenRequest {
+	if req.kind == gcptoken.AccessToken && !req.selfSigned && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+		req.scopes = []string{defaultScope}
+	}
+	return req
 }
 
 // warnAudience tells the user when the token's real audience is not the one
@@ -246,15 +252,52 @@ func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok 
 // provider builds the token provider for req: the credential's plain source
 // wrapped in the in-process cache (retries, coalescing) and, unless
 // --no-cache, the on-disk cache shared by all gcptoken processes.
-func (f *credFlags) provider(app *App, creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
-	var src gcptoken.TokenProvider
-	var err error
+//
+// The on-disk cache is keyed by the principal the token will carry, so for
+// federated credentials the subject token is read first (a Snapshot), and
+// the fetch on a miss exchanges exactly that subject token: two workloads
+// sharing one configuration file, or a subject token replaced by another
+// principal's, never get each other's cached token, and one that cannot be
+// read is an error, not the previous token.
+func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
+	// The plain source first, unpinned: its usage errors come before any
+	// subject token is read.
+	src, err := plainSource(creds, req)
+	if err != nil {
+		return nil, err
+	}
+	cache := f.diskCache(app)
+	if cache == nil {
+		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}), nil
+	}
+	pinned, err := creds.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pinned != creds {
+		if src, err = plainSource(pinned, req); err != nil {
+			return nil, err
+		}
+	}
+	return &diskcache.Provider{
+		Cache:  cache,
+		Key:    cacheKey(pinned, req),
+		Source: gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}),
+		OnError: func(err error) {
+			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s\n", safetext.OneLine(err.Error()))
+		},
+	}, nil
+}
+
+// plainSource is the credential's uncached source of the token req asks for.
+func plainSource(creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
 	switch {
 	case req.selfSigned:
-		src, err = creds.SelfSignedJWTProvider(req.audience, req.scopes)
+		src, err := creds.SelfSignedJWTProvider(req.audience, req.scopes)
 		if err != nil {
 			return nil, usagef("--self-signed: %v", err)
 		}
+		return src, nil
 	case req.kind == gcptoken.IDToken:
 		var opts []credentials.IDTokenOption
 		if req.tokenFormat != "" {
@@ -263,39 +306,67 @@ func (f *credFlags) provider(app *App, creds *credentials.Credentials, req token
 		if req.includeEmail {
 			opts = append(opts, credentials.WithIncludeEmail(true))
 		}
-		src, err = creds.IDTokenProvider(req.audience, opts...)
-	default:
-		src, err = creds.AccessTokenProvider(req.scopes)
+		return creds.IDTokenProvider(req.audience, opts...)
 	}
-	if err != nil {
-		return nil, err
-	}
-	src = gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	return creds.AccessTokenProvider(req.scopes)
+}
+
+// diskCache is the on-disk cache, or nil with --no-cache or when there is
+// no cache directory (which is no reason to fail: fetch without one).
+func (f *credFlags) diskCache(app *App) *diskcache.Cache {
 	if f.noCache {
-		return src, nil
+		return nil
 	}
 	dir, err := cacheDir(app)
 	if err != nil {
-		// No cache directory is no reason to fail: fetch without one.
 		fmt.Fprintf(app.Err, "gcptoken: warning: token cache disabled: %v\n", err)
-		return src, nil
+		return nil
 	}
-	key := diskcache.Key(diskcache.KeyParts{
+	return &diskcache.Cache{Dir: dir, Now: app.Now}
+}
+
+// cacheKey is the on-disk cache entry of req from creds, which must be a
+// Snapshot.
+func cacheKey(creds *credentials.Credentials, req tokenRequest) diskcache.KeyParts {
+	return diskcache.KeyParts{
 		Identity:  creds.Identity(),
+		Owner:     creds.RootIdentity(),
 		Kind:      req.kind,
 		Scopes:    req.scopes,
 		Audience:  req.audience,
 		Endpoints: creds.TokenEndpoints(),
 		Extra:     idTokenShape(req),
-	})
-	return &diskcache.Provider{
-		Cache:  &diskcache.Cache{Dir: dir, Now: app.Now},
-		Key:    key,
-		Source: src,
-		OnError: func(err error) {
-			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %v\n", err)
-		},
-	}, nil
+	}
+}
+
+// forget drops the cached token that req would be served, if it holds value
+// (any token when value is ""): a credential helper's erase, called when a
+// server refused the token. Credentials that cannot be loaded, or whose
+// subject token cannot be read, cannot have a token cached under their
+// current key, so there is nothing to drop.
+func (f *credFlags) forget(ctx context.Context, app *App, req tokenRequest, value string) error {
+	cache := f.diskCache(app)
+	if cache == nil {
+		return nil
+	}
+	creds, err := f.load(ctx, app)
+	if err != nil {
+		return nil
+	}
+	pinned, err := creds.Snapshot(ctx)
+	if err != nil {
+		return nil
+	}
+	_, err = cache.Forget(cacheKey(pinned, req.withDefaults(creds)), value)
+	return err
+}
+
+// erase is the credential helpers' erase: it drops the cached access token
+// the helper's get would serve, if it is value.
+func (o *helperOptions) erase(app *App) func(ctx context.Context, value string) error {
+	return func(ctx context.Context, value string) error {
+		return o.creds.forget(ctx, app, tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}, value)
+	}
 }
 
 func cacheDir(app *App) (string, error) {

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/transport"
 )
 
 // maxDataFile bounds -d @FILE: curl is for calling APIs, not uploads.
@@ -29,6 +35,7 @@ type curlOptions struct {
 	audience    string
 	accessToken bool
 	scopes      []string
+	allowHosts  []string
 }
 
 func newCurlCmd(app *App) *cobra.Command {
@@ -41,9 +48,14 @@ curl binary needed), and print the response body.
 
 The token is an ID token when --audience is given or the host ends in
 .run.app or .cloudfunctions.net (audience: the service URL), and an access
-token otherwise. The command exits 5 when the server answers >= 400.
-Redirects are not followed unless -L is given, and the token is never sent
-to another host on a redirect.`,
+token otherwise. An access token, which opens every Google API the
+credential can use, goes only where gcptoken's transport package would send
+it: over https to Google APIs (*.googleapis.com, or the credential's
+universe), to loopback, and to hosts named with --allow-host. The command
+exits 5 when the server answers >= 400. Redirects are not followed unless
+-L is given, and the token is sent again only to the scheme, host and port
+of the URL given: never to another host or port, nor over plain http after
+https.`,
 		Example: `  gcptoken curl https://my-service-abc123-uc.a.run.app/hello
   gcptoken curl -X POST -H 'Content-Type: application/json' -d '{"a":1}' https://pubsub.googleapis.com/v1/projects/p/topics/t:publish
   gcptoken curl --audience "$URL" -i "$URL/sample"`,
@@ -58,9 +70,10 @@ to another host on a redirect.`,
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra `HEADER` \"Name: value\" (repeatable)")
 	f.StringVarP(&o.data, "data", "d", "", "request body `DATA`; @FILE reads a file, @- standard input")
 	f.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers before the body")
-	f.BoolVarP(&o.follow, "location", "L", false, "follow redirects (the token is dropped when the host changes)")
+	f.BoolVarP(&o.follow, "location", "L", false, "follow redirects (the token is dropped once the scheme, host or port changes)")
 	f.StringVar(&o.audience, "audience", "", "send an ID token for `AUDIENCE`")
-	f.BoolVar(&o.accessToken, "access-token", false, "send an access token even for a .run.app or .cloudfunctions.net host")
+	f.BoolVar(&o.accessToken, "access-token", false, "send an access token even for a .run.app or .cloudfunctions.net host (with --allow-host)")
+	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also send an access token to `HOST` (host, host:port or *.domain; repeatable); by default only Google APIs and loopback get one")
 	f.StringSliceVar(&o.scopes, "scopes", nil, "access-token `SCOPES` (default cloud-platform)")
 	return cmd
 }
@@ -73,11 +86,15 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 	if o.audience != "" && o.accessToken {
 		return usagef("curl: --audience and --access-token contradict each other")
 	}
+	if _, err := transport.NewHostPolicy(o.allowHosts, false, ""); err != nil {
+		return usagef("curl: --allow-host %v", err)
+	}
 	header, err := parseHeaders(o.headers)
 	if err != nil {
 		return err
 	}
-	body, err := o.body(app)
+	ctx := cmd.Context()
+	body, err := o.body(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -89,7 +106,6 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 		}
 	}
 
-	ctx := cmd.Context()
 	req := tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}
 	if aud := o.audienceFor(target); aud != "" {
 		req = tokenRequest{kind: gcptoken.IDToken, audience: aud}
@@ -97,6 +113,11 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 	tok, creds, err := o.creds.token(ctx, app, req)
 	if err != nil {
 		return err
+	}
+	if req.kind == gcptoken.AccessToken {
+		if err := o.accessTokenAllowed(target, creds); err != nil {
+			return err
+		}
 	}
 
 	var reqBody io.Reader
@@ -158,7 +179,34 @@ func (o *curlOptions) audienceFor(u *url.URL) string {
 	return ""
 }
 
-func (o *curlOptions) body(app *App) ([]byte, error) {
+// accessTokenAllowed applies the transport package's host rules to target:
+// an access token goes to the credential's universe (*.googleapis.com),
+// to --allow-host hosts, over https (or http to loopback), and to loopback.
+func (o *curlOptions) accessTokenAllowed(target *url.URL, creds *credentials.Credentials) error {
+	switch {
+	case transport.IsLoopback(target):
+		return nil
+	case target.Scheme != "https":
+		return usagef("curl: an access token goes only over https, not plain http to %s: use an https:// URL (or --audience AUDIENCE to send an ID token)",
+			target.Host)
+	}
+	universe := cmp.Or(creds.UniverseDomain, credentials.DefaultUniverseDomain)
+	policy, err := transport.NewHostPolicy(append([]string{"*." + universe}, o.allowHosts...), false,
+		"Google APIs of the credential's universe and --allow-host")
+	if err != nil {
+		return usagef("curl: --allow-host %v", err) // validated before; the universe is the credential's
+	}
+	if err := policy.Check(target, "an access token"); err != nil {
+		return usagef("curl: %v; pass --allow-host %s to send it there, or --audience AUDIENCE to send an ID token instead",
+			err, target.Hostname())
+	}
+	return nil
+}
+
+// body reads -d: the value, @FILE or @- (standard input), bounded in size
+// whatever the file is, and ended by ctx (a FIFO or a pipe that no one
+// writes must not hang the command).
+func (o *curlOptions) body(ctx context.Context, app *App) ([]byte, error) {
 	if o.data == "" {
 		return nil, nil
 	}
@@ -166,29 +214,30 @@ func (o *curlOptions) body(app *App) ([]byte, error) {
 	if !isFile {
 		return []byte(o.data), nil
 	}
-	var r io.Reader
+	var b []byte
+	var err error
 	if name == "-" {
-		r = app.In
+		b, err = fileutil.ReadAll(ctx, app.In, maxDataFile)
 	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, usagef("curl: -d @%s: %v", name, errors.Unwrap(err))
-		}
-		defer f.Close()
-		r = f
+		b, err = fileutil.ReadFile(ctx, name, maxDataFile)
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxDataFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("curl: read -d @%s: %w", name, err)
-	}
-	if len(b) > maxDataFile {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fileutil.ErrTooLarge):
 		return nil, usagef("curl: -d @%s is larger than %d MiB", name, maxDataFile>>20)
+	case errors.Is(err, fileutil.ErrIsDirectory):
+		return nil, usagef("curl: -d @%s: is a directory", name)
+	case errors.As(err, &pe):
+		return nil, usagef("curl: -d @%s: %v", name, pe.Err)
+	case err != nil:
+		return nil, usagef("curl: read -d @%s: %v", name, err)
 	}
 	return b, nil
 }
 
 // client returns an HTTP client that, like curl, does not follow redirects
-// unless asked, and never carries the token to another host.
+// unless asked, and sends the token again only to the origin (scheme, host
+// and port) of the URL given.
 func (o *curlOptions) client(app *App) *http.Client {
 	base := app.HTTPClient
 	if base == nil {
@@ -202,9 +251,13 @@ func (o *curlOptions) client(app *App) *http.Client {
 		if len(via) >= 10 {
 			return errors.New("stopped after 10 redirects")
 		}
-		if req.URL.Host != via[0].URL.Host {
-			// net/http already drops Authorization across domains; drop it
-			// for any host change, including another port or subdomain.
+		// net/http copies the first request's headers onto every hop and
+		// drops Authorization only when the domain changes: not for
+		// another port, nor for https to http. Once the chain has left
+		// the origin, no later hop gets the token back (transport's rule).
+		first := via[0].URL
+		left := func(u *url.URL) bool { return !transport.SameOrigin(u, first) }
+		if left(req.URL) || slices.ContainsFunc(via[1:], func(r *http.Request) bool { return left(r.URL) }) {
 			req.Header.Del("Authorization")
 		}
 		return nil

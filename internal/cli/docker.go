@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,8 +67,9 @@ and prints {"ServerURL","Username":"oauth2accesstoken","Secret":<access token>}.
 gcptoken serves gcr.io, *.gcr.io, *-docker.pkg.dev, docker.*.rep.pkg.dev and
 every registry that ~/.docker/config.json ($DOCKER_CONFIG) maps to "gcptoken";
 for other registries it answers "credentials not found", so docker goes on
-without credentials. store and erase succeed without effect: tokens are
-minted, never stored. Errors are printed on stdout, as docker expects.
+without credentials. store succeeds without effect: tokens are minted, never
+stored. erase (docker logout) drops the token from gcptoken's token cache.
+Errors are printed on stdout, as docker expects.
 
 docker runs helpers as docker-credential-<name>: link gcptoken under that
 name (ln -s "$(command -v gcptoken)" ~/bin/docker-credential-gcptoken), then
@@ -88,6 +90,7 @@ CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, as docker passes no flags.`,
 func dockerCredentialRun(cmd *cobra.Command, app *App, o *helperOptions, action string) error {
 	h := &dockercred.Helper{
 		Provider: o.provider(app),
+		Erase:    func(ctx context.Context) error { return o.erase(app)(ctx, "") },
 		Allow:    func(host string) bool { return dockerConfigRoutes(app, host) },
 		Version:  version(),
 	}

@@ -27,7 +27,9 @@ source.developers.google.com, *.sourcemanager.dev, *.googlesource.com,
 *.blueoryx.dev, *.developerconnect.dev or a --hosts host, 'get' prints
 username=oauth2accesstoken, password=<access token> and password_expiry_utc.
 For any other remote it prints nothing, so git asks its next helper. store
-and erase do nothing: tokens are minted, never stored.
+does nothing: tokens are minted, never stored. erase (git's answer to a
+refused token) drops that token from gcptoken's token cache, so that the
+next get mints a new one.
 
 Set it up with 'gcptoken configure-git'.`,
 		Example: `  git config --global credential.https://source.developers.google.com.helper ''
@@ -39,7 +41,7 @@ Set it up with 'gcptoken configure-git'.`,
 			if err != nil {
 				return err
 			}
-			h := &gitcred.Helper{Provider: o.provider(app), Hosts: hosts}
+			h := &gitcred.Helper{Provider: o.provider(app), Erase: o.erase(app), Hosts: hosts}
 			var out bytes.Buffer
 			if err := h.Serve(cmd.Context(), args[0], app.In, &out); err != nil {
 				return fmt.Errorf("git-credential %s: %w", args[0], err)

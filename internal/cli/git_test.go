@@ -231,3 +231,23 @@ func TestConfigureGitPrint(t *testing.T) {
 	wantCode(t, bad, ExitUsage)
 	wantOneLineError(t, bad, `--hosts "source.developers.google.com/x"`)
 }
+
+// TestGitEraseOfOtherTokenKeepsCache: git erasing a password the
+// cache does not hold (another helper's, or an older token) leaves the
+// cached token alone; only a refusal of that token drops it.
+func TestGitEraseOfOtherTokenKeepsCache(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	e := newEnv(t)
+	key := saKeyFile(t, f)
+	const get = "protocol=https\nhost=source.developers.google.com\n\n"
+	first := run(t, e, get, "git-credential", "get", "--credentials", key)
+	wantCode(t, first, 0)
+	r := run(t, e, "protocol=https\nhost=source.developers.google.com\npassword=ya29.someone-else\n\n", "git-credential", "erase", "--credentials", key)
+	wantCode(t, r, 0)
+	again := run(t, e, get, "git-credential", "get", "--credentials", key)
+	wantCode(t, again, 0)
+	if again.stdout != first.stdout {
+		t.Errorf("erasing another token dropped the cached one")
+	}
+}

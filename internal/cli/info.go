@@ -1,8 +1,10 @@
 package cli
 
 import (
-	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,11 +12,16 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
+	"github.com/gcptoken/gcptoken/internal/redirect"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // defaultTokenInfoURL is Google's tokeninfo endpoint.
@@ -56,7 +63,7 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format %q: want text or json", o.format)
 	}
-	token, err := readTokenArg(app, "info", args)
+	token, err := readTokenArg(cmd.Context(), app, "info", args)
 	if err != nil {
 		return err
 	}
@@ -85,18 +92,21 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 
 // readTokenArg reads one token from the argument or standard input ("-" or
 // nothing), accepting a pasted "Authorization: Bearer …" line. cmd names
-// the command in errors.
-func readTokenArg(app *App, cmd string, args []string) (string, error) {
+// the command in errors. Reading standard input ends with ctx (SIGINT,
+// SIGTERM): a pipe whose writer never writes must not hang the command.
+func readTokenArg(ctx context.Context, app *App, cmd string, args []string) (string, error) {
 	var raw string
 	if len(args) == 1 && args[0] != "-" {
 		raw = args[0]
 	} else {
-		b, err := io.ReadAll(io.LimitReader(bufio.NewReader(app.In), maxTokenInput+1))
-		if err != nil {
-			return "", fmt.Errorf("%s: read token from standard input: %w", cmd, err)
-		}
-		if len(b) > maxTokenInput {
+		b, err := fileutil.ReadAll(ctx, app.In, maxTokenInput)
+		switch {
+		case errors.Is(err, fileutil.ErrTooLarge):
 			return "", usagef("%s: standard input is larger than %d KiB; pass one token", cmd, maxTokenInput>>10)
+		case err != nil:
+			// Nothing came (interrupted, or a pipe that never delivered):
+			// the command line's input is what went wrong.
+			return "", usagef("%s: read token from standard input: %v", cmd, err)
 		}
 		raw = string(b)
 	}
@@ -134,7 +144,8 @@ func lookupTokenInfo(cmd *cobra.Command, app *App, endpoint, token string) (map[
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	resp, err := client.Do(req)
+	// The body is the token: a redirect must not post it to another origin.
+	resp, err := redirect.Guard(client).Do(req)
 	if err != nil {
 		return nil, gcptoken.NewTransportError("ask tokeninfo", endpoint, err)
 	}
@@ -199,7 +210,7 @@ func describeJWT(d *jwtinfo.Decoded) string {
 		if _, ok := d.Claims["google"]; ok {
 			return "Google ID token from the metadata server"
 		}
-		return "Google-signed ID token for audience " + strings.Join(d.Audience(), ", ")
+		return "Google-signed ID token for audience " + safetext.OneLine(strings.Join(d.Audience(), ", "))
 	case d.Claims["iss"] == d.Claims["sub"] && strings.HasSuffix(iss, ".gserviceaccount.com"):
 		return "self-signed service-account JWT"
 	}
@@ -222,7 +233,9 @@ func writeTokenInfo(w io.Writer, format string, info map[string]any) error {
 	return err
 }
 
-// writeFields prints a JSON object's fields sorted, one per line.
+// writeFields prints a JSON object's fields sorted, one per line. Names and
+// values come from the token or from tokeninfo, so they are escaped: a
+// claim must not move the cursor, retitle the terminal or add lines.
 func writeFields(b *strings.Builder, m map[string]any) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -239,12 +252,42 @@ func writeFields(b *strings.Builder, m map[string]any) {
 			j, _ := json.Marshal(v)
 			s = string(j)
 		}
-		fmt.Fprintf(b, "  %-16s %s\n", k+":", s)
+		fmt.Fprintf(b, "  %-16s %s\n", safetext.Escape(k)+":", safetext.Escape(s))
 	}
 }
 
+// writeJSON writes v as indented JSON. The characters that would act on a
+// terminal and that encoding/json leaves as they are (DEL, C1 controls,
+// bidi overrides and other format characters) are written as \u escapes:
+// the document means the same, and a hostile claim or tokeninfo answer
+// cannot reach the terminal through it.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSONForTerminal(buf.Bytes()))
+	return err
+}
+
+// escapeJSONForTerminal rewrites what safetext would escape as JSON \u
+// escapes. Such characters are never ASCII structure, so they can only be
+// inside strings, where \u escapes are valid.
+func escapeJSONForTerminal(doc []byte) []byte {
+	out := make([]byte, 0, len(doc))
+	for i := 0; i < len(doc); {
+		r, size := utf8.DecodeRune(doc[i:])
+		switch {
+		case r == 0x7f || r >= utf8.RuneSelf && safetext.Escape(string(r)) != string(r):
+			for _, u := range utf16.AppendRune(nil, r) {
+				out = fmt.Appendf(out, `\u%04x`, u)
+			}
+		default:
+			out = append(out, doc[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

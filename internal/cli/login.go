@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +18,10 @@ import (
 
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/redirect"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 	"github.com/gcptoken/gcptoken/oauthflow"
 )
 
@@ -94,7 +98,7 @@ func loginRun(ctx context.Context, app *App, o *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := o.config(app)
+	cfg, err := o.config(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -143,7 +147,8 @@ func loginRun(ctx context.Context, app *App, o *loginOptions) error {
 	if who == "" {
 		who = "you (no email: add the email scope to record the account)"
 	}
-	fmt.Fprintf(app.Err, "Signed in as %s. Credentials saved to %s.\n", who, out)
+	// The email is the ID token's claim: the token endpoint's words.
+	fmt.Fprintf(app.Err, "Signed in as %s. Credentials saved to %s.\n", safetext.Escape(who), out)
 	return nil
 }
 
@@ -167,12 +172,12 @@ func (o *loginOptions) validate() (oauthflow.BrowserMode, error) {
 
 // config assembles the client and endpoints: flags, then the environment,
 // then the client file, then Google's defaults.
-func (o *loginOptions) config(app *App) (*oauthflow.Config, error) {
+func (o *loginOptions) config(ctx context.Context, app *App) (*oauthflow.Config, error) {
 	emulator := app.Getenv(envEmulatorURL)
 	var cfg *oauthflow.Config
 	switch {
 	case o.clientFile != "":
-		c, err := readClientFile(o.clientFile)
+		c, err := readClientFile(ctx, o.clientFile)
 		if err != nil {
 			return nil, err
 		}
@@ -209,23 +214,28 @@ func (o *loginOptions) config(app *App) (*oauthflow.Config, error) {
 	if len(o.scopes) > 0 {
 		cfg.Scopes = parseScopes(o.scopes)
 	}
-	cfg.HTTPClient = app.HTTPClient
+	// The code exchange posts the client secret and the PKCE verifier: no
+	// redirect may take them to another origin.
+	hc := app.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	cfg.HTTPClient = redirect.Guard(hc)
 	return cfg, nil
 }
 
-// readClientFile reads and parses --client-id-file.
-func readClientFile(path string) (*oauthflow.Client, error) {
-	fi, err := os.Stat(path)
+// readClientFile reads and parses --client-id-file, bounded in size and by
+// ctx like a credentials file.
+func readClientFile(ctx context.Context, path string) (*oauthflow.Client, error) {
+	data, err := fileutil.ReadFile(ctx, path, credsfile.MaxSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, usagef("login: --client-id-file %q: file does not exist", path)
-	case err != nil:
-		return nil, usagef("login: --client-id-file %q: %v", path, unwrapPathError(err))
-	case fi.IsDir():
+	case errors.Is(err, fileutil.ErrIsDirectory):
 		return nil, usagef("login: --client-id-file %q: is a directory, not an OAuth client JSON", path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	case errors.Is(err, fileutil.ErrTooLarge):
+		return nil, usagef("login: --client-id-file %q: %v; not an OAuth client JSON", path, err)
+	case err != nil:
 		return nil, usagef("login: --client-id-file %q: %v", path, unwrapPathError(err))
 	}
 	c, err := oauthflow.ParseClientJSON(data)

@@ -13,7 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 	"github.com/gcptoken/gcptoken/oauthflow"
 )
 
@@ -30,11 +33,12 @@ func newLogoutCmd(app *App) *cobra.Command {
 	o := &logoutOptions{}
 	cmd := &cobra.Command{
 		Use:   "logout",
-		Short: "Revoke the signed-in user's refresh token and remove the credentials file",
+		Short: "Revoke the signed-in user's refresh token, remove the credentials file and its cached tokens",
 		Long: `Revoke the refresh token of an authorized_user credentials file (as written
 by 'gcptoken login' or 'gcloud auth application-default login') at Google's
-revocation endpoint, then remove the file. Like 'gcloud auth
-application-default revoke'.
+revocation endpoint, then remove the file and every token cached for that
+user (all scopes, ID tokens, impersonated service accounts). Like 'gcloud
+auth application-default revoke'.
 
 If the revocation fails (network, server error) the file is kept, so that
 nothing is left valid but forgotten; --no-revoke removes it without asking.`,
@@ -108,7 +112,32 @@ func logoutRun(ctx context.Context, app *App, o *logoutOptions) error {
 	} else {
 		fmt.Fprintf(app.Err, "Revoked the refresh token and removed %s.\n", path)
 	}
+	forgetUserTokens(app, data)
 	return nil
+}
+
+// forgetUserTokens drops from the token cache every token minted with the
+// signed-in user's credential — all scopes, ID tokens, and tokens of service
+// accounts it impersonated — so that no command serves them after logout.
+// Revocation makes them worthless, and after --no-revoke the user asked to
+// be signed out all the same. Failures are warnings: the sign-out itself
+// happened.
+func forgetUserTokens(app *App, data []byte) {
+	creds, err := credentials.FromJSON(data, &credentials.Options{Getenv: app.Getenv, HTTPClient: app.HTTPClient})
+	if err != nil {
+		return // a file no command could load has no cached tokens
+	}
+	dir, err := cacheDir(app)
+	if err != nil {
+		return
+	}
+	n, err := (&diskcache.Cache{Dir: dir}).ForgetOwner(creds.RootIdentity())
+	if err != nil {
+		fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s; run 'gcptoken cache clear'\n", safetext.OneLine(err.Error()))
+	}
+	if n > 0 {
+		fmt.Fprintf(app.Err, "Removed %d cached token(s) of this user.\n", n)
+	}
 }
 
 // revokeEndpoint picks the revocation URL: --revoke-url, $GCPTOKEN_REVOKE_URL,

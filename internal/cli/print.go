@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,6 +137,9 @@ type tokenJSON struct {
 }
 
 func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credentials.Credentials, now time.Time) error {
+	if err := checkPrintable(tok); err != nil {
+		return err
+	}
 	var err error
 	switch format {
 	case "text":
@@ -145,12 +148,13 @@ func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credenti
 		_, err = fmt.Fprintf(w, "Authorization: %s %s\n", tok.TokenType(), tok.Value)
 	case "env":
 		if tok.Kind == gcptoken.IDToken {
-			_, err = fmt.Fprintf(w, "export GOOGLE_ID_TOKEN=%s\n", tok.Value)
+			_, err = fmt.Fprintf(w, "export GOOGLE_ID_TOKEN=%s\n", quoteForEval(tok.Value))
 			break
 		}
 		// GOOGLE_OAUTH_ACCESS_TOKEN is read by Terraform's Google provider,
 		// CLOUDSDK_AUTH_ACCESS_TOKEN by gcloud.
-		_, err = fmt.Fprintf(w, "export GOOGLE_OAUTH_ACCESS_TOKEN=%s\nexport CLOUDSDK_AUTH_ACCESS_TOKEN=%s\n", tok.Value, tok.Value)
+		v := quoteForEval(tok.Value)
+		_, err = fmt.Fprintf(w, "export GOOGLE_OAUTH_ACCESS_TOKEN=%s\nexport CLOUDSDK_AUTH_ACCESS_TOKEN=%s\n", v, v)
 	case "json":
 		doc := tokenJSON{
 			Token:          tok.Value,
@@ -165,12 +169,67 @@ func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credenti
 			doc.Expiry = tok.Expiry.UTC().Format(time.RFC3339)
 			doc.ExpiresIn = int64(tok.Expiry.Sub(now).Seconds())
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(doc)
+		err = writeJSON(w, doc)
 	}
 	if err != nil {
 		return fmt.Errorf("write token: %w", err)
 	}
 	return nil
+}
+
+// checkPrintable refuses a token whose value is not a bearer token or whose
+// type is not one word. Every source checks its tokens already; this is the
+// last gate before output that scripts eval, paste into headers or read line
+// by line, so that `--format header` is always exactly one line.
+func checkPrintable(tok *gcptoken.Token) error {
+	what := "access token"
+	if tok.Kind == gcptoken.IDToken {
+		what = "ID token"
+	}
+	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
+		return fmt.Errorf("refusing to print the %s: %w", what, err)
+	}
+	typ := tok.TokenType()
+	if i := strings.IndexFunc(typ, func(r rune) bool {
+		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
+	}); i >= 0 || len(typ) > 32 {
+		return fmt.Errorf("refusing to print the %s: %w: its type is not one word", what, gcptoken.ErrMalformedToken)
+	}
+	return nil
+}
+
+// quoteForEval quotes s as one word for `eval` in bash, zsh, dash and fish.
+// Runs of ordinary characters go in single quotes, where none of these
+// shells expands anything; a single quote or a backslash is written
+// outside them, escaped (\' and \\). fish is why backslashes are not left
+// inside the quotes: it reads \\ and \' there as escapes, where POSIX
+// shells read them literally. Tokens never hold either character (they are
+// checked before printing); the quoting is a second line of defence.
+func quoteForEval(s string) string {
+	if s == "" {
+		return "''"
+	}
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' || c == '\\' {
+			if quoted {
+				b.WriteByte('\'')
+				quoted = false
+			}
+			b.WriteByte('\\')
+			b.WriteByte(c)
+			continue
+		}
+		if !quoted {
+			b.WriteByte('\'')
+			quoted = true
+		}
+		b.WriteByte(c)
+	}
+	if quoted {
+		b.WriteByte('\'')
+	}
+	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/idtoken"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // envCertsURL names the JWKS that verify uses when --certs-url is not
@@ -93,7 +94,7 @@ func verifyRun(cmd *cobra.Command, app *App, o *verifyOptions, args []string) er
 	if u, err := url.Parse(certsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("verify: certificate URL %q is not an absolute http(s) URL", certsURL)
 	}
-	token, err := readTokenArg(app, "verify", args)
+	token, err := readTokenArg(cmd.Context(), app, "verify", args)
 	if err != nil {
 		return err
 	}
@@ -130,12 +131,13 @@ func verifyRun(cmd *cobra.Command, app *App, o *verifyOptions, args []string) er
 		// 5xx, 404, not a JWKS), it is "unavailable" (exit 4), not a verdict.
 		return &gcptoken.Error{Op: "verify: cannot get the signing keys", Err: ve.Err}
 	case ve != nil:
-		return credentialErrorf("verify: token rejected: %s", ve.Message)
+		// The reason may quote the token's claims.
+		return credentialErrorf("verify: token rejected: %s", safetext.OneLine(ve.Message))
 	default:
 		return fmt.Errorf("verify: %w", err)
 	}
 	if len(o.allowedEmails) > 0 && !emailAllowed(claims, o.allowedEmails) {
-		return credentialErrorf("verify: token rejected: %s", notAllowedReason(claims, o.allowedEmails))
+		return credentialErrorf("verify: token rejected: %s", safetext.OneLine(notAllowedReason(claims, o.allowedEmails)))
 	}
 	return writeVerified(app.Out, o.format, claims, certsURL, app.Now())
 }
@@ -181,11 +183,13 @@ func writeVerified(w io.Writer, format string, c *idtoken.Claims, certsURL strin
 			ExpiresIn: int64(c.Expiry.Sub(now) / time.Second), CertsURL: certsURL, Claims: c.Raw,
 		})
 	}
+	// Claims are escaped: with --certs-url, "verified" means signed by
+	// whatever key that URL serves, and any issuer can write anything.
 	var b strings.Builder
-	fmt.Fprintf(&b, "Verified: ID token for %s from %s\n", strings.Join(c.Audience, ", "), c.Principal())
+	fmt.Fprintf(&b, "Verified: ID token for %s from %s\n", safetext.Escape(strings.Join(c.Audience, ", ")), safetext.Escape(c.Principal()))
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(&b, "  %-18s %s\n", k+":", v)
+			fmt.Fprintf(&b, "  %-18s %s\n", k+":", safetext.Escape(v))
 		}
 	}
 	line("issuer", c.Issuer)

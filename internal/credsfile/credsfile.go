@@ -11,8 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // MaxSize is the largest credential file accepted. Real ones are a few KiB;
@@ -185,6 +189,9 @@ func Parse(data []byte) (*File, error) {
 	if top == nil { // the literal null
 		return nil, errors.New("is not a JSON object (found null)")
 	}
+	if err := checkStrings(data); err != nil {
+		return nil, err
+	}
 	f := &File{data: data}
 	if raw, ok := top["type"]; ok {
 		if err := json.Unmarshal(raw, &f.Type); err != nil {
@@ -196,6 +203,77 @@ func Parse(data []byte) (*File, error) {
 	_, web := top["web"]
 	f.ClientSecrets = installed || web
 	return f, nil
+}
+
+// checkStrings refuses a file any of whose keys or string values holds a
+// character that would act on a terminal (C0 and C1 controls, bidi and
+// other format characters; see safetext) or U+FFFD, which is what
+// encoding/json makes of a lone UTF-16 surrogate such as "\ud800". No
+// field of a real credential holds one, and values end up in error
+// messages, `gcptoken explain`, HTTP requests and cache keys. Only
+// private_key, a PEM block, may hold line breaks.
+func checkStrings(data []byte) error {
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return jsonError(data, err)
+	}
+	return walkStrings("", doc)
+}
+
+func walkStrings(path string, v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) { // the first bad field, always the same one
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if err := checkText(k, false); err != nil {
+				return &FieldError{Field: safetext.Escape(p), Err: fmt.Errorf("the field's name %w", err)}
+			}
+			if err := walkStrings(p, v[k]); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if err := walkStrings(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	case string:
+		pem := path == "private_key" || strings.HasSuffix(path, ".private_key")
+		if err := checkText(v, pem); err != nil {
+			return &FieldError{Field: path, Err: err}
+		}
+	}
+	return nil
+}
+
+// checkText describes the first character of s that no credential field
+// may hold, without quoting s (it may be a secret). With lineBreaks, \n,
+// \r and \t are allowed.
+func checkText(s string, lineBreaks bool) error {
+	if lineBreaks {
+		s = strings.Map(func(r rune) rune {
+			if r == '\n' || r == '\r' || r == '\t' {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	if safetext.Escape(s) == s && !strings.ContainsRune(s, utf8.RuneError) {
+		return nil
+	}
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return fmt.Errorf("holds U+FFFD at byte %d (what a lone UTF-16 surrogate such as \\ud800 decodes to); fix the file", i)
+		case safetext.Escape(string(r)) != string(r):
+			return fmt.Errorf("holds the control character U+%04X at byte %d; no credential field does, fix the file", r, i)
+		}
+	}
+	return nil
 }
 
 // Decode decodes the whole file into v, one of this package's structs.

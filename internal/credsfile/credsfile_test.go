@@ -18,6 +18,22 @@ func TestParseErrors(t *testing.T) {
 		{name: "array", data: `[]`, want: "is not a JSON object (found array)"},
 		{name: "string", data: `"x"`, want: "is not a JSON object (found string)"},
 		{name: "BOM then empty", data: "\xef\xbb\xbf ", want: "is empty"},
+		{name: "escape in client_email", data: `{"type":"service_account","client_email":"a\u001b[2Jb"}`,
+			want: "client_email: holds the control character U+001B at byte 1", field: "client_email"},
+		{name: "newline in token_uri", data: `{"type":"service_account","token_uri":"https://x/\r\nHost: evil"}`,
+			want: "token_uri: holds the control character U+000D at byte 10", field: "token_uri"},
+		{name: "lone surrogate in private_key_id", data: `{"type":"service_account","private_key_id":"k\ud800"}`,
+			want: "private_key_id: holds U+FFFD at byte 1", field: "private_key_id"},
+		{name: "bidi override in audience", data: `{"type":"external_account","audience":"\u202egoogle"}`,
+			want: "audience: holds the control character U+202E at byte 0", field: "audience"},
+		{name: "nested field", data: `{"type":"external_account","credential_source":{"headers":{"X":"a\u0007"}}}`,
+			want: "credential_source.headers.X: holds the control character U+0007", field: "credential_source.headers.X"},
+		{name: "list element", data: `{"type":"impersonated_service_account","delegates":["a","b\u0085"]}`,
+			want: "delegates[1]: holds the control character U+0085", field: "delegates[1]"},
+		{name: "field name", data: `{"type":"service_account","a\u001bb":"x"}`,
+			want: "the field's name holds the control character U+001B", field: `a\x1bb`},
+		{name: "tab outside private_key", data: `{"type":"authorized_user","refresh_token":"1//x\t"}`,
+			want: "refresh_token: holds the control character U+0009", field: "refresh_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,6 +47,15 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("got FieldError %v; want field %q", fe, tt.field)
 			}
 		})
+	}
+}
+
+func TestParseAcceptsPEMLineBreaks(t *testing.T) {
+	t.Parallel()
+	data := `{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\r\nMIIE\n-----END PRIVATE KEY-----\n",` +
+		`"source_credentials":{"private_key":"a\nb"},"client_email":"r\u00e9sum\u00e9@example.com"}`
+	if _, err := Parse([]byte(data)); err != nil {
+		t.Errorf("Parse: %v; want line breaks in private_key and non-ASCII letters accepted", err)
 	}
 }
 

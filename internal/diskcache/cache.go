@@ -1,30 +1,33 @@
 package diskcache
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
-	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // formatVersion is written into every entry. Entries with any other version
-// are misses (and left alone: a newer gcptoken installed next to this one
-// may own them), so the format can change without a migration.
-const formatVersion = 1
+// are misses (and left alone: another gcptoken version installed next to
+// this one may own them), so the format can change without a migration.
+// Version 1 entries recorded neither their key nor their request.
+const formatVersion = 2
 
 // File name suffixes. Clear removes only names with these shapes, so it
 // never touches files it did not write even if Dir is shared by mistake.
 const (
 	entrySuffix = ".json"
 	lockSuffix  = ".lock"
-	tempSuffix  = fileutil.TempSuffix
+	tempSuffix  = ".tmp"
 )
 
 // maxEntrySize caps how much Get reads. Real entries are a few KiB at most
@@ -52,7 +55,10 @@ func DefaultDir() (string, error) {
 // any number of Cache values, in any number of processes, may share a Dir.
 type Cache struct {
 	// Dir is the cache directory. Required. It is created (0700) on first
-	// write, and its permissions are tightened to 0700 if they are looser.
+	// write, and its permissions are tightened to 0700 if others may read
+	// it. It must be the user's own: a directory owned by another user,
+	// writable by others, reached through a symlink or in a parent others
+	// control is refused (see open), and the cache is then not used.
 	Dir string
 	// Now returns the current time. Optional; default time.Now.
 	Now func() time.Time
@@ -60,11 +66,31 @@ type Cache struct {
 
 // entry is the on-disk format. It deliberately has no field that could hold
 // a credential: the whole file is safe to leak for as long as the token is.
+// It records what it was stored for, and Get serves it only for exactly
+// that: a file copied or renamed to another key's name, or a key collision,
+// is not served.
 type entry struct {
-	Version  int       `json:"version"`
-	Kind     string    `json:"kind"`
-	Type     string    `json:"token_type,omitempty"`
-	Value    string    `json:"token"`
+	Version int    `json:"version"`
+	Key     string `json:"key"`
+	// Identity and Owner are digests of KeyParts.Identity and Owner.
+	Identity string       `json:"identity"`
+	Owner    string       `json:"owner"`
+	Request  entryRequest `json:"request"`
+	Token    entryToken   `json:"token"`
+}
+
+// entryRequest is what the caller asked for; the token's own scope and
+// audience (which may differ: user credentials cannot choose the audience)
+// are in entryToken.
+type entryRequest struct {
+	Kind     string   `json:"kind"`
+	Scopes   []string `json:"scopes,omitempty"` // sorted
+	Audience string   `json:"audience,omitempty"`
+}
+
+type entryToken struct {
+	Type     string    `json:"type,omitempty"`
+	Value    string    `json:"value"`
 	Expiry   time.Time `json:"expiry"`
 	Scope    string    `json:"scope,omitempty"`
 	Audience string    `json:"audience,omitempty"`
@@ -77,226 +103,316 @@ func (c *Cache) now() time.Time {
 	return time.Now()
 }
 
-func (c *Cache) path(key, suffix string) string {
-	return filepath.Join(c.Dir, key+suffix)
+// Get returns the token stored for p if it is still valid for at least
+// minRemaining. Everything else is a miss: no entry, an unusable directory
+// (see Dir), an unreadable entry, a corrupt one (which is removed), one
+// stored for another key or request, a symlink or other non-regular file,
+// an entry readable by other users or owned by someone else, an unknown
+// format version, or a token that expires within minRemaining. A negative
+// minRemaining counts as zero, so an expired token is never returned.
+func (c *Cache) Get(p KeyParts, minRemaining time.Duration) (*gcptoken.Token, bool) {
+	d, err := c.open(false)
+	if err != nil {
+		return nil, false
+	}
+	defer d.close()
+	t, _ := d.get(p, c.now(), minRemaining)
+	return t, t != nil
 }
 
-// Get returns the token stored under key if it is still valid for at least
-// minRemaining. Everything else is a miss: no entry, an unreadable entry, a
-// corrupt one (which is removed), a symlink, an entry readable by other
-// users or owned by someone else, an unknown format version, or a token that
-// expires within minRemaining. A negative minRemaining counts as zero, so an expired
-// token is never returned.
-func (c *Cache) Get(key string, minRemaining time.Duration) (*gcptoken.Token, bool) {
-	if c == nil || c.Dir == "" || !validKey(key) {
-		return nil, false
+// get is Get in an open directory. Its error says why an entry that exists
+// was refused; a plain miss (none, expired, another format version) is nil,
+// nil.
+func (d *dir) get(p KeyParts, now time.Time, minRemaining time.Duration) (*gcptoken.Token, error) {
+	key := Key(p)
+	name := key + entrySuffix
+	e, fi, err := d.readEntry(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case errors.Is(err, errCorrupt):
+		d.removeIfSame(name, fi)
+		return nil, err
+	case err != nil:
+		return nil, err
+	case e.Version != formatVersion:
+		return nil, nil
 	}
-	minRemaining = max(minRemaining, 0)
-	p := c.path(key, entrySuffix)
-	e, fi, err := readEntry(p)
-	if err != nil {
-		if errors.Is(err, errCorrupt) && fi != nil {
-			removeIfSame(p, fi)
-		}
-		return nil, false
+	if err := e.check(key, p); err != nil {
+		d.removeIfSame(name, fi)
+		return nil, fmt.Errorf("%s: %w", d.file(name), err)
 	}
-	if e.Version != formatVersion {
-		return nil, false
+	t := e.token(p.Kind)
+	if t.ExpiresWithin(now, max(minRemaining, 0)) {
+		return nil, nil
 	}
-	t := e.token()
-	if t.ExpiresWithin(c.now(), minRemaining) {
-		return nil, false
-	}
-	return t, true
+	return t, nil
 }
 
 // errCorrupt marks entries that can never become valid and should go.
 var errCorrupt = errors.New("corrupt cache entry")
 
-// readEntry opens, checks and decodes one entry. It returns the FileInfo of
-// what it read (when it got that far) so a caller removing a corrupt entry
-// can make sure it removes that file and not one a concurrent Put just
-// renamed into place.
-func readEntry(p string) (*entry, os.FileInfo, error) {
-	// Lstat first: a symlink in our private directory was not made by us.
-	lfi, err := os.Lstat(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", p)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !os.SameFile(lfi, fi) {
-		return nil, nil, fmt.Errorf("%s: replaced while opening", p)
-	}
-	// A file others can read may already have leaked, and one others own
-	// may have been planted; neither is trusted. It is not removed either:
-	// Put replaces it by rename, and removing other users' files is not our
-	// business.
-	if err := checkPrivate(fi); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxEntrySize+1))
+// readEntry reads and decodes one entry; the FileInfo is that of the file
+// read, for removeIfSame.
+func (d *dir) readEntry(name string) (*entry, os.FileInfo, error) {
+	data, fi, err := d.readFile(name)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(data) > maxEntrySize {
-		return nil, fi, fmt.Errorf("%s: %w: larger than %d bytes", p, errCorrupt, maxEntrySize)
+		return nil, fi, fmt.Errorf("%s: %w: larger than %d bytes", d.file(name), errCorrupt, maxEntrySize)
 	}
+	// The version first: other versions' fields may have other types.
 	var e entry
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fi, fmt.Errorf("%s: %w: %v", p, errCorrupt, err)
+	if err := json.Unmarshal(data, &struct {
+		Version *int `json:"version"`
+	}{&e.Version}); err != nil {
+		return nil, fi, fmt.Errorf("%s: %w: %v", d.file(name), errCorrupt, err)
 	}
-	if e.Version == formatVersion {
-		if e.Value == "" || e.Expiry.IsZero() || !knownKind(gcptoken.Kind(e.Kind)) {
-			return nil, fi, fmt.Errorf("%s: %w: missing token, expiry or kind", p, errCorrupt)
-		}
+	if e.Version != formatVersion {
+		return &e, fi, nil
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fi, fmt.Errorf("%s: %w: %v", d.file(name), errCorrupt, err)
 	}
 	return &e, fi, nil
 }
 
-func knownKind(k gcptoken.Kind) bool {
-	return k == gcptoken.AccessToken || k == gcptoken.IDToken
+// check reports whether e may be served for p under key; its errors wrap
+// errCorrupt.
+func (e *entry) check(key string, p KeyParts) error {
+	want := newRequest(p)
+	switch {
+	case e.Key != key:
+		return fmt.Errorf("%w: stored under another key (renamed or copied)", errCorrupt)
+	case e.Identity != digest(identityLabel, p.Identity):
+		return fmt.Errorf("%w: stored for another identity", errCorrupt)
+	case e.Request.Kind != want.Kind || e.Request.Audience != want.Audience || !slices.Equal(e.Request.Scopes, want.Scopes):
+		return fmt.Errorf("%w: stored for another kind, audience or scopes", errCorrupt)
+	}
+	if err := e.Token.check(); err != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return nil
 }
 
-// removeIfSame removes p if it is still the file described by fi. The check
-// narrows (it cannot close) the window in which a concurrent writer's fresh
-// entry could be deleted; losing that race only costs one extra fetch.
-func removeIfSame(p string, fi os.FileInfo) {
-	if cur, err := os.Lstat(p); err == nil && os.SameFile(cur, fi) {
-		os.Remove(p)
+// check refuses what no token endpoint returns and what must not reach a
+// terminal, a header or a script: the value is a bearer token, the type one
+// word, and the scope and audience free of control characters.
+func (t *entryToken) check() error {
+	if err := gcptoken.CheckTokenValue(t.Value); err != nil {
+		return err
 	}
+	switch {
+	case t.Expiry.IsZero():
+		return errors.New("no expiry")
+	case !validTokenType(t.Type):
+		return errors.New("token type is not one word")
+	case safetext.Escape(t.Scope) != t.Scope || safetext.Escape(t.Audience) != t.Audience:
+		return errors.New("scope or audience holds control characters")
+	}
+	return nil
 }
 
-func (e *entry) token() *gcptoken.Token {
-	t := &gcptoken.Token{
-		Value:  e.Value,
-		Type:   e.Type,
-		Kind:   gcptoken.Kind(e.Kind),
-		Expiry: e.Expiry,
+// validTokenType accepts "" and one short word such as "Bearer".
+func validTokenType(s string) bool {
+	if len(s) > 32 {
+		return false
 	}
-	if e.Scope != "" || e.Audience != "" {
-		t.Metadata = make(map[string]string, 2)
-		if e.Scope != "" {
-			t.Metadata[gcptoken.MetaScope] = e.Scope
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
 		}
-		if e.Audience != "" {
-			t.Metadata[gcptoken.MetaAudience] = e.Audience
+	}
+	return true
+}
+
+func newRequest(p KeyParts) entryRequest {
+	scopes := slices.Clone(p.Scopes)
+	slices.Sort(scopes)
+	return entryRequest{Kind: string(p.Kind), Scopes: scopes, Audience: p.Audience}
+}
+
+func (e *entry) token(kind gcptoken.Kind) *gcptoken.Token {
+	t := &gcptoken.Token{
+		Value:  e.Token.Value,
+		Type:   e.Token.Type,
+		Kind:   kind,
+		Expiry: e.Token.Expiry,
+	}
+	if e.Token.Scope != "" || e.Token.Audience != "" {
+		t.Metadata = make(map[string]string, 2)
+		if e.Token.Scope != "" {
+			t.Metadata[gcptoken.MetaScope] = e.Token.Scope
+		}
+		if e.Token.Audience != "" {
+			t.Metadata[gcptoken.MetaAudience] = e.Token.Audience
 		}
 	}
 	return t
 }
 
-// Put stores t under key, replacing any previous entry atomically: readers
-// in other processes see the old entry or the new one, never a mix. Only the
-// token's value, type, kind, expiry and its "scope" and "audience" metadata
-// are written; other metadata (notably an "id_token" riding along with an
-// access token) is dropped, because nothing may reach disk that the key did
-// not ask for. Tokens without an expiry are refused: their lifetime is
-// unknown, so they could never be served safely.
-func (c *Cache) Put(key string, t *gcptoken.Token) error {
-	if c == nil || c.Dir == "" {
-		return errors.New("cache token: no cache directory")
+// Put stores t for p, replacing any previous entry atomically: readers in
+// other processes see the old entry or the new one, never a mix. Only the
+// token's value, type, expiry and its "scope" and "audience" metadata are
+// written, with what p asked for; other metadata (notably an "id_token"
+// riding along with an access token) is dropped, because nothing may reach
+// disk that the key did not ask for. Tokens without an expiry are refused:
+// their lifetime is unknown, so they could never be served safely.
+func (c *Cache) Put(p KeyParts, t *gcptoken.Token) error {
+	if err := p.validate(); err != nil {
+		return fmt.Errorf("cache token: %w", err)
 	}
-	if !validKey(key) {
-		return fmt.Errorf("cache token: invalid key %q", key)
+	e, err := newEntry(p, t)
+	if err != nil {
+		return err
 	}
-	switch {
-	case t == nil || t.Value == "":
-		return errors.New("cache token: empty token")
-	case t.Expiry.IsZero():
-		return errors.New("cache token: token has no expiry")
-	case !knownKind(t.Kind):
-		return fmt.Errorf("cache token: unknown token kind %q", t.Kind)
+	d, err := c.open(true)
+	if err != nil {
+		return err
 	}
-	e := entry{
-		Version: formatVersion,
-		Kind:    string(t.Kind),
-		Type:    t.Type,
-		Value:   t.Value,
-		Expiry:  t.Expiry.UTC(),
-	}
-	if t.Metadata != nil {
-		e.Scope = t.Metadata[gcptoken.MetaScope]
-		e.Audience = t.Metadata[gcptoken.MetaAudience]
-	}
-	data, err := json.Marshal(&e)
+	defer d.close()
+	return d.put(p, e)
+}
+
+func (d *dir) put(p KeyParts, e *entry) error {
+	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("cache token: %w", err)
 	}
-	if err := c.ensureDir(); err != nil {
-		return err
-	}
-	return writeAtomic(c.path(key, entrySuffix), data)
+	return d.writeAtomic(e.Key+entrySuffix, data)
 }
 
-// ensureDir creates Dir with mode 0700, or tightens an existing Dir to 0700:
-// the directory is ours, and a listable cache directory leaks which
-// identities are in use.
-func (c *Cache) ensureDir() error {
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-		return fmt.Errorf("create token cache directory: %w", err)
+// newEntry checks t and makes its entry for p.
+func newEntry(p KeyParts, t *gcptoken.Token) (*entry, error) {
+	switch {
+	case t == nil || t.Value == "":
+		return nil, errors.New("cache token: empty token")
+	case t.Expiry.IsZero():
+		return nil, errors.New("cache token: token has no expiry")
+	case t.Kind != p.Kind:
+		return nil, fmt.Errorf("cache token: a %s token for a %s request", t.Kind, p.Kind)
 	}
-	fi, err := os.Stat(c.Dir)
+	e := &entry{
+		Version:  formatVersion,
+		Key:      Key(p),
+		Identity: digest(identityLabel, p.Identity),
+		Owner:    digest(ownerLabel, p.owner()),
+		Request:  newRequest(p),
+		Token:    entryToken{Type: t.Type, Value: t.Value, Expiry: t.Expiry.UTC()},
+	}
+	if t.Metadata != nil {
+		e.Token.Scope = t.Metadata[gcptoken.MetaScope]
+		e.Token.Audience = t.Metadata[gcptoken.MetaAudience]
+	}
+	if err := e.Token.check(); err != nil {
+		return nil, fmt.Errorf("cache token: %w", err)
+	}
+	return e, nil
+}
+
+// Forget removes the entry for p, so that the next Get misses: a server
+// refused its token (git and docker credential helpers' erase). With a
+// non-empty value it removes the entry only if it holds that token, so that
+// a refusal of an older token does not throw away a newer one. It reports
+// whether it removed an entry; a missing directory or entry is no error.
+func (c *Cache) Forget(p KeyParts, value string) (bool, error) {
+	d, err := c.open(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("create token cache directory: %w", err)
+		return false, fmt.Errorf("forget cached token: %w", err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("token cache directory %q is not a directory", c.Dir)
+	defer d.close()
+	name := Key(p) + entrySuffix
+	e, fi, err := d.readEntry(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil && !errors.Is(err, errCorrupt):
+		return false, fmt.Errorf("forget cached token: %w", err)
+	case err == nil && e.Version != formatVersion:
+		return false, nil // not ours
+	case err == nil && value != "" && subtle.ConstantTimeCompare([]byte(e.Token.Value), []byte(value)) != 1:
+		return false, nil
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(c.Dir, 0o700); err != nil {
-			return fmt.Errorf("restrict token cache directory: %w", err)
-		}
+	if err := d.removeIfSame(name, fi); err != nil {
+		return false, fmt.Errorf("forget cached token: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
-// writeAtomic writes an entry atomically with mode 0600.
-func writeAtomic(dst string, data []byte) error {
-	if err := fileutil.WriteAtomic(dst, data, 0o600); err != nil {
-		return fmt.Errorf("write token cache: %w", err)
+// ForgetOwner removes every entry whose KeyParts.Owner was owner (all its
+// kinds, scopes, audiences, impersonated targets and boundaries) and
+// returns how many it removed: the credential was revoked (logout). Entries
+// it cannot read are left alone; a missing directory is an empty cache.
+func (c *Cache) ForgetOwner(owner string) (removed int, err error) {
+	d, err := c.open(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("forget cached tokens: %w", err)
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return 0, fmt.Errorf("forget cached tokens: %w", err)
+	}
+	want := digest(ownerLabel, owner)
+	var errs []error
+	for _, name := range names {
+		if !ownedName(name, entrySuffix) {
+			continue
+		}
+		e, fi, err := d.readEntry(name)
+		if err != nil || e.Owner != want {
+			continue
+		}
+		if err := d.removeIfSame(name, fi); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("forget cached tokens: %w", err)
+	}
+	return removed, nil
 }
 
 // Clear removes every cache entry in Dir and returns how many entries it
 // removed. It also removes lock files and temporary files left behind by
 // crashed writers, but does not count them. Files whose names this package
 // would not have produced are left alone, as is Dir itself. A missing Dir
-// is an empty cache, not an error.
+// is an empty cache, not an error; one that is not the user's own (see Dir)
+// is an error.
 //
 // Removing a lock file while another process waits on it only costs that
 // process's coalescing: at worst two fetches instead of one.
 func (c *Cache) Clear() (removed int, err error) {
-	if c == nil || c.Dir == "" {
-		return 0, errors.New("clear token cache: no cache directory")
-	}
-	des, err := os.ReadDir(c.Dir)
-	if errors.Is(err, os.ErrNotExist) {
+	d, err := c.open(false)
+	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("clear token cache: %w", err)
 	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return 0, fmt.Errorf("clear token cache: %w", err)
+	}
 	var errs []error
-	for _, de := range des {
-		name := de.Name()
+	for _, name := range names {
 		isEntry := ownedName(name, entrySuffix)
 		if !isEntry && !ownedName(name, lockSuffix) && !isTempName(name) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(c.Dir, name)); err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
+		if err := d.root.Remove(name); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 			continue

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,8 +18,13 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-func testKey(name string) string {
-	return Key(KeyParts{Identity: name, Kind: gcptoken.AccessToken})
+func testKey(name string) KeyParts {
+	return KeyParts{Identity: name, Kind: gcptoken.AccessToken}
+}
+
+// fileOf is the path of p's entry (suffix entrySuffix) or lock (lockSuffix).
+func fileOf(c *Cache, p KeyParts, suffix string) string {
+	return filepath.Join(c.Dir, Key(p)+suffix)
 }
 
 func newToken(value string, expiry time.Time) *gcptoken.Token {
@@ -35,7 +41,7 @@ func skipPermsOnWindows(t *testing.T) {
 func TestGetPutRoundTrip(t *testing.T) {
 	t.Parallel()
 	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
-	key := testKey("a")
+	key := KeyParts{Identity: "a", Kind: gcptoken.IDToken, Audience: "https://svc.run.app"}
 	in := &gcptoken.Token{
 		Value:  "ya29.value",
 		Type:   "Bearer",
@@ -99,7 +105,7 @@ func TestGetRefreshWindow(t *testing.T) {
 			}
 			// Not being served is not a reason to delete: another caller
 			// with a shorter window may still use it.
-			if _, err := os.Stat(c.path(key, entrySuffix)); err != nil {
+			if _, err := os.Stat(fileOf(c, key, entrySuffix)); err != nil {
 				t.Errorf("entry gone after Get: %v", err)
 			}
 		})
@@ -108,18 +114,23 @@ func TestGetRefreshWindow(t *testing.T) {
 
 func TestPutRefuses(t *testing.T) {
 	t.Parallel()
+	idKey := KeyParts{Identity: "a", Kind: gcptoken.IDToken}
 	tests := []struct {
 		name string
-		key  string
+		key  KeyParts
 		tok  *gcptoken.Token
 	}{
 		{name: "nil token", key: testKey("a"), tok: nil},
 		{name: "empty value", key: testKey("a"), tok: newToken("", t0.Add(time.Hour))},
 		{name: "no expiry", key: testKey("a"), tok: newToken("v", time.Time{})},
 		{name: "unknown kind", key: testKey("a"), tok: &gcptoken.Token{Value: "v", Kind: "refresh_token", Expiry: t0.Add(time.Hour)}},
-		{name: "path in key", key: "../" + testKey("a")[3:], tok: newToken("v", t0.Add(time.Hour))},
-		{name: "uppercase key", key: strings.ToUpper(testKey("a")), tok: newToken("v", t0.Add(time.Hour))},
-		{name: "empty key", key: "", tok: newToken("v", t0.Add(time.Hour))},
+		{name: "kind other than the key's", key: idKey, tok: newToken("v", t0.Add(time.Hour))},
+		{name: "unknown key kind", key: KeyParts{Identity: "a", Kind: "refresh_token"}, tok: newToken("v", t0.Add(time.Hour))},
+		{name: "no identity", key: KeyParts{Kind: gcptoken.AccessToken}, tok: newToken("v", t0.Add(time.Hour))},
+		{name: "malformed value", key: testKey("a"), tok: newToken("v\nx", t0.Add(time.Hour))},
+		{name: "type with a space", key: testKey("a"), tok: &gcptoken.Token{Value: "v", Type: "Bearer x", Kind: gcptoken.AccessToken, Expiry: t0.Add(time.Hour)}},
+		{name: "scope with an escape", key: testKey("a"), tok: &gcptoken.Token{Value: "v", Kind: gcptoken.AccessToken, Expiry: t0.Add(time.Hour),
+			Metadata: map[string]string{gcptoken.MetaScope: "a\x1b[2Jb"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +138,7 @@ func TestPutRefuses(t *testing.T) {
 			dir := t.TempDir()
 			c := &Cache{Dir: dir, Now: fixedNow(t0)}
 			if err := c.Put(tt.key, tt.tok); err == nil {
-				t.Errorf("Put(%q, %+v) = nil; want error", tt.key, tt.tok)
+				t.Errorf("Put(%+v, %+v) = nil; want error", tt.key, tt.tok)
 			}
 			if des, _ := os.ReadDir(dir); len(des) != 0 {
 				t.Errorf("Put left files behind: %v", des)
@@ -152,11 +163,11 @@ func TestPermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "existing 0777 dir tightened", prepare: func(t *testing.T, dir string) {
+		{name: "existing 0750 dir tightened", prepare: func(t *testing.T, dir string) {
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Chmod(dir, 0o777); err != nil {
+			if err := os.Chmod(dir, 0o750); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -175,7 +186,7 @@ func TestPermissions(t *testing.T) {
 				t.Fatalf("Put: %v", err)
 			}
 			assertMode(t, dir, 0o700)
-			assertMode(t, c.path(key, entrySuffix), 0o600)
+			assertMode(t, fileOf(c, key, entrySuffix), 0o600)
 		})
 	}
 }
@@ -199,7 +210,7 @@ func TestGetRejectsLooseFile(t *testing.T) {
 	if err := c.Put(key, newToken("v", t0.Add(time.Hour))); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if err := os.Chmod(c.path(key, entrySuffix), 0o644); err != nil {
+	if err := os.Chmod(fileOf(c, key, entrySuffix), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.Get(key, 0); ok {
@@ -224,7 +235,7 @@ func TestGetRejectsSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := testKey("a")
-	if err := os.Symlink(c.path(other, entrySuffix), c.path(key, entrySuffix)); err != nil {
+	if err := os.Symlink(fileOf(c, other, entrySuffix), fileOf(c, key, entrySuffix)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.Get(key, 0); ok {
@@ -232,33 +243,58 @@ func TestGetRejectsSymlink(t *testing.T) {
 	}
 }
 
+// entryJSON is the entry Put writes for p and tok, with edit applied.
+func entryJSON(t *testing.T, p KeyParts, tok *gcptoken.Token, edit func(e map[string]any)) string {
+	t.Helper()
+	e, err := newEntry(p, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(e)
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	data, _ = json.Marshal(m)
+	return string(data)
+}
+
 func TestCorruptEntries(t *testing.T) {
 	t.Parallel()
-	future := t0.Add(time.Hour).Format(time.RFC3339)
+	key := testKey("a")
+	valid := func(edit func(e map[string]any)) string {
+		return entryJSON(t, key, newToken("v", t0.Add(time.Hour)), edit)
+	}
+	tokenField := func(name string, v any) func(e map[string]any) {
+		return func(e map[string]any) { e["token"].(map[string]any)[name] = v }
+	}
 	tests := []struct {
 		name       string
 		content    string
 		wantRemove bool
 	}{
 		{name: "empty file", content: "", wantRemove: true},
-		{name: "truncated JSON", content: `{"version":1,"kind":"access_token","tok`, wantRemove: true},
+		{name: "truncated JSON", content: valid(nil)[:40], wantRemove: true},
 		{name: "not JSON", content: "garbage\x00\xff", wantRemove: true},
-		{name: "wrong field type", content: `{"version":"1"}`, wantRemove: true},
-		{name: "missing token", content: `{"version":1,"kind":"access_token","expiry":"` + future + `"}`, wantRemove: true},
-		{name: "missing expiry", content: `{"version":1,"kind":"access_token","token":"v"}`, wantRemove: true},
-		{name: "unknown kind", content: `{"version":1,"kind":"refresh_token","token":"v","expiry":"` + future + `"}`, wantRemove: true},
-		{name: "oversized", content: `{"version":1,"token":"` + strings.Repeat("x", maxEntrySize) + `"}`, wantRemove: true},
-		// A newer gcptoken may share the directory; its entries are not ours
-		// to delete, only not ours to read.
-		{name: "future version", content: `{"version":2,"kind":"access_token","token":"v","expiry":"` + future + `"}`},
-		{name: "no version", content: `{"kind":"access_token","token":"v","expiry":"` + future + `"}`},
+		{name: "wrong field type", content: `{"version":"2"}`, wantRemove: true},
+		{name: "missing token", content: valid(tokenField("value", "")), wantRemove: true},
+		{name: "missing expiry", content: valid(func(e map[string]any) { delete(e["token"].(map[string]any), "expiry") }), wantRemove: true},
+		{name: "other kind", content: valid(func(e map[string]any) { e["request"].(map[string]any)["kind"] = "id_token" }), wantRemove: true},
+		{name: "oversized", content: valid(tokenField("value", strings.Repeat("x", maxEntrySize))), wantRemove: true},
+		// Another gcptoken version may share the directory; its entries are
+		// not ours to delete, only not ours to read.
+		{name: "future version", content: valid(func(e map[string]any) { e["version"] = formatVersion + 1 })},
+		{name: "version 1", content: `{"version":1,"kind":"access_token","token":"v","expiry":"` + t0.Add(time.Hour).Format(time.RFC3339) + `"}`},
+		{name: "no version", content: valid(func(e map[string]any) { delete(e, "version") })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
-			key := testKey("a")
-			p := c.path(key, entrySuffix)
+			p := fileOf(c, key, entrySuffix)
 			if err := os.WriteFile(p, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -283,24 +319,24 @@ func TestClear(t *testing.T) {
 		}
 	}
 	ours := []string{
-		testKey("a") + lockSuffix,
-		testKey("d") + entrySuffix + ".123456" + tempSuffix, // a crashed writer's leftover
+		Key(testKey("a")) + lockSuffix,
+		Key(testKey("d")) + entrySuffix + ".123456" + tempSuffix, // a crashed writer's leftover
 	}
 	notOurs := []string{
 		"README.json",
 		"notes.txt",
-		testKey("e") + ".json.bak",
-		strings.ToUpper(testKey("f")) + entrySuffix,
+		Key(testKey("e")) + ".json.bak",
+		strings.ToUpper(Key(testKey("f"))) + entrySuffix,
 	}
 	for _, n := range append(slices.Clone(ours), notOurs...) {
 		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Mkdir(filepath.Join(dir, testKey("g")+entrySuffix+".d"), 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, Key(testKey("g"))+entrySuffix+".d"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	notOurs = append(notOurs, testKey("g")+entrySuffix+".d")
+	notOurs = append(notOurs, Key(testKey("g"))+entrySuffix+".d")
 
 	removed, err := c.Clear()
 	if err != nil {
@@ -339,8 +375,10 @@ func TestNothingSecretOnDisk(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	c := &Cache{Dir: dir, Now: fixedNow(t0)}
-	key := Key(KeyParts{Identity: "service_account:sa@p.iam.gserviceaccount.com:kid", Kind: gcptoken.AccessToken})
-	secrets := []string{"SECRET-ID-TOKEN", "SECRET-REFRESH", "SECRET-OTHER"}
+	const account = "sa@p.iam.gserviceaccount.com"
+	key := KeyParts{Identity: "service_account:" + account + ":kid", Kind: gcptoken.AccessToken,
+		Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}}
+	secrets := []string{"SECRET-ID-TOKEN", "SECRET-REFRESH", "SECRET-OTHER", account}
 	tok := &gcptoken.Token{
 		Value:  "ya29.the-access-token",
 		Type:   "Bearer",
@@ -360,10 +398,11 @@ func TestNothingSecretOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(des) != 1 || des[0].Name() != key+entrySuffix {
-		t.Fatalf("cache dir holds %v; want only %s", des, key+entrySuffix)
+	name := Key(key) + entrySuffix
+	if len(des) != 1 || des[0].Name() != name {
+		t.Fatalf("cache dir holds %v; want only %s", des, name)
 	}
-	raw, err := os.ReadFile(c.path(key, entrySuffix))
+	raw, err := os.ReadFile(fileOf(c, key, entrySuffix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,25 +411,28 @@ func TestNothingSecretOnDisk(t *testing.T) {
 			t.Errorf("cache file contains %q: %s", s, raw)
 		}
 	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	var got any
+	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("cache file is not JSON: %v", err)
 	}
 	want := map[string]any{
-		"version":    float64(formatVersion),
-		"kind":       "access_token",
-		"token_type": "Bearer",
-		"token":      "ya29.the-access-token",
-		"expiry":     "2025-06-01T13:00:00Z",
-		"scope":      "https://www.googleapis.com/auth/cloud-platform",
+		"version":  float64(formatVersion),
+		"key":      Key(key),
+		"identity": digest(identityLabel, key.Identity),
+		"owner":    digest(ownerLabel, key.Identity),
+		"request": map[string]any{
+			"kind":   "access_token",
+			"scopes": []any{"https://www.googleapis.com/auth/cloud-platform"},
+		},
+		"token": map[string]any{
+			"type":   "Bearer",
+			"value":  "ya29.the-access-token",
+			"expiry": "2025-06-01T13:00:00Z",
+			"scope":  "https://www.googleapis.com/auth/cloud-platform",
+		},
 	}
-	if len(fields) != len(want) {
-		t.Errorf("cache file fields = %v; want exactly %v", fields, want)
-	}
-	for k, v := range want {
-		if fields[k] != v {
-			t.Errorf("cache file field %q = %v; want %v", k, fields[k], v)
-		}
+	if !reflect.DeepEqual(got, any(want)) {
+		t.Errorf("cache file = %s; want exactly the fields of %v", raw, want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"hash"
 	"slices"
 
@@ -30,11 +32,54 @@ type KeyParts struct {
 	// Extra holds future inputs such as an impersonation chain or a subject.
 	// Order matters.
 	Extra []string
+	// Owner names the credential whose secret minted the token, the root
+	// of an impersonation or downscoping chain (credentials.RootIdentity):
+	// entries record a digest of it, and ForgetOwner removes every token it
+	// minted when it is revoked. Optional; default Identity. Not part of
+	// the key: Identity already decides it.
+	Owner string
+}
+
+func (p *KeyParts) validate() error {
+	switch {
+	case p.Identity == "":
+		return errors.New("no identity in the key")
+	case !knownKind(p.Kind):
+		return fmt.Errorf("unknown token kind %q", p.Kind)
+	}
+	return nil
+}
+
+func (p *KeyParts) owner() string {
+	if p.Owner != "" {
+		return p.Owner
+	}
+	return p.Identity
+}
+
+func knownKind(k gcptoken.Kind) bool {
+	return k == gcptoken.AccessToken || k == gcptoken.IDToken
 }
 
 // keyDomain separates this hash from any other SHA-256 the program computes
 // and lets a future encoding change every key at once.
 const keyDomain = "gcptoken/diskcache/key/v1"
+
+// Labels of the digests entries record.
+const (
+	identityLabel = "gcptoken/diskcache/identity/v1"
+	ownerLabel    = "gcptoken/diskcache/owner/v1"
+)
+
+// digest is a domain-separated SHA-256 of s, in hex: entries record digests
+// of identities, which hold account names and file paths, rather than the
+// names themselves.
+func digest(label, s string) string {
+	h := sha256.New()
+	writeString(h, label)
+	writeString(h, s)
+	return hex.EncodeToString(h.Sum(nil))
+}
 
 // keyLen is the length of a key made by Key: hex SHA-256.
 const keyLen = 2 * sha256.Size

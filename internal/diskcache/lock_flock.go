@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 )
@@ -21,15 +22,12 @@ const (
 	lockPollMax = 100 * time.Millisecond
 )
 
-// lockFile takes an exclusive flock on path, waiting until it is free or ctx
-// is done. flock locks belong to the open file description, so two Cache
-// values in one process exclude each other just as two processes do, and
-// the kernel drops the lock if the process dies.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := openLockFile(path)
-	if err != nil {
-		return nil, err
-	}
+// lockFile takes an exclusive flock on f, an open lock file, waiting until
+// it is free or ctx is done; it closes f on failure and on unlock. flock
+// locks belong to the open file description, so two Cache values in one
+// process exclude each other just as two processes do, and the kernel drops
+// the lock if the process dies.
+func lockFile(ctx context.Context, f *os.File) (unlock func(), err error) {
 	wait := lockPollMin
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -41,7 +39,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("lock token cache %s: %w", path, err)
+			return nil, fmt.Errorf("lock token cache %s: %w", f.Name(), err)
 		}
 		t := time.NewTimer(wait)
 		select {

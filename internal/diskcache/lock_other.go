@@ -2,7 +2,10 @@
 
 package diskcache
 
-import "context"
+import (
+	"context"
+	"os"
+)
 
 // lockSupported tells tests whether lockFile really excludes other processes.
 const lockSupported = false
@@ -10,6 +13,7 @@ const lockSupported = false
 // lockFile is a no-op here: without flock, concurrent processes may each
 // fetch once, which costs requests but not correctness, because writes are
 // atomic renames either way.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+func lockFile(ctx context.Context, f *os.File) (unlock func(), err error) {
+	f.Close()
 	return func() {}, ctx.Err()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
@@ -22,16 +21,19 @@ const DefaultMinRemaining = 5 * time.Minute
 type Provider struct {
 	// Cache is where tokens are stored. Required.
 	Cache *Cache
-	// Key is the entry to use, normally Key(parts). Required.
-	Key string
-	// Source mints a token on a miss. Required.
+	// Key says which entry to use and what it must have been stored for.
+	// Required: Identity and Kind.
+	Key KeyParts
+	// Source mints a token on a miss. Required. It must make tokens of
+	// exactly the identity Key names (for federated credentials, a
+	// credentials.Snapshot's).
 	Source gcptoken.TokenProvider
 	// MinRemaining is the refresh window: a cached token expiring within it
 	// is not served. Optional; default DefaultMinRemaining. Negative means
 	// no window (a token is served until it expires).
 	MinRemaining time.Duration
-	// OnError receives cache failures: an unusable directory, a lock
-	// error, a token that cannot be cached (no expiry).
+	// OnError receives cache failures: an unusable directory, a refused
+	// entry, a lock error, a token that cannot be cached (no expiry).
 	// They never fail Token, because the cache is an optimisation and the
 	// fetched token is still good. Optional; default: ignore.
 	OnError func(error)
@@ -43,8 +45,9 @@ func (p *Provider) validate() error {
 		return errors.New("diskcache.Provider: Cache is required")
 	case p.Source == nil:
 		return errors.New("diskcache.Provider: Source is required")
-	case !validKey(p.Key):
-		return fmt.Errorf("diskcache.Provider: invalid Key %q", p.Key)
+	}
+	if err := p.Key.validate(); err != nil {
+		return fmt.Errorf("diskcache.Provider: Key: %w", err)
 	}
 	return nil
 }
@@ -69,30 +72,51 @@ func (p *Provider) Token(ctx context.Context) (*gcptoken.Token, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	window := p.minRemaining()
-	if t, ok := p.Cache.Get(p.Key, window); ok {
-		return t, nil
-	}
-
-	// The lock lives next to the entry, so the directory must exist first.
-	// If it cannot be made, the cache is unusable but the fetch is not.
-	if err := p.Cache.ensureDir(); err != nil {
+	d, err := p.Cache.open(true)
+	if err != nil {
+		// The cache is unusable (or not to be trusted); the fetch is not.
 		p.report(err)
-	} else if unlock, err := lockFile(ctx, p.Cache.path(p.Key, lockSuffix)); err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			// Waiting on another process's fetch was cancelled: that is
-			// the caller's deadline, not a cache problem.
-			return nil, err
+		return p.fetch(ctx)
+	}
+	defer d.close()
+	window := p.minRemaining()
+	if t, err := d.get(p.Key, p.Cache.now(), window); t != nil || err != nil {
+		if t != nil {
+			return t, nil
 		}
 		p.report(err)
-	} else {
+	}
+
+	unlock, err := d.lock(ctx, Key(p.Key))
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Waiting on another process's fetch was cancelled: that is the
+		// caller's deadline, not a cache problem.
+		return nil, err
+	case err != nil:
+		p.report(err)
+	default:
 		defer unlock()
 		// Another process may have fetched while we waited.
-		if t, ok := p.Cache.Get(p.Key, window); ok {
+		if t, _ := d.get(p.Key, p.Cache.now(), window); t != nil {
 			return t, nil
 		}
 	}
 
+	t, err := p.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEntry(p.Key, t)
+	if err == nil {
+		err = d.put(p.Key, e)
+	}
+	p.report(err)
+	d.prune(p.Cache.now())
+	return t, nil
+}
+
+func (p *Provider) fetch(ctx context.Context) (*gcptoken.Token, error) {
 	t, err := p.Source.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -100,19 +124,16 @@ func (p *Provider) Token(ctx context.Context) (*gcptoken.Token, error) {
 	if t == nil {
 		return nil, errors.New("diskcache.Provider: Source returned no token and no error")
 	}
-	if err := p.Cache.Put(p.Key, t); err != nil {
-		p.report(err)
-	}
 	return t, nil
 }
 
-// openLockFile opens (creating if needed) the lock file. Lock files are
-// never removed in normal operation: unlinking a lock file another process
-// has open would let a third process lock a new inode and run concurrently.
-func openLockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// lock takes the inter-process lock of key. Lock files are never removed in
+// normal operation: unlinking a lock file another process has open would
+// let a third process lock a new inode and run concurrently.
+func (d *dir) lock(ctx context.Context, key string) (unlock func(), err error) {
+	f, _, err := d.openFile(key+lockSuffix, true)
 	if err != nil {
 		return nil, fmt.Errorf("open token cache lock: %w", err)
 	}
-	return f, nil
+	return lockFile(ctx, f)
 }

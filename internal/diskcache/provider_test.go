@@ -142,7 +142,8 @@ func TestProviderValidate(t *testing.T) {
 	}{
 		{name: "no cache", p: &Provider{Key: testKey("a"), Source: src}},
 		{name: "no source", p: &Provider{Cache: c, Key: testKey("a")}},
-		{name: "bad key", p: &Provider{Cache: c, Key: "../x", Source: src}},
+		{name: "no identity", p: &Provider{Cache: c, Key: KeyParts{Kind: gcptoken.AccessToken}, Source: src}},
+		{name: "unknown kind", p: &Provider{Cache: c, Key: KeyParts{Identity: "a", Kind: "refresh_token"}, Source: src}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,10 +201,12 @@ func TestProviderLockHonoursContext(t *testing.T) {
 	}
 	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
 	key := testKey("held")
-	if err := c.ensureDir(); err != nil {
+	d, err := c.open(true)
+	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := lockFile(context.Background(), c.path(key, lockSuffix))
+	defer d.close()
+	unlock, err := d.lock(context.Background(), Key(key))
 	if err != nil {
 		t.Fatal(err)
 	}

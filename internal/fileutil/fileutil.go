@@ -1,6 +1,8 @@
 // Package fileutil writes files atomically with private permissions, for
 // credential files, caches and emulator state that must never be seen half
-// written or by other users.
+// written or by other users; and reads files and streams from outside
+// (credential files, token files, standard input) with a size bound and a
+// context, so that no FIFO, device or endless file can hang a command.
 package fileutil
 
 import (
