@@ -255,7 +255,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q query, st 
 
 // serveIdentity answers …/identity?audience=…[&format=…][&licenses=…].
 func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request, q query, st *reqState) {
-	req := IDTokenRequest{Audience: q.get("audience"), Format: q.get("format")}
+	req := IDTokenRequest{Audience: q.get("audience"), Format: q.get("format"), Instance: s.instance}
 	if req.Audience == "" {
 		s.plain(w, st, http.StatusBadRequest, "non-empty audience parameter required") // [emu] wording
 		return

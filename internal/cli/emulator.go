@@ -14,12 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
-	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
 type emulatorOptions struct {
@@ -301,26 +299,6 @@ func prepareStateDir(dir string) (string, error) {
 }
 
 type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
-
-// newEmulatorMetadataServer serves the fake service account through a real
-// metadataserver, minting its tokens at the fake token endpoint.
-func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
-	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := credentials.FromJSON(key, nil)
-	if err != nil {
-		return nil, err
-	}
-	return metadataserver.New(&metadataserver.Options{
-		Source:              credentialSource{creds},
-		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
-		ProjectID:           fakegoogle.DefaultProjectID,
-		AllowedHosts:        allowedHosts,
-		Logger:              logger,
-	})
-}
 
 func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (*emulatorFiles, error) {
 	f := &emulatorFiles{
