@@ -251,6 +251,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: %w", err)
 	}
+	// Cached: every token of the result exchanges a token of source.
 	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: source credential: %w", err)
@@ -258,7 +259,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 	universe := cmp.Or(source.UniverseDomain, DefaultUniverseDomain)
 	d := &downscoped{
 		source:   source,
-		sourceTP: gcptoken.NewCachedProvider(tp, nil),
+		sourceTP: tp,
 		options:  doc.canonical(),
 		endpoint: cmp.Or(opts.STSEndpoint, defaultSTSEndpoint(universe)),
 		client:   cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
@@ -301,7 +302,7 @@ func (d *downscoped) accessTokenProvider([]string) (gcptoken.TokenProvider, erro
 	return gcptoken.TokenProviderFunc(d.token), nil
 }
 
-func (d *downscoped) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (d *downscoped) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, errDownscopedIDToken
 }
 

@@ -320,7 +320,7 @@ func stripQueryForError(u string) string {
 // do before impersonating.
 func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if len(scopes) == 0 {
-		scopes = []string{scopeCloudPlatform}
+		scopes = []string{DefaultScope}
 	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		return ea.exchange(ctx, scopes)
@@ -329,7 +329,7 @@ func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenP
 
 // idTokenProvider refuses: STS issues access tokens only, and a federated
 // principal is not a service account that IAM could mint an ID token for.
-func (ea *externalAccount) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (ea *externalAccount) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, invalid("credentials", errors.New("external_account credentials without service_account_impersonation_url cannot make ID tokens: "+
 		"STS issues access tokens only; impersonate a service account that grants the federated identity "+
 		"roles/iam.serviceAccountTokenCreator (`gcptoken create-cred-config --service-account EMAIL`)"))

@@ -66,7 +66,7 @@ func (u *externalAccountUser) accessTokenProvider([]string) (gcptoken.TokenProvi
 	}), nil
 }
 
-func (u *externalAccountUser) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (u *externalAccountUser) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, invalid("credentials", errors.New("external_account_authorized_user (workforce user) credentials cannot make ID tokens: "+
 		"STS refreshes access tokens only"))
 }

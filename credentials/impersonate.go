@@ -210,9 +210,9 @@ func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, erro
 		return nil, fmt.Errorf("source credential: %w", err)
 	}
 	imp.source = source
-	// The one cache of the source's token: every provider of these
-	// credentials (and of copies made by WithSubject) shares it.
-	imp.sourceTP = gcptoken.NewCachedProvider(tp, nil)
+	// The one cache of the source's token (tp is cached): every provider
+	// of these credentials (and of copies made by WithSubject) shares it.
+	imp.sourceTP = tp
 	return &Credentials{
 		Type:           TypeImpersonatedServiceAccount,
 		Source:         fmt.Sprintf("impersonating %s from %s", imp.chain(), source.Source),
@@ -267,8 +267,7 @@ func (imp *impersonated) wireDelegates() []string {
 
 func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if len(scopes) == 0 {
-		return nil, errors.New("credentials: impersonated credentials need at least one scope for an access token " +
-			"(for example https://www.googleapis.com/auth/cloud-platform)")
+		scopes = []string{DefaultScope}
 	}
 	if imp.subject != "" {
 		return imp.subjectProvider(scopes), nil
@@ -307,8 +306,8 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 }
 
 // idTokenProvider calls generateIdToken. Of the options only
-// WithIncludeEmail applies; the format options are the metadata server's.
-func (imp *impersonated) idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error) {
+// IncludeEmail applies; the format options are the metadata server's.
+func (imp *impersonated) idTokenProvider(audience string, o IDTokenOptions) (gcptoken.TokenProvider, error) {
 	if imp.subject != "" {
 		return nil, errSubjectIDToken
 	}
@@ -317,7 +316,7 @@ func (imp *impersonated) idTokenProvider(audience string, o idTokenOptions) (gcp
 		Audience     string   `json:"audience"`
 		IncludeEmail bool     `json:"includeEmail"`
 		Delegates    []string `json:"delegates,omitempty"`
-	}{audience, o.includeEmail, imp.wireDelegates()}
+	}{audience, o.IncludeEmail, imp.wireDelegates()}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		src, err := imp.sourceToken(ctx)
 		if err != nil {

@@ -26,6 +26,10 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
+	// DefaultScope is the scope of access tokens asked for without scopes,
+	// by credentials that need one (see Credentials.AccessTokenProvider):
+	// what gcloud asks for.
+	DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
 	// it has chosen (email, project, universe): those facts are nice to
 	// have, and must not hold up a command that only wants a token.
@@ -235,7 +239,7 @@ var defaultMetadataClient = sync.OnceValue(func() *http.Client {
 	}
 })
 
-// ID-token formats of the metadata server, for WithTokenFormat.
+// ID-token formats of the metadata server, for IDTokenOptions.TokenFormat.
 const (
 	// TokenFormatStandard asks for iss, sub, aud, azp, iat and exp only.
 	TokenFormatStandard = "standard"
@@ -246,63 +250,51 @@ const (
 	TokenFormatFull = "full"
 )
 
-// IDTokenOption changes what IDTokenProvider asks for.
-type IDTokenOption func(*idTokenOptions)
-
-type idTokenOptions struct {
-	format       string // "" = default
-	licenses     *bool  // nil = not sent
-	includeEmail bool
-}
-
-// WithTokenFormat chooses the claims of ID tokens from the metadata server:
-// TokenFormatStandard or TokenFormatFull (the default; "" also means it).
-// IDTokenProvider rejects any other value, whatever the credential.
-//
-// Only the metadata server can add Compute Engine claims: other credentials
-// ignore the format (see Credentials.SupportsTokenFormat). Ignoring rather
-// than failing lets a metadata-server emulator backed by a key pass on what
-// its clients ask for; Google's Python library always asks for "full".
-func WithTokenFormat(format string) IDTokenOption {
-	return func(o *idTokenOptions) { o.format = format }
-}
-
-// WithLicenses asks the metadata server to include (true) or leave out
-// (false) the instance's license codes in ID tokens, sent as licenses=TRUE or
-// licenses=FALSE. Without it the parameter is not sent. Compute Engine
-// honours it with the full format only. Other credentials ignore it, as they
-// ignore WithTokenFormat.
-func WithLicenses(include bool) IDTokenOption {
-	return func(o *idTokenOptions) { o.licenses = &include }
-}
-
-// WithIncludeEmail asks the IAM Credentials API to put the service account's
-// email and email_verified claims into ID tokens of impersonated credentials
-// (generateIdToken's includeEmail; gcloud's --include-email). The default is
-// false, as in Google's libraries. Other credentials ignore it: a
-// service-account key's ID tokens always carry the email, and the metadata
-// server's do with TokenFormatFull.
-func WithIncludeEmail(include bool) IDTokenOption {
-	return func(o *idTokenOptions) { o.includeEmail = include }
+// IDTokenOptions shape the ID tokens of IDTokenProvider and IDTokenSource.
+// A nil *IDTokenOptions means all defaults.
+type IDTokenOptions struct {
+	// TokenFormat chooses the claims of ID tokens from the metadata
+	// server: TokenFormatStandard or TokenFormatFull. Optional; default
+	// TokenFormatFull, as in Google's libraries. Any other value is an
+	// error, whatever the credential.
+	//
+	// Only the metadata server can add Compute Engine claims: other
+	// credentials ignore the format (see Credentials.SupportsTokenFormat).
+	// Ignoring rather than failing lets a metadata-server emulator backed
+	// by a key pass on what its clients ask for.
+	TokenFormat string
+	// Licenses asks the metadata server to include the instance's license
+	// codes. Optional; default false. When TokenFormat or Licenses is set,
+	// licenses=TRUE or licenses=FALSE is sent; otherwise the parameter is
+	// left out. Compute Engine honours it with the full format only; other
+	// credentials ignore it.
+	Licenses bool
+	// IncludeEmail asks the IAM Credentials API to put the service
+	// account's email and email_verified claims into ID tokens of
+	// impersonated credentials (generateIdToken's includeEmail; gcloud's
+	// --include-email). Optional; default false, as in Google's libraries.
+	// Other credentials ignore it: a service-account key's ID tokens always
+	// carry the email, and the metadata server's do with TokenFormatFull.
+	IncludeEmail bool
 }
 
 // validate checks the options' values; whether they apply depends on the
 // credential.
-func (o *idTokenOptions) validate() error {
-	switch o.format {
+func (o *IDTokenOptions) validate() error {
+	switch o.TokenFormat {
 	case "", TokenFormatStandard, TokenFormatFull:
 		return nil
 	}
-	f := o.format
+	f := o.TokenFormat
 	if len(f) > 32 {
 		f = f[:32] + "…"
 	}
-	return fmt.Errorf("credentials: unknown ID token format %q (want %q or %q)", f, TokenFormatStandard, TokenFormatFull)
+	return fmt.Errorf("credentials: IDTokenOptions.TokenFormat %q is not a format (want %q or %q)", f, TokenFormatStandard, TokenFormatFull)
 }
 
-func (o *idTokenOptions) formatOrDefault() string {
-	if o.format == "" {
+func (o *IDTokenOptions) formatOrDefault() string {
+	if o.TokenFormat == "" {
 		return TokenFormatFull
 	}
-	return o.format
+	return o.TokenFormat
 }

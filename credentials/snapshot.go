@@ -112,7 +112,7 @@ func snapshotSource(ctx context.Context, source *Credentials) (*Credentials, gcp
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, gcptoken.NewCachedProvider(tp, nil), nil
+	return src, tp, nil
 }
 
 // snapshot reads the subject once and returns a copy of ea that exchanges

@@ -122,12 +122,12 @@ type credsSource struct {
 
 func (s *credsSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	s.record(fmt.Sprintf("AccessTokenProvider(%q)", scopes))
-	return s.creds.AccessTokenProvider(scopes)
+	return s.creds.AccessTokenSource(scopes)
 }
 
 func (s *credsSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
 	s.record(fmt.Sprintf("IDTokenProvider(%+v)", req))
-	return s.creds.IDTokenProvider(req.Audience)
+	return s.creds.IDTokenSource(req.Audience, nil)
 }
 
 func (s *credsSource) record(call string) {

@@ -268,7 +268,7 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 	}
 	cache := f.diskCache(app)
 	if cache == nil {
-		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}), nil
+		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
 	}
 	pinned, err := creds.Snapshot(ctx)
 	if err != nil {
@@ -279,10 +279,14 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 			return nil, err
 		}
 	}
+	cached, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	if err != nil {
+		return nil, err
+	}
 	return &diskcache.Provider{
 		Cache:  cache,
 		Key:    cacheKey(pinned, req),
-		Source: gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}),
+		Source: cached,
 		OnError: func(err error) {
 			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s\n", safetext.OneLine(err.Error()))
 		},
@@ -293,22 +297,17 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 func plainSource(creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
 	switch {
 	case req.selfSigned:
-		src, err := creds.SelfSignedJWTProvider(req.audience, req.scopes)
+		src, err := creds.SelfSignedJWTSource(req.audience, req.scopes)
 		if err != nil {
 			return nil, usagef("--self-signed: %v", err)
 		}
 		return src, nil
 	case req.kind == gcptoken.IDToken:
-		var opts []credentials.IDTokenOption
-		if req.tokenFormat != "" {
-			opts = append(opts, credentials.WithTokenFormat(req.tokenFormat), credentials.WithLicenses(req.licenses))
-		}
-		if req.includeEmail {
-			opts = append(opts, credentials.WithIncludeEmail(true))
-		}
-		return creds.IDTokenProvider(req.audience, opts...)
+		return creds.IDTokenSource(req.audience, &credentials.IDTokenOptions{
+			TokenFormat: req.tokenFormat, Licenses: req.licenses, IncludeEmail: req.includeEmail,
+		})
 	}
-	return creds.AccessTokenProvider(req.scopes)
+	return creds.AccessTokenSource(req.scopes)
 }
 
 // diskCache is the on-disk cache, or nil with --no-cache or when there is

@@ -314,7 +314,7 @@ func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, all
 		return nil, err
 	}
 	return metadataserver.New(&metadataserver.Options{
-		Source:              credentialSource{creds},
+		Source:              metadataserver.FromCredentials(creds),
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
 		AllowedHosts:        allowedHosts,
