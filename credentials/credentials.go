@@ -12,6 +12,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -75,6 +76,11 @@ type Credentials struct {
 	// client is the HTTP client the credential was loaded with, inherited
 	// by Impersonate.
 	client *http.Client
+	// ends is the endpoint configuration of the environment the credential
+	// was loaded in (GCPTOKEN_EMULATOR_HOST and the per-endpoint
+	// variables), inherited by Impersonate and Downscope for their
+	// defaults; nil means Google's production URLs.
+	ends *endpoints.Env
 }
 
 // credential is what each credential type implements, one file per type.
@@ -362,7 +368,7 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 	if c.Source == "" { // impersonation describes its chain itself
 		c.Source = source
 	}
-	c.Path, c.client = path, s.client
+	c.Path, c.client, c.ends = path, s.client, s.ends
 	if c.UniverseDomain == "" {
 		c.UniverseDomain = DefaultUniverseDomain
 	}
@@ -370,18 +376,19 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 }
 
 // tokenURL picks the token endpoint of a file credential: the Options
-// override, else the file's token_uri, else Google's.
+// override, else the file's token_uri, else Google's; the last two on the
+// emulator when GCPTOKEN_EMULATOR_HOST is set.
 func tokenURL(s *settings, fromFile, universe string) (string, error) {
 	switch {
 	case s.TokenURL != "":
 		return s.TokenURL, nil
 	case fromFile == "":
-		return defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain)), nil
+		return s.ends.Rewrite(defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain))), nil
 	}
 	if err := checkURL(fromFile); err != nil {
 		return "", &credsfile.FieldError{Field: "token_uri", Err: err}
 	}
-	return fromFile, nil
+	return s.ends.Rewrite(fromFile), nil
 }
 
 // missing is the error for a required field that is absent or empty.

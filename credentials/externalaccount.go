@@ -101,13 +101,14 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	if err := checkURL(tokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
+	tokenURL = s.ends.Rewrite(tokenURL)
 	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
 	if u := ea.ServiceAccountImpersonationURL; u != "" {
 		prefix, target, err := parseImpersonationURL(u)
 		if err != nil {
 			return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
 		}
-		imp.prefix, imp.target = prefix, target
+		imp.prefix, imp.target = s.ends.Rewrite(prefix), target
 		if l := ea.ServiceAccountImpersonation.TokenLifetimeSeconds; l != 0 {
 			if l < minFederatedLifetime || l > maxFederatedLifetime {
 				return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
@@ -141,6 +142,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 		UniverseDomain: universe,
 		impl:           fed,
 		client:         s.client,
+		ends:           s.ends,
 	}
 	if imp.target == "" {
 		return c, nil
@@ -148,7 +150,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	// Impersonation takes the federated credential as its source, so that
 	// access and ID tokens both go through the IAM Credentials API with
 	// the STS token, exactly as for impersonated_service_account files.
-	imp.tokenURL = cmp.Or(s.TokenURL, defaultTokenURL(universe))
+	imp.tokenURL = cmp.Or(s.TokenURL, s.ends.Rewrite(defaultTokenURL(universe)))
 	out, err := newImpersonated(c, imp)
 	if err != nil {
 		return nil, err

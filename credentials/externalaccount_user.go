@@ -45,7 +45,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 		UniverseDomain: u.UniverseDomain,
 		impl: &externalAccountUser{
 			refresher: refresher{
-				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: u.TokenURL,
+				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: s.ends.Rewrite(u.TokenURL),
 				style: auth.StyleInHeader, client: s.client, refreshToken: u.RefreshToken,
 			},
 			audience: u.Audience, fingerprint: fingerprint("refresh token", u.RefreshToken),

@@ -42,6 +42,7 @@ func newMetadata(s *settings, host string) (*Credentials, *metadataServer) {
 		UniverseDomain: DefaultUniverseDomain,
 		impl:           m,
 		client:         s.client,
+		ends:           s.ends,
 	}, m
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
@@ -75,12 +76,21 @@ type Options struct {
 	// for authorized_user too, unlike Google's Go library), else
 	// DefaultTokenURL. For service accounts it is also the assertion's
 	// "aud", as in Google's Go library.
+	//
+	// GCPTOKEN_EMULATOR_HOST=host:port (read through Getenv) points every
+	// endpoint that no option names at a fake Google such as `gcptoken
+	// emulator`: the URLs of credential files and the defaults (token
+	// endpoint, IAM Credentials, STS) go to http://host:port with their
+	// paths, and the metadata server is host:port unless MetadataHost or
+	// GCE_METADATA_HOST names one. GCPTOKEN_IAM_ENDPOINT and
+	// GCPTOKEN_STS_ENDPOINT override the defaults of Impersonate and
+	// Downscope.
 	TokenURL string
 
 	// MetadataHost is the metadata server's host[:port]. Optional; the
-	// default is $GCE_METADATA_HOST, else the probed address. When it or
-	// GCE_METADATA_HOST is set, Detect uses the metadata server without
-	// probing it (as Google's Go library does). Otherwise Detect probes
+	// default is $GCE_METADATA_HOST, else $GCPTOKEN_EMULATOR_HOST, else the
+	// probed address. When one of them is set, Detect uses the metadata
+	// server without probing it (as Google's Go library does). Otherwise Detect probes
 	// $GCE_METADATA_IP (as Google's Python and Node libraries do), else
 	// DefaultMetadataHost, and uses what answers. NO_GCE_CHECK=true (Python's
 	// switch) skips that probe, so that no metadata server is used unless
@@ -106,11 +116,12 @@ type settings struct {
 	Options
 	client         *http.Client // for token endpoints
 	metadataClient *http.Client
-	metadataHost   string // set when metadataSource is
-	metadataSource string // where metadataHost came from, for Steps; "" if it must be probed
-	probeHost      string // $GCE_METADATA_IP, else DefaultMetadataHost
-	probeSource    string // envMetadataIP, or "" for the default
-	noProbe        bool   // NO_GCE_CHECK=true
+	ends           *endpoints.Env // GCPTOKEN_EMULATOR_HOST and the per-endpoint variables
+	metadataHost   string         // set when metadataSource is
+	metadataSource string         // where metadataHost came from, for Steps; "" if it must be probed
+	probeHost      string         // $GCE_METADATA_IP, else DefaultMetadataHost
+	probeSource    string         // envMetadataIP, or "" for the default
+	noProbe        bool           // NO_GCE_CHECK=true
 }
 
 // resolve validates opts and fills in defaults. opts may be nil.
@@ -131,6 +142,11 @@ func (opts *Options) resolve() (*settings, error) {
 	if s.metadataFactsTimeout == 0 {
 		s.metadataFactsTimeout = defaultMetadataFactsTimeout
 	}
+	ends, err := endpoints.FromEnv(s.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	s.ends = ends
 	s.client = redirect.Guard(s.HTTPClient)
 	s.metadataClient = s.client
 	if s.HTTPClient == nil {
@@ -146,6 +162,8 @@ func (opts *Options) resolve() (*settings, error) {
 			return nil, fmt.Errorf("credentials: %s: %w", envMetadataHost, err)
 		}
 		s.metadataHost, s.metadataSource = h, envMetadataHost
+	case ends.Emulator() != "":
+		s.metadataHost, s.metadataSource = ends.Emulator(), endpoints.EnvEmulatorHost
 	case s.Getenv(envMetadataIP) != "":
 		h, err := normalizeHost(s.Getenv(envMetadataIP))
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Google's key endpoints.
@@ -57,8 +58,9 @@ const (
 // KeySetOptions configures a KeySet fetched over HTTP. The zero value (or
 // nil) means Google's ID-token keys.
 type KeySetOptions struct {
-	// URL is the JWKS endpoint. Optional; default GoogleKeysURL (use
-	// IAPKeysURL for IAP assertions).
+	// URL is the JWKS endpoint. Optional; default $GCPTOKEN_CERTS_URL,
+	// else the emulator's when GCPTOKEN_EMULATOR_HOST is set, else
+	// GoogleKeysURL (use IAPKeysURL for IAP assertions).
 	URL string
 	// HTTPClient makes the requests. Optional; default a client with a 30s
 	// timeout.
@@ -134,7 +136,11 @@ func NewKeySet(opts *KeySetOptions) (*KeySet, error) {
 		o = *opts
 	}
 	if o.URL == "" {
-		o.URL = GoogleKeysURL
+		u, err := defaultKeysURL(endpoints.EnvCertsURL, GoogleKeysURL)
+		if err != nil {
+			return nil, err
+		}
+		o.URL = u
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -149,6 +155,20 @@ func NewKeySet(opts *KeySetOptions) (*KeySet, error) {
 		o.Now = time.Now
 	}
 	return &KeySet{url: o.URL, client: o.HTTPClient, minRefresh: o.MinRefreshInterval, now: o.Now}, nil
+}
+
+// defaultKeysURL is where the environment (GCPTOKEN_EMULATOR_HOST, or the
+// variable override) sends requests for def.
+func defaultKeysURL(override, def string) (string, error) {
+	env, err := endpoints.FromEnv(nil)
+	if err != nil {
+		return "", fmt.Errorf("idtoken: %w", err)
+	}
+	u, err := env.URL(override, def)
+	if err != nil {
+		return "", fmt.Errorf("idtoken: %w", err)
+	}
+	return u, nil
 }
 
 // NewStaticKeySet returns a key set that never changes and never fetches:

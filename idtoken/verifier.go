@@ -156,7 +156,8 @@ func NewVerifier(opts *Options) (*Verifier, error) {
 
 // NewIAPVerifier returns a Verifier for the JWTs Identity-Aware Proxy puts
 // in the X-Goog-IAP-JWT-Assertion header: like NewVerifier, with defaults
-// Algorithms ["ES256"], Issuers [IAPIssuer] and a KeySet over IAPKeysURL.
+// Algorithms ["ES256"], Issuers [IAPIssuer] and a KeySet over IAPKeysURL
+// (the emulator's when GCPTOKEN_EMULATOR_HOST is set).
 // opts.Audiences is required as usual.
 func NewIAPVerifier(opts *Options) (*Verifier, error) {
 	var o Options
@@ -170,7 +171,11 @@ func NewIAPVerifier(opts *Options) (*Verifier, error) {
 		o.Issuers = []string{IAPIssuer}
 	}
 	if o.KeySet == nil {
-		ks, err := NewKeySet(&KeySetOptions{URL: IAPKeysURL})
+		u, err := defaultKeysURL("", IAPKeysURL)
+		if err != nil {
+			return nil, err
+		}
+		ks, err := NewKeySet(&KeySetOptions{URL: u})
 		if err != nil {
 			return nil, err
 		}

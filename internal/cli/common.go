@@ -16,16 +16,21 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // Environment variables the CLI reads (besides Google's own ADC variables).
+// The endpoint variables (GCPTOKEN_EMULATOR_HOST and the per-endpoint
+// overrides) are read by the library, through internal/endpoints, from
+// App.Getenv; the CLI names them in help texts.
 const (
 	envCacheDir     = "GCPTOKEN_CACHE_DIR"
-	envTokenInfoURL = "GCPTOKEN_TOKENINFO_URL"
-	envIAMEndpoint  = "GCPTOKEN_IAM_ENDPOINT"
-	envSTSEndpoint  = "GCPTOKEN_STS_ENDPOINT"
+	envEmulatorHost = endpoints.EnvEmulatorHost
+	envTokenInfoURL = endpoints.EnvTokenInfoURL
+	envIAMEndpoint  = endpoints.EnvIAMEndpoint
+	envSTSEndpoint  = endpoints.EnvSTSEndpoint
 	// envImpersonate is gcloud's environment form of
 	// auth/impersonate_service_account; gcptoken honours it the same way.
 	envImpersonate = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
@@ -56,9 +61,9 @@ func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.impersonate, "impersonate-service-account", "", "impersonate `SA[,SA…]`: the last is the target, earlier ones are delegates, as in gcloud (default $"+envImpersonate+")")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "impersonated access-token `DURATION` (default 1h; up to 12h where the org policy allows more than 1h)")
 	fs.StringVar(&f.subject, "subject", "", "domain-wide delegation: act as `USER` (needs a service-account key, or impersonation)")
-	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else Google's)")
+	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else $"+envEmulatorHost+"'s, else Google's)")
 	fs.StringVar(&f.accessBoundary, "access-boundary", "", `downscope access tokens to the Credential Access Boundary in `+"`FILE`"+` ({"accessBoundary":{"accessBoundaryRules":[…]}}) through STS`)
-	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else https://sts.googleapis.com/v1/token)")
+	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else $"+envEmulatorHost+"'s, else https://sts.googleapis.com/v1/token)")
 }
 
 // load finds the credentials the flags and environment select.
@@ -107,11 +112,9 @@ func (f *credFlags) downscopeIfAsked(ctx context.Context, app *App, creds *crede
 	if err != nil {
 		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, err)
 	}
-	endpoint := f.stsEndpoint
-	if endpoint == "" {
-		endpoint = app.Getenv(envSTSEndpoint)
-	}
-	d, err := credentials.Downscope(creds, &credentials.DownscopeOptions{Boundary: data, STSEndpoint: endpoint})
+	// Without --sts-endpoint the library picks $GCPTOKEN_STS_ENDPOINT, the
+	// emulator's, or Google's.
+	d, err := credentials.Downscope(creds, &credentials.DownscopeOptions{Boundary: data, STSEndpoint: f.stsEndpoint})
 	var be *credentials.AccessBoundaryError
 	switch {
 	case errors.As(err, &be):
@@ -166,15 +169,13 @@ func (f *credFlags) impersonateIfAsked(app *App, creds *credentials.Credentials)
 		}
 		accounts = append(accounts, a)
 	}
-	endpoint := f.iamEndpoint
-	if endpoint == "" {
-		endpoint = app.Getenv(envIAMEndpoint)
-	}
+	// Without --iam-endpoint the library picks $GCPTOKEN_IAM_ENDPOINT, the
+	// emulator's, or Google's.
 	imp, err := credentials.Impersonate(creds, &credentials.ImpersonateOptions{
 		Target:      accounts[len(accounts)-1],
 		Delegates:   accounts[:len(accounts)-1],
 		Lifetime:    f.lifetime,
-		IAMEndpoint: endpoint,
+		IAMEndpoint: f.iamEndpoint,
 		TokenURL:    f.tokenURL,
 	})
 	if err != nil {
