@@ -214,6 +214,12 @@ func checkPublicKey(k crypto.PublicKey) error {
 	return nil
 }
 
+// usable reports whether k came from NewKeySet or NewStaticKeySet.
+func (k *KeySet) usable() bool { return k != nil && (k.static || k.client != nil) }
+
+// errZeroKeySet is what a KeySet literal answers.
+var errZeroKeySet = errors.New("idtoken: a KeySet must be made with NewKeySet or NewStaticKeySet; this one is nil or a zero value")
+
 // URL returns the JWKS URL the set is fetched from, or "(static key set)".
 func (k *KeySet) URL() string { return k.url }
 
@@ -229,6 +235,10 @@ func (k *KeySet) Key(ctx context.Context, kid string) (crypto.PublicKey, error) 
 }
 
 func (k *KeySet) lookup(ctx context.Context, kid string) (publicKey, error) {
+	if !k.usable() {
+		// Without this, the fetch goroutine would dereference a nil client.
+		return publicKey{}, &VerifyError{Reason: ReasonKeySet, Err: errZeroKeySet, Message: errZeroKeySet.Error()}
+	}
 	st := k.state.Load()
 	if st != nil {
 		if pk, ok := st.keys[kid]; ok && (k.static || k.now().Before(st.expires)) {
