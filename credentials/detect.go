@@ -45,7 +45,7 @@ func (e *NoCredentialsError) Error() string {
 		fmt.Fprintf(&b, "%s: %s", s.Source, s.Detail)
 	}
 	b.WriteString("): set GOOGLE_APPLICATION_CREDENTIALS to a credentials file, " +
-		"run `gcloud auth application-default login`, or pass a credentials file explicitly (--credentials)")
+		"run `gcloud auth application-default login`, or name a credentials file explicitly")
 	return b.String()
 }
 

@@ -334,7 +334,7 @@ func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenP
 func (ea *externalAccount) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, invalid("credentials", errors.New("external_account credentials without service_account_impersonation_url cannot make ID tokens: "+
 		"STS issues access tokens only; impersonate a service account that grants the federated identity "+
-		"roles/iam.serviceAccountTokenCreator (`gcptoken create-cred-config --service-account EMAIL`)"))
+		"roles/iam.serviceAccountTokenCreator (the configuration's service_account_impersonation_url)"))
 }
 
 // exchange gets a subject token and exchanges it at STS (RFC 8693).

@@ -81,10 +81,12 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HTTPClient:      app.HTTPClient,
 	}
 	creds, err := credentials.Detect(ctx, opts)
-	if err != nil && f.file != "" {
+	switch {
+	case err != nil && f.file != "":
 		return nil, fmt.Errorf("--credentials: %w", err)
-	}
-	if err != nil {
+	case errors.Is(err, credentials.ErrNoCredentials):
+		return nil, fmt.Errorf("%w (with --credentials FILE)", err)
+	case err != nil:
 		return nil, err
 	}
 	if creds, err = f.impersonateIfAsked(app, creds); err != nil {
@@ -304,9 +306,13 @@ func plainSource(creds *credentials.Credentials, req tokenRequest) (gcptoken.Tok
 		}
 		return src, nil
 	case req.kind == gcptoken.IDToken:
-		return creds.IDTokenSource(req.audience, &credentials.IDTokenOptions{
+		src, err := creds.IDTokenSource(req.audience, &credentials.IDTokenOptions{
 			TokenFormat: req.tokenFormat, Licenses: req.licenses, IncludeEmail: req.includeEmail,
 		})
+		if err != nil && creds.Type == credentials.TypeExternalAccount {
+			return nil, fmt.Errorf("%w (`gcptoken create-cred-config --service-account EMAIL` writes one)", err)
+		}
+		return src, err
 	}
 	return creds.AccessTokenSource(req.scopes)
 }
