@@ -12,37 +12,31 @@ import (
 
 // AccessToken returns an access token of Application Default Credentials
 // for scopes (none: DefaultScope, or for user credentials the scopes they
-// were granted): the one-call form of Detect and AccessTokenProvider.
+// were granted): Detect and Credentials.AccessToken in one call.
 //
 // Call it as often as needed: the credentials are found once per process
 // (again when a variable that Detect reads changes, such as
 // GOOGLE_APPLICATION_CREDENTIALS or GCPTOKEN_EMULATOR_HOST), and tokens
 // are cached per scope set, refreshed ahead of expiry and shared by
-// concurrent callers. A credential file that is replaced in place is not
-// read again until the process restarts.
+// concurrent callers. A credential file replaced in place is read again
+// only by a new process.
 func AccessToken(ctx context.Context, scopes ...string) (*gcptoken.Token, error) {
-	key := "a\x00" + strings.Join(scopes, " ")
-	tp, err := adc.provider(ctx, key, func(c *Credentials) (gcptoken.TokenProvider, error) {
-		return c.AccessTokenProvider(scopes)
-	})
+	c, err := adc.credentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return tp.Token(ctx)
+	return c.AccessToken(ctx, scopes...)
 }
 
 // IDToken returns an ID token of Application Default Credentials for
-// audience (for Cloud Run, the service's URL): the one-call form of Detect
-// and IDTokenProvider, cached per audience as AccessToken's tokens are per
-// scope set.
+// audience (for Cloud Run, the service's URL): Detect and
+// Credentials.IDToken in one call, cached as AccessToken's tokens are.
 func IDToken(ctx context.Context, audience string) (*gcptoken.Token, error) {
-	tp, err := adc.provider(ctx, "i\x00"+audience, func(c *Credentials) (gcptoken.TokenProvider, error) {
-		return c.IDTokenProvider(audience, nil)
-	})
+	c, err := adc.credentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return tp.Token(ctx)
+	return c.IDToken(ctx, audience)
 }
 
 // adcEnv are the variables Detect reads: when one changes, the process's
@@ -52,43 +46,27 @@ var adcEnv = []string{
 	"APPDATA", "HOME", endpoints.EnvEmulatorHost, endpoints.EnvIAMEndpoint, endpoints.EnvSTSEndpoint,
 }
 
-// maxADCProviders bounds the cached providers (one per scope set and
-// audience); past it the cache starts again.
-const maxADCProviders = 64
-
-// adc is the process's Application Default Credentials and their cached
-// providers, for AccessToken and IDToken.
+// adc is the process's Application Default Credentials, for AccessToken
+// and IDToken.
 var adc adcCache
 
 type adcCache struct {
 	mu        sync.Mutex
 	env       string // the adcEnv values creds were found with
 	creds     *Credentials
-	providers map[string]gcptoken.TokenProvider
 	detecting chan struct{} // closed when the running Detect ends; nil if none runs
 }
 
-// provider returns the cached provider for key, making it with mk from the
-// credentials of the current environment, which it finds first if needed.
-// One Detect runs at a time; callers waiting for it give up with their ctx.
-func (a *adcCache) provider(ctx context.Context, key string, mk func(*Credentials) (gcptoken.TokenProvider, error)) (gcptoken.TokenProvider, error) {
+// credentials returns the credentials of the current environment, finding
+// them first if needed. One Detect runs at a time; callers waiting for it
+// give up with their ctx.
+func (a *adcCache) credentials(ctx context.Context) (*Credentials, error) {
 	for {
 		env := adcFingerprint()
 		a.mu.Lock()
 		if a.creds != nil && a.env == env {
 			defer a.mu.Unlock()
-			if p, ok := a.providers[key]; ok {
-				return p, nil
-			}
-			p, err := mk(a.creds) // makes no request
-			if err != nil {
-				return nil, err
-			}
-			if len(a.providers) >= maxADCProviders {
-				clear(a.providers)
-			}
-			a.providers[key] = p
-			return p, nil
+			return a.creds, nil
 		}
 		if wait := a.detecting; wait != nil {
 			a.mu.Unlock()
@@ -107,7 +85,7 @@ func (a *adcCache) provider(ctx context.Context, key string, mk func(*Credential
 		a.detecting = nil
 		close(done)
 		if err == nil {
-			a.env, a.creds, a.providers = env, c, map[string]gcptoken.TokenProvider{}
+			a.env, a.creds = env, c
 		}
 		a.mu.Unlock()
 		if err != nil {

@@ -74,3 +74,50 @@ func TestZeroCredentials(t *testing.T) {
 		}
 	}
 }
+
+// Every Credentials keeps the tokens of AccessToken and IDToken for itself:
+// one made for another principal (WithSubject, Impersonate, Downscope)
+// never gets its source's token.
+func TestAccessTokenMemoPerPrincipal(t *testing.T) {
+	t.Parallel()
+	var ts *tokenServer
+	ts = newTokenServer(t, func(t *testing.T, form url.Values) (int, any) {
+		c := checkAssertion(t, form, ts.tokenURL())
+		if c["sub"] != nil {
+			return 200, map[string]any{"access_token": "ya29.user", "expires_in": 3599}
+		}
+		return 200, map[string]any{"access_token": "ya29.sa", "expires_in": 3599}
+	})
+	sa, err := FromJSON(mustJSON(t, saFile(t, ts.tokenURL())), isolated(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := sa.WithSubject(testSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := Downscope(sa, &DownscopeOptions{Boundary: []byte(testBoundary), STSEndpoint: closedURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := Impersonate(sa, &ImpersonateOptions{Target: targetSA, IAMEndpoint: closedURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if tok, err := sa.AccessToken(t.Context()); err != nil || tok.Value != "ya29.sa" {
+			t.Fatalf("key: %v, %v; want ya29.sa", tok, err)
+		}
+	}
+	if tok, err := user.AccessToken(t.Context()); err != nil || tok.Value != "ya29.user" {
+		t.Errorf("WithSubject: %v, %v; want ya29.user", tok, err)
+	}
+	for name, c := range map[string]*Credentials{"downscoped": down, "impersonated": imp} {
+		if c.memo == nil || c.memo == sa.memo {
+			t.Errorf("%s credentials share their source's tokens", name)
+		}
+	}
+	if n := ts.calls.Load(); n != 2 {
+		t.Errorf("got %d token requests; want 2 (one per principal)", n)
+	}
+}

@@ -81,6 +81,10 @@ type Credentials struct {
 	// variables), inherited by Impersonate and Downscope for their
 	// defaults; nil means Google's production URLs.
 	ends *endpoints.Env
+	// memo holds the providers of AccessToken and IDToken. Every function
+	// that makes a Credentials with another impl (another principal) gives
+	// it a new one: see tokenmemo.go.
+	memo *tokenMemo
 }
 
 // credential is what each credential type implements, one file per type.
@@ -368,7 +372,7 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 	if c.Source == "" { // impersonation describes its chain itself
 		c.Source = source
 	}
-	c.Path, c.client, c.ends = path, s.client, s.ends
+	c.Path, c.client, c.ends, c.memo = path, s.client, s.ends, newTokenMemo()
 	if c.UniverseDomain == "" {
 		c.UniverseDomain = DefaultUniverseDomain
 	}

@@ -288,6 +288,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		impl:           d,
 		client:         d.client,
 		ends:           source.ends,
+		memo:           newTokenMemo(),
 	}, nil
 }
 

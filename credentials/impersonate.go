@@ -234,6 +234,7 @@ func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, erro
 		impl:           imp,
 		client:         imp.client,
 		ends:           source.ends,
+		memo:           newTokenMemo(),
 	}, nil
 }
 

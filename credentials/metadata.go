@@ -43,6 +43,7 @@ func newMetadata(s *settings, host string) (*Credentials, *metadataServer) {
 		impl:           m,
 		client:         s.client,
 		ends:           s.ends,
+		memo:           newTokenMemo(),
 	}, m
 }
 

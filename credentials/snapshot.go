@@ -50,7 +50,7 @@ func (c *Credentials) Snapshot(ctx context.Context) (*Credentials, error) {
 		return c, nil
 	}
 	out := *c
-	out.impl = impl
+	out.impl, out.memo = impl, newTokenMemo()
 	out.Steps = slices.Clone(c.Steps)
 	return &out, nil
 }
