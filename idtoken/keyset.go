@@ -221,7 +221,12 @@ func (k *KeySet) usable() bool { return k != nil && (k.static || k.client != nil
 var errZeroKeySet = errors.New("idtoken: a KeySet must be made with NewKeySet or NewStaticKeySet; this one is nil or a zero value")
 
 // URL returns the JWKS URL the set is fetched from, or "(static key set)".
-func (k *KeySet) URL() string { return k.url }
+func (k *KeySet) URL() string {
+	if k == nil {
+		return ""
+	}
+	return k.url
+}
 
 // Key returns the public key with id kid, fetching the set if it is not
 // cached or is stale, and refetching once (rate-limited) if kid is unknown.
