@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestEmulatorHostInTheCLI(t *testing.T) {
 	r := run(t, e, "", "print-access-token", "--no-cache", "--impersonate-service-account", fakegoogle.DefaultTargetServiceAccount)
 	wantCode(t, r, 0)
 
-	out := writeCredConfig(t, e, "//iam.googleapis.com/"+testOIDCProvider, "--credential-source-file", "/tmp/subject.jwt",
+	out := writeCredConfig(t, e, "//iam.googleapis.com/"+testOIDCProvider, "--credential-source-file", filepath.Join(t.TempDir(), "subject.jwt"),
 		"--service-account", fakegoogle.DefaultTargetServiceAccount)
 	data, err := os.ReadFile(out)
 	if err != nil {
