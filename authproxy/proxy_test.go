@@ -465,7 +465,7 @@ func TestTokenFailure(t *testing.T) {
 				return &gcptoken.Token{Value: tt.value, Expiry: time.Now().Add(time.Hour)}, nil
 			})
 			p := startProxy(t, up, func(o *Options) {
-				o.Tokens = gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{MaxAttempts: 1})
+				o.Tokens, _ = gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{MaxAttempts: 1}) // valid options
 			})
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				req, _ := http.NewRequest(method, p.URL+"/x", strings.NewReader("payload"))

@@ -155,13 +155,13 @@ type credsSource struct {
 
 func (s *credsSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	s.record(fmt.Sprintf("AccessTokenProvider(%q)", scopes))
-	return s.creds.AccessTokenProvider(scopes)
+	return s.creds.AccessTokenSource(scopes)
 }
 
 func (s *credsSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
 	s.record(fmt.Sprintf("IDTokenProvider(audience %q, format %q, licenses %t)", req.Audience, req.Format, req.Licenses))
 	if s.compute == nil {
-		return s.creds.IDTokenProvider(req.Audience)
+		return s.creds.IDTokenSource(req.Audience, nil)
 	}
 	in := req.Instance
 	mint := fakegoogle.ComputeIDTokenRequest{ServiceAccount: s.account, Audience: req.Audience, Format: req.Format, Licenses: req.Licenses,

@@ -81,6 +81,13 @@
 // server returns (format standard or full, with licenses), for a metadata
 // server that emulates a VM of the fake.
 //
+// For tests of services, MintIDToken makes a caller's ID token without a
+// credential and CertsURL names the keys it verifies with. Package
+// fakegoogletest adds what needs gcptoken's client packages, which this
+// package never imports: a Verifier that trusts the fake, and SetADC,
+// which points a test's environment (Application Default Credentials and
+// GCPTOKEN_EMULATOR_HOST) at the fake.
+//
 // Issued ID tokens carry iss "https://accounts.google.com" like Google's, but
 // are signed by the fake's own keys, so only verifiers pointed at the fake's
 // certificate URLs accept them.

@@ -142,12 +142,16 @@ func (s *Server) newEntryProvider(e *tokenEntry, kind, what string, plain gcptok
 		}
 		return tok, err
 	})
-	return gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
+	p, err := gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
 		RefreshBefore: s.opts.RefreshBefore,
 		RefreshJitter: s.opts.RefreshJitter,
 		MinRemaining:  s.opts.MinRemaining,
 		Now:           s.now,
 	})
+	if err != nil { // cannot happen: Options.validate checked the durations
+		return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) { return nil, err })
+	}
+	return p
 }
 
 // accessEntry returns the entry for the scopes of a ?scopes= value ("" means

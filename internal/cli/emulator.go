@@ -326,10 +326,9 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"export GCPTOKEN_EMULATOR_URL=" + shellQuote(base),
 		"export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.serviceAccount),
 		"export GOOGLE_CLOUD_PROJECT=" + shellQuote(fakegoogle.DefaultProjectID),
-		"export " + envTokenInfoURL + "=" + shellQuote(base+"/tokeninfo"),
-		"export " + envCertsURL + "=" + shellQuote(base+"/oauth2/v3/certs"),
-		"export " + envIAMEndpoint + "=" + shellQuote(fake.IAMCredentialsURL()),
-		"export " + envSTSEndpoint + "=" + shellQuote(fake.STSURL()),
+		"# gcptoken and its Go library: every Google endpoint (token, IAM, STS,",
+		"# certs, tokeninfo) is the emulator; GCPTOKEN_IAM_ENDPOINT and friends override one.",
+		"export " + envEmulatorHost + "=" + shellQuote(strings.TrimPrefix(base, "http://")),
 		"export " + envAuthURL + "=" + shellQuote(fake.AuthURL()), // gcptoken login
 		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
 		"# gcloud: send its token requests to the emulator too.",

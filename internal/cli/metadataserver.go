@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/metadataserver"
@@ -197,7 +196,7 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 		return err
 	}
 	opts := &metadataserver.Options{
-		Source:                credentialSource{creds},
+		Source:                metadataserver.FromCredentials(creds),
 		ServiceAccountEmail:   firstNonEmpty(o.email, cfg.ServiceAccountEmail, creds.Principal),
 		ProjectID:             firstNonEmpty(o.project, cfg.ProjectID, creds.ProjectID),
 		NumericProjectID:      firstNonEmpty(o.numericProject, cfg.NumericProjectID),
@@ -260,18 +259,6 @@ func printMetadataBanner(app *App, o *metadataServerOptions, opts *metadataserve
 		opts.ServiceAccountEmail, opts.ProjectID, credType, addr)
 	fmt.Fprintf(app.Out, "Point clients at it with:\n  export GCE_METADATA_HOST=%s GCE_METADATA_IP=%s GCE_METADATA_ROOT=%s\n", addr, addr, addr)
 	fmt.Fprintf(app.Out, "Health: http://%s/healthz  Metrics: http://%s/metrics\n", addr, addr)
-}
-
-// credentialSource adapts credentials to what the metadata server consumes.
-type credentialSource struct{ creds *credentials.Credentials }
-
-func (s credentialSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s credentialSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience,
-		credentials.WithTokenFormat(req.Format), credentials.WithLicenses(req.Licenses))
 }
 
 func readMetadataConfig(path string) (*metadataConfig, error) {
