@@ -67,6 +67,13 @@ func TestEmulatorUniverse(t *testing.T) {
 	if c := jwtClaims(t, strings.TrimSpace(r.stdout)); c["aud"] != aud || c["email"] != fakegoogle.DefaultServiceAccount || c["iss"] != "https://accounts.google.com" {
 		t.Errorf("print-identity-token printed a token with claims %v; want Google's ID token for %s", c, aud)
 	}
+	// Impersonation from the key: its self-signed JWT at the universe's IAM
+	// Credentials (the emulator's, through GCPTOKEN_EMULATOR_HOST).
+	r = run(t, e, "", "print-access-token", "--no-cache", "--impersonate-service-account", fakegoogle.DefaultTargetServiceAccount)
+	wantCode(t, r, ExitOK)
+	if tok := strings.TrimSpace(r.stdout); !strings.HasPrefix(tok, "ya29.") {
+		t.Errorf("impersonated token %.12q…; want an access token from generateAccessToken", tok)
+	}
 	r = run(t, e, "", "print-access-token", "--no-cache", "--universe-domain", "googleapis.com")
 	wantCode(t, r, ExitCredentials)
 	wantOneLineError(t, r, `the configured universe domain ("googleapis.com") does not match the universe domain found in the credentials ("universe.test")`,
