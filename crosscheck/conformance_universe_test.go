@@ -317,7 +317,9 @@ func (u *uniFixture) runGcloud(t *testing.T, flow string, p confParams, env []st
 		t.Helper()
 		return strings.TrimSpace(string(run(t, u.dir, env, nil, gcloudPeer().path, append(args, "--verbosity=error")...)))
 	}
-	describe := func() string { return gcloud("projects", "describe", fakegoogle.DefaultProjectID, "--format=value(projectId)") }
+	describe := func() string {
+		return gcloud("projects", "describe", fakegoogle.DefaultProjectID, "--format=value(projectId)")
+	}
 	switch flow {
 	case "universe_sa":
 		gcloud("auth", "activate-service-account", "--key-file="+p.KeyFile)
