@@ -225,6 +225,11 @@ func (sa *serviceAccount) iamIDTokens(audience string) gcptoken.TokenProvider {
 			Token string `json:"token"`
 		}
 		if err := iamPost(ctx, sa.client, opIDToken, sa.idTokenURL, jwt, req, &r); err != nil {
+			if ge := (*gcptoken.Error)(nil); errors.As(err, &ge) && ge.StatusCode == http.StatusForbidden {
+				// A refusal, as impersonation's are: retrying cannot help.
+				return nil, invalid("credentials", fmt.Errorf("%w (outside %s a key's ID tokens come from generateIdToken on "+
+					"the account itself: grant %s roles/iam.serviceAccountTokenCreator on itself)", err, DefaultUniverseDomain, sa.email))
+			}
 			return nil, err
 		}
 		if r.Token == "" {

@@ -141,6 +141,31 @@ func TestUniverseServiceAccountIDToken(t *testing.T) {
 	}
 }
 
+// TestUniverseIDTokenDenied: a 403 from generateIdToken says which grant
+// is missing.
+func TestUniverseIDTokenDenied(t *testing.T) {
+	t.Parallel()
+	iam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).","status":"PERMISSION_DENIED"}}`)
+	}))
+	t.Cleanup(iam.Close)
+	c, err := FromJSON(mustJSON(t, universeSAFile(t)), isolated(t, map[string]string{"GCPTOKEN_IAM_ENDPOINT": iam.URL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := c.IDTokenSource("https://svc.example", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tp.Token(t.Context())
+	wantErrContains(t, err, "PERMISSION_DENIED", "grant "+testEmail+" roles/iam.serviceAccountTokenCreator on itself")
+	if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
+		t.Errorf("got %v; want it to match ErrInvalidCredentials, as IAM refusals do", err)
+	}
+}
+
 // TestUniverseRefusals: what Google's libraries refuse outside
 // googleapis.com, refused before anything is sent.
 func TestUniverseRefusals(t *testing.T) {
