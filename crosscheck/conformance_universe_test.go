@@ -378,20 +378,7 @@ func registerUniverseGoFlows() bool {
 		}
 		return goOAuth2Get(ctx, ts, p.URL)
 	}
-	goConfFlows["go-auth/universe_id"] = func(ctx context.Context, p *confParams) (*confOut, error) {
-		src, err := credentials.NewCredentialsFromFile(credentials.ServiceAccount, p.KeyFile,
-			&credentials.DetectOptions{Scopes: p.Scopes})
-		if err != nil {
-			return nil, err
-		}
-		// "If provided this should be a fully-authenticated client": the
-		// IAM call of another universe is sent with Options.Client alone.
-		client, err := httptransport.NewClient(&httptransport.Options{Credentials: src})
-		if err != nil {
-			return nil, err
-		}
-		return confAuthToken(ctx)(idtoken.NewCredentials(&idtoken.Options{Audience: p.Audience, CredentialsFile: p.KeyFile, Client: client}))
-	}
+	goConfFlows["go-auth/universe_id"] = goUniverseIDToken
 	goConfFlows["go-auth/universe_mds"] = func(ctx context.Context, p *confParams) (*confOut, error) {
 		creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: p.Scopes})
 		if err != nil {
@@ -432,6 +419,23 @@ func registerUniverseGoFlows() bool {
 		return &confOut{Error: err.Error()}, nil
 	}
 	return true
+}
+
+// goUniverseIDToken gets a key's ID token with cloud.google.com/go/auth's
+// idtoken in another universe.
+func goUniverseIDToken(ctx context.Context, p *confParams) (*confOut, error) {
+	src, err := credentials.NewCredentialsFromFile(credentials.ServiceAccount, p.KeyFile,
+		&credentials.DetectOptions{Scopes: p.Scopes})
+	if err != nil {
+		return nil, err
+	}
+	// "If provided this should be a fully-authenticated client": the
+	// IAM call of another universe is sent with Options.Client alone.
+	client, err := httptransport.NewClient(&httptransport.Options{Credentials: src})
+	if err != nil {
+		return nil, err
+	}
+	return confAuthToken(ctx)(idtoken.NewCredentials(&idtoken.Options{Audience: p.Audience, CredentialsFile: p.KeyFile, Client: client}))
 }
 
 // goUniverseGet GETs url with cloud.google.com/go/auth's transport and

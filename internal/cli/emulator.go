@@ -120,13 +120,9 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		return err
 	}
 	hostGuard, _ := hostcheck.New(fakeHosts...) // checked
+	// --https-proxy, --ca-dir and --universe-domain.
 	if err := o.validateHTTPS(); err != nil {
 		return err
-	}
-	if o.universe != "" {
-		if err := endpoints.CheckUniverseDomain(o.universe); err != nil {
-			return usagef("--universe-domain: %v", err)
-		}
 	}
 	dir, err := prepareStateDir(o.stateDir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/fakegoogle/googlehosts"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -27,8 +28,14 @@ type emulatorHTTPS struct {
 	universe string // whose host names the proxy serves
 }
 
-// validateHTTPS checks the --https-proxy and --ca-dir flags.
+// validateHTTPS checks the --https-proxy and --ca-dir flags, and
+// --universe-domain, which decides the proxy's host names.
 func (o *emulatorOptions) validateHTTPS() error {
+	if o.universe != "" {
+		if err := endpoints.CheckUniverseDomain(o.universe); err != nil {
+			return usagef("--universe-domain: %v", err)
+		}
+	}
 	if o.httpsProxy == "" {
 		if o.caDir != "" {
 			return usagef("--ca-dir %q: only used with --https-proxy", o.caDir)
