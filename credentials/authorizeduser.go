@@ -22,7 +22,8 @@ const googleAuthURL = "https://accounts.google.com/o/oauth2/auth"
 // (cloud.google.com/go/auth's 3LO provider).
 type authorizedUser struct {
 	refresher
-	account string
+	account  string
+	universe string // the file's universe_domain; refresh is refused outside googleapis.com
 	// fingerprint is that of the refresh token from the file (snapshot.go);
 	// it stays the same when the server rotates the token, so cache keys
 	// do too.
@@ -78,6 +79,7 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 				refreshToken: au.RefreshToken,
 			},
 			account:     au.Account,
+			universe:    universeOf(au.UniverseDomain),
 			fingerprint: fingerprint("refresh token", au.RefreshToken),
 		},
 	}, nil
@@ -132,6 +134,9 @@ func (r *refresher) refresh(ctx context.Context, op string, scopes []string) (*a
 }
 
 func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
+	if !isDefaultUniverse(au.universe) {
+		return nil, userRefreshRefused(au.universe)
+	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		t, err := au.refresh(ctx, opAccessToken, scopes)
 		if err != nil {
@@ -147,6 +152,9 @@ func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 // warn when it differs from what was asked. The format options are ignored
 // too: only the metadata server can add Compute Engine claims.
 func (au *authorizedUser) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
+	if !isDefaultUniverse(au.universe) {
+		return nil, userRefreshRefused(au.universe)
+	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		t, err := au.refresh(ctx, opIDToken, nil)
 		if err != nil {

@@ -66,7 +66,11 @@ type Credentials struct {
 	// quota_project_id.
 	QuotaProjectID string
 	// UniverseDomain is the file's universe_domain, or the metadata
-	// server's universe/universe-domain; else "googleapis.com".
+	// server's universe/universe-domain; else "googleapis.com". Endpoints
+	// derive from it (https://iamcredentials.{universe}, …); outside
+	// googleapis.com a service-account key's access tokens are self-signed
+	// JWTs and its ID tokens come from IAM Credentials, as in Google's
+	// libraries (see CheckUniverseDomain).
 	UniverseDomain string
 	// Steps is the ADC search as it happened, every source in Google's
 	// order. Set by Detect only.

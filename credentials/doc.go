@@ -25,6 +25,10 @@
 // whose wire calls are in iam.go). subject.go adds domain-wide delegation
 // to keys and impersonation ([Credentials.WithSubject]); selfsignedjwt.go
 // signs JWT access tokens locally ([Credentials.SelfSignedJWTProvider]).
+// universe.go holds what changes outside Google's public universe
+// (googleapis.com): endpoints under the credential's universe domain,
+// self-signed JWTs for keys, and [Credentials.CheckUniverseDomain], the
+// check a client makes before it sends a token.
 // Their sources are plain: each Token call makes one request (the
 // …Source methods return them). Caching, early refresh and retries belong
 // to the caching wrapper in the root package, which is the only cache.

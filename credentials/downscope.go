@@ -292,14 +292,6 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 	}, nil
 }
 
-// defaultSTSEndpoint is STS's token exchange in universe.
-func defaultSTSEndpoint(universe string) string {
-	if universe == "" || universe == DefaultUniverseDomain {
-		return DefaultSTSEndpoint
-	}
-	return "https://sts." + universe + "/v1/token"
-}
-
 // downscoped exchanges source's access tokens for downscoped ones.
 type downscoped struct {
 	source   *Credentials

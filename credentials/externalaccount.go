@@ -97,7 +97,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
 	}
 	universe := cmp.Or(ea.UniverseDomain, DefaultUniverseDomain)
-	tokenURL := cmp.Or(ea.TokenURL, "https://sts."+universe+"/v1/token")
+	tokenURL := cmp.Or(ea.TokenURL, defaultSTSEndpoint(universe))
 	if err := checkURL(tokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}

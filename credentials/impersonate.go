@@ -142,7 +142,7 @@ func Impersonate(source *Credentials, opts *ImpersonateOptions) (*Credentials, e
 	base := opts.IAMEndpoint
 	if base == "" {
 		var err error
-		if base, err = source.ends.URL(endpoints.EnvIAMEndpoint, "https://iamcredentials."+universe); err != nil {
+		if base, err = source.ends.URL(endpoints.EnvIAMEndpoint, defaultIAMEndpoint(universe)); err != nil {
 			return nil, fmt.Errorf("credentials: Impersonate: %w", err)
 		}
 	}
@@ -632,12 +632,4 @@ func sourceTokenURL(c *Credentials) string {
 		return impl.tokenURL
 	}
 	return ""
-}
-
-// defaultTokenURL is Google's OAuth token endpoint in universe.
-func defaultTokenURL(universe string) string {
-	if universe == "" || universe == DefaultUniverseDomain {
-		return DefaultTokenURL
-	}
-	return "https://oauth2." + universe + "/token"
 }

@@ -143,6 +143,12 @@ func TestImpersonateEndpointDefaults(t *testing.T) {
 				t.Errorf("got UniverseDomain = %q; want %q", c.UniverseDomain, tt.universe)
 			}
 			s, err := c.WithSubject("user@example.com")
+			if tt.universe != DefaultUniverseDomain {
+				if !errors.Is(err, errUniverseDWD) {
+					t.Errorf("WithSubject in universe %s: got %v; want %v", tt.universe, err, errUniverseDWD)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -688,6 +694,13 @@ func TestImpersonatedFileEnvAndOptions(t *testing.T) {
 	}
 	if c.QuotaProjectID != "q-env" || c.ProjectID != "p-env" || c.UniverseDomain != "example.net" {
 		t.Errorf("got quota %q, project %q, universe %q; want q-env, p-env, example.net", c.QuotaProjectID, c.ProjectID, c.UniverseDomain)
+	}
+	if _, err := c.WithSubject("user@example.com"); err == nil || !strings.Contains(err.Error(), "not supported in universes other than googleapis.com") {
+		t.Errorf("WithSubject in universe example.net: got %v; want domain-wide delegation refused", err)
+	}
+	delete(f, "universe_domain")
+	if c, err = FromJSON(mustJSON(t, f), &Options{HomeDir: t.TempDir(), Getenv: env(nil), TokenURL: "http://127.0.0.1:1/token"}); err != nil {
+		t.Fatal(err)
 	}
 	s, err := c.WithSubject("user@example.com")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 const (
@@ -140,6 +141,11 @@ func (m *MetadataClient) UniverseDomain(ctx context.Context) (string, error) {
 		return "", err
 	case v == "":
 		return DefaultUniverseDomain, nil
+	}
+	// Endpoints are derived from it: a value that is not a DNS name would
+	// point them elsewhere.
+	if err := endpoints.CheckUniverseDomain(v); err != nil {
+		return "", fmt.Errorf("read %s: %w", mdUniversePath, err)
 	}
 	return v, nil
 }

@@ -67,6 +67,11 @@ func (c *Credentials) SelfSignedJWTSource(audience string, scopes []string) (gcp
 	case audience == "" && len(scopes) == 0:
 		return nil, errors.New("credentials: a self-signed JWT needs an audience (e.g. https://pubsub.googleapis.com/) or scopes")
 	}
+	return sa.selfSigned(audience, scopes), nil
+}
+
+// selfSigned is SelfSignedJWTSource for checked arguments.
+func (sa *serviceAccount) selfSigned(audience string, scopes []string) gcptoken.TokenProvider {
 	claims := jwtClaims{Iss: sa.email, Sub: sa.email, Aud: audience, Scope: strings.Join(scopes, " ")}
 	header := jwtHeader{Alg: "RS256", Typ: "JWT", Kid: sa.keyID}
 	return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
@@ -82,7 +87,7 @@ func (c *Credentials) SelfSignedJWTSource(audience string, scopes []string) (gcp
 			t.Metadata = map[string]string{gcptoken.MetaScope: cl.Scope}
 		}
 		return checked(t, "the self-signed JWT of "+sa.email)
-	}), nil
+	})
 }
 
 type jwtHeader struct {

@@ -10,16 +10,21 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"cloud.google.com/go/auth"
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // serviceAccount mints tokens with the JWT-bearer grant: it signs an
 // assertion with the key and posts it to the token endpoint
-// (cloud.google.com/go/auth's 2LO provider does both).
+// (cloud.google.com/go/auth's 2LO provider does both). In a universe other
+// than googleapis.com there is no token endpoint for keys: access tokens
+// are self-signed JWTs and ID tokens come from IAM Credentials (see
+// universe.go).
 type serviceAccount struct {
 	email    string
 	keyID    string
@@ -27,6 +32,11 @@ type serviceAccount struct {
 	key      *rsa.PrivateKey // keyPEM parsed, for self-signed JWTs
 	tokenURL string
 	client   *http.Client
+	// universe is the key's universe domain, never "".
+	universe string
+	// idTokenURL is generateIdToken of the account itself, where its ID
+	// tokens come from outside googleapis.com; "" in googleapis.com.
+	idTokenURL string
 	// subject is the user to act as (domain-wide delegation), set by
 	// WithSubject; "" for the service account itself.
 	subject string
@@ -53,6 +63,14 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	universe, idTokenURL := universeOf(sa.UniverseDomain), ""
+	if !isDefaultUniverse(universe) {
+		base, err := s.ends.URL(endpoints.EnvIAMEndpoint, defaultIAMEndpoint(universe))
+		if err != nil {
+			return nil, err
+		}
+		idTokenURL = strings.TrimRight(base, "/") + "/v1/projects/-/serviceAccounts/" + url.PathEscape(sa.ClientEmail) + iamIDTokenOp
+	}
 	return &Credentials{
 		Type:           TypeServiceAccount,
 		Principal:      sa.ClientEmail,
@@ -61,12 +79,14 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 		QuotaProjectID: sa.QuotaProjectID,
 		UniverseDomain: sa.UniverseDomain,
 		impl: &serviceAccount{
-			email:    sa.ClientEmail,
-			keyID:    sa.PrivateKeyID,
-			keyPEM:   []byte(sa.PrivateKey),
-			key:      key,
-			tokenURL: u,
-			client:   s.client,
+			email:      sa.ClientEmail,
+			keyID:      sa.PrivateKeyID,
+			keyPEM:     []byte(sa.PrivateKey),
+			key:        key,
+			tokenURL:   u,
+			client:     s.client,
+			universe:   universe,
+			idTokenURL: idTokenURL,
 		},
 	}, nil
 }
@@ -127,6 +147,12 @@ func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 	if len(scopes) == 0 {
 		scopes = []string{DefaultScope}
 	}
+	if !isDefaultUniverse(sa.universe) {
+		if sa.subject != "" {
+			return nil, errUniverseDWD
+		}
+		return sa.selfSigned("", scopes), nil
+	}
 	o := sa.options()
 	o.Scopes = scopes
 	tp, err := auth.New2LOTokenProvider(o)
@@ -147,6 +173,9 @@ func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 func (sa *serviceAccount) idTokenProvider(audience string, _ IDTokenOptions) (gcptoken.TokenProvider, error) {
 	if sa.subject != "" {
 		return nil, errSubjectIDToken
+	}
+	if !isDefaultUniverse(sa.universe) {
+		return sa.iamIDTokens(audience), nil
 	}
 	o := sa.options()
 	// No scopes: the assertion carries target_audience instead, and the
@@ -173,4 +202,47 @@ func (sa *serviceAccount) identity() string {
 	return TypeServiceAccount + "|" + sa.email + "|" + sa.keyID + subjectIdentity(sa.subject)
 }
 
-func (sa *serviceAccount) tokenEndpoints() []string { return []string{sa.tokenURL} }
+// iamIDTokens gets ID tokens for audience from generateIdToken of the
+// account itself, authenticated with a self-signed JWT for the iam scope,
+// as google-auth's IDTokenCredentials do outside googleapis.com
+// (_refresh_with_iam_endpoint). includeEmail and useEmailAzp give the
+// token the email and azp the token endpoint's would carry.
+// (cloud.google.com/go/auth sends the same call without credentials unless
+// its caller passes an authenticated client.)
+func (sa *serviceAccount) iamIDTokens(audience string) gcptoken.TokenProvider {
+	bearer := sa.selfSigned("", []string{scopeIAM})
+	req := struct {
+		Audience     string `json:"audience"`
+		IncludeEmail bool   `json:"includeEmail"`
+		UseEmailAzp  bool   `json:"useEmailAzp"`
+	}{audience, true, true}
+	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
+		jwt, err := bearer.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			Token string `json:"token"`
+		}
+		if err := iamPost(ctx, sa.client, opIDToken, sa.idTokenURL, jwt, req, &r); err != nil {
+			if ge := (*gcptoken.Error)(nil); errors.As(err, &ge) && ge.StatusCode == http.StatusForbidden {
+				// A refusal, as impersonation's are: retrying cannot help.
+				return nil, invalid("credentials", fmt.Errorf("%w (outside %s a key's ID tokens come from generateIdToken on "+
+					"the account itself: grant %s roles/iam.serviceAccountTokenCreator on itself)", err, DefaultUniverseDomain, sa.email))
+			}
+			return nil, err
+		}
+		if r.Token == "" {
+			return nil, fmt.Errorf("%s from %s: the response has no token", opIDToken, sa.idTokenURL)
+		}
+		return idToken(r.Token, opIDToken, sa.idTokenURL)
+	})
+}
+
+// tokenEndpoints: outside googleapis.com the token endpoint is never used.
+func (sa *serviceAccount) tokenEndpoints() []string {
+	if !isDefaultUniverse(sa.universe) {
+		return []string{sa.idTokenURL}
+	}
+	return []string{sa.tokenURL}
+}

@@ -39,6 +39,9 @@ func (c *Credentials) WithSubject(subject string) (*Credentials, error) {
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
+	if !isDefaultUniverse(c.UniverseDomain) {
+		return nil, errUniverseDWD
+	}
 	out := *c
 	out.memo = newTokenMemo() // another principal: not the source's tokens
 	switch impl := c.impl.(type) {

@@ -298,6 +298,7 @@ type confFixture struct {
 	firebase string       // a Firebase ID token
 	iap      string       // an assertion from the fake's IAP
 	client   *http.Client // through the proxy, trusting its CA
+	uni      *uniFixture  // the fake of another universe (conformance_universe_test.go)
 }
 
 // confHostLog records "host path" of every request the proxy answered.
@@ -418,6 +419,7 @@ func newConfFixture(t *testing.T) *confFixture {
 		t.Fatal(err)
 	}
 	c.iap = c.iapAssertion(t)
+	c.uni = newUniverseFixture(t, c.seen)
 	t.Logf("proxy on %s (CA %s) in front of fakegoogle %s and the metadata server %s", c.proxy, c.caFile, m.fake.URL, m.host)
 	return c
 }
@@ -695,6 +697,22 @@ func confCellNote(client, flow string) (note string, direct bool) {
 		return "as gcloud's own OAuth client, read from the installed SDK's core/config.py and registered with the fake", false
 	case flow == "ext_aws" && client == "gcloud":
 		return "instance metadata through the proxy: gcloud's proxy property carries loopback requests too", false
+	case flow == "universe_mds" && (client == "go-auth" || client == "go-oauth2"):
+		return "with GCE_METADATA_HOST: Go's metadata client never uses a proxy", true
+	case flow == "universe_mds" && client == "gcloud":
+		return "with GCE_METADATA_ROOT/HOST; the universe learnt from the metadata server, not configured", true
+	case flow == "universe_mds" && client == "node":
+		return "GoogleAuth.getUniverseDomainFromMetadataServer(): getUniverseDomain() answers googleapis.com for a Compute client without asking", false
+	case flow == "universe_sa" && client == "go-oauth2":
+		return "google.JWTAccessTokenSourceWithScope: CredentialsFromJSON posts the key's assertion to its token_uri in every universe", false
+	case flow == "universe_sa" && client == "node":
+		return "request()/getRequestHeaders() sign the JWT; getAccessToken() still asks https://oauth2.googleapis.com/token", false
+	case flow == "universe_id" && client == "go-auth":
+		return "with an authenticated idtoken.Options.Client, as its documentation asks: without one the IAM call goes out without credentials", false
+	case flow == "universe_mismatch" && client == "python":
+		return "google.api_core.universe.compare_domains, which Google's generated Python clients call; google-auth itself never compares", false
+	case flow == "universe_mismatch" && client == "gcloud":
+		return "with core/universe_domain set to googleapis.com: gcloud's own refusal", false
 	}
 	return "", false
 }

@@ -94,7 +94,7 @@ func defaultProject(now time.Time) *Project {
 // of projects.get).
 var crmReadScopes = []string{scopeCloudPlatform, "https://www.googleapis.com/auth/cloud-platform.read-only"}
 
-const crmService = "cloudresourcemanager.googleapis.com"
+const crmAPI = "cloudresourcemanager" // cloudresourcemanager.{universe}
 
 // projectV1 is v1's Project, in Google's field order.
 type projectV1 struct {
@@ -132,14 +132,14 @@ func (s *Server) handleProjectGet(w http.ResponseWriter, r *http.Request) {
 	if v3 {
 		rpc = "google.cloud.resourcemanager.v3.Projects.GetProject"
 	}
-	if _, e := s.apiCaller(w, r, apiMethod{service: crmService, rpc: rpc, scopes: crmReadScopes}); e != nil {
+	if _, e := s.apiCaller(w, r, apiMethod{service: s.serviceName(crmAPI), rpc: rpc, scopes: crmReadScopes}); e != nil {
 		s.writeIAMError(w, r, e)
 		return
 	}
 	name := r.PathValue("project")
 	p, ok := s.findProject(name)
 	if !ok {
-		s.writeIAMError(w, r, projectDenied(v3, name))
+		s.writeIAMError(w, r, projectDenied(v3, name, s.serviceName(crmAPI)))
 		return
 	}
 	created := p.CreateTime.UTC().Format("2006-01-02T15:04:05.000Z")
@@ -155,13 +155,13 @@ func (s *Server) handleProjectGet(w http.ResponseWriter, r *http.Request) {
 
 // projectDenied is each version's 403 [obs]: v1 says only that the caller
 // lacks permission; v3 names the permission and resource.
-func projectDenied(v3 bool, name string) *iamError {
+func projectDenied(v3 bool, name, service string) *iamError {
 	if !v3 {
 		return &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED", message: "The caller does not have permission"}
 	}
-	resource := "//cloudresourcemanager.googleapis.com/projects/" + name
+	resource := "//" + service + "/projects/" + name
 	return &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED",
 		message: fmt.Sprintf("Permission 'resourcemanager.projects.get' denied on resource '%s' (or it may not exist).", resource),
-		details: []any{errorInfo{Type: typeErrorInfo, Reason: "IAM_PERMISSION_DENIED", Domain: crmService,
+		details: []any{errorInfo{Type: typeErrorInfo, Reason: "IAM_PERMISSION_DENIED", Domain: service,
 			Metadata: map[string]string{"permission": "resourcemanager.projects.get", "resource": "projects/" + name}}}}
 }

@@ -18,7 +18,8 @@
 //   - the IAM Credentials API
 //     (/v1/projects/-/serviceAccounts/{email}:generateAccessToken,
 //     :generateIdToken, :signJwt, :signBlob; base URL IAMCredentialsURL),
-//     authenticated by the fake's own access tokens, and the same four
+//     authenticated by the fake's own access tokens (or self-signed JWTs),
+//     and the same four
 //     methods over gRPC (/google.iam.credentials.v1.IAMCredentials/…, over
 //     HTTP/2, as Google's generated Go client calls them);
 //   - STS's token exchange (/v1/token, base STSURL; form or JSON body) for
@@ -54,6 +55,14 @@
 // model is answered with Google's HTML 404 page and a warning in the log,
 // never with a guess; NotServed lists the Google URLs clients name that the
 // fake deliberately leaves out, and why.
+//
+// The fake stands for Google's public universe, googleapis.com, unless
+// Options.UniverseDomain names another (universe.go): its credential files
+// then carry that universe_domain, its token endpoint refuses
+// service-account assertions (keys sign their own JWTs there), and its
+// APIs check self-signed JWTs' audiences against that universe's service
+// names. The APIs accept service accounts' self-signed JWTs in every
+// universe.
 //
 // The fake keeps a registry of service accounts (each with an RSA key),
 // users, OAuth clients and refresh tokens, and writes credential files

@@ -10,12 +10,13 @@ import (
 // same way: a bearer access token, checked for validity and then for one of
 // the method's scopes, with the same texts and ErrorInfo reasons whatever
 // the API. apiCaller is that check, shared by IAM Credentials and Resource
-// Manager.
+// Manager. Besides the access tokens the fake issued, it accepts service
+// accounts' self-signed JWTs (universe.go).
 
 // apiMethod names an API method for ErrorInfo metadata and lists the scopes
 // that may call it.
 type apiMethod struct {
-	service string // e.g. "iamcredentials.googleapis.com"
+	service string // e.g. "iamcredentials.googleapis.com": Server.serviceName
 	rpc     string // e.g. "google.iam.credentials.v1.IAMCredentials.SignJwt"
 	scopes  []string
 }
@@ -50,9 +51,17 @@ func (s *Server) apiCaller(w http.ResponseWriter, r *http.Request, m apiMethod) 
 	switch {
 	case expired:
 		return nil, unauth("ACCESS_TOKEN_EXPIRED", msgCredentialsInvalid)
+	case !known && strings.Count(tok, ".") == 2:
+		// A service account's self-signed JWT (universe.go), or an ID
+		// token sent by mistake, which gets this reason at Google [obs].
+		sg, why := s.selfSignedGrant(tok, m)
+		if sg == nil {
+			s.log.Debug("fakegoogle: JWT refused as a bearer token", "service", m.service, "why", why)
+			return nil, unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
+		}
+		g = *sg
 	case !known:
-		// Revoked tokens are forgotten, so they land here too. An ID token
-		// (a JWT) sent by mistake gets this reason at Google [obs].
+		// Revoked tokens are forgotten, so they land here too.
 		return nil, unauth("ACCESS_TOKEN_TYPE_UNSUPPORTED", msgCredentialsInvalid)
 	}
 	if !slices.ContainsFunc(m.scopes, func(sc string) bool { return slices.Contains(g.scopes, sc) }) {

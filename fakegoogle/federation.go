@@ -635,7 +635,7 @@ func (s *Server) ExternalAccountJSON(c ExternalAccountConfig) ([]byte, error) {
 		Audience:         c.Audience,
 		SubjectTokenType: SubjectTokenTypeJWT,
 		TokenURL:         s.STSURL(),
-		UniverseDomain:   "googleapis.com",
+		UniverseDomain:   s.universe,
 	}
 	switch {
 	case c.AWS:
@@ -706,7 +706,7 @@ func (s *Server) ExternalAccountAuthorizedUserJSON(refreshToken string) ([]byte,
 	}{
 		Type: "external_account_authorized_user", Audience: iamHost + grant.Provider,
 		RefreshToken: refreshToken, TokenURL: base + "/v1/oauthtoken", TokenInfoURL: base + "/v1/introspect",
-		ClientID: grant.ClientID, ClientSecret: secret, UniverseDomain: "googleapis.com",
+		ClientID: grant.ClientID, ClientSecret: secret, UniverseDomain: s.universe,
 	})
 }
 

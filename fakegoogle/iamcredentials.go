@@ -41,7 +41,7 @@ type iamMethod struct {
 
 const (
 	permImplicitDelegation = "iam.serviceAccounts.implicitDelegation"
-	iamService             = "iamcredentials.googleapis.com"
+	iamAPI                 = "iamcredentials" // the API's name in its host name, iamcredentials.{universe}
 	iamRPCPrefix           = "google.iam.credentials.v1.IAMCredentials."
 )
 
@@ -270,7 +270,7 @@ func (res *iamResult) restBody(method string) any {
 // iamCaller authenticates the request's bearer token and checks its scopes,
 // answering like Google's front end (ESF) does for every API.
 func (s *Server) iamCaller(w http.ResponseWriter, r *http.Request, m *iamMethod) (string, *iamError) {
-	g, e := s.apiCaller(w, r, apiMethod{service: iamService, rpc: m.rpc, scopes: []string{scopeIAM, scopeCloudPlatform}})
+	g, e := s.apiCaller(w, r, apiMethod{service: s.serviceName(iamAPI), rpc: m.rpc, scopes: []string{scopeIAM, scopeCloudPlatform}})
 	if e != nil {
 		return "", e
 	}

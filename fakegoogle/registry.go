@@ -171,7 +171,7 @@ func (s *Server) ServiceAccountKeyJSON(email string) ([]byte, error) {
 		TokenURI:                base + "/token",
 		AuthProviderX509CertURL: base + "/oauth2/v1/certs",
 		ClientX509CertURL:       base + "/robot/v1/metadata/x509/" + url.QueryEscape(info.Email),
-		UniverseDomain:          "googleapis.com",
+		UniverseDomain:          s.universe,
 	})
 }
 
@@ -275,7 +275,7 @@ func (s *Server) AuthorizedUserJSON(clientID, refreshToken string) ([]byte, erro
 		RefreshToken:   refreshToken,
 		TokenURI:       base + "/token",
 		Type:           "authorized_user",
-		UniverseDomain: "googleapis.com",
+		UniverseDomain: s.universe,
 	})
 }
 

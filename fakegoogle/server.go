@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 )
 
@@ -36,6 +37,16 @@ type Options struct {
 	// default 2048. Must be at least 1024, the minimum crypto/rsa accepts;
 	// 1024 makes key generation several times faster in tests.
 	RSAKeyBits int
+	// UniverseDomain is the universe the fake stands for. Optional;
+	// default "googleapis.com", Google's public universe. In another
+	// universe (e.g. "universe.test") the fake behaves as Google does
+	// there (see universe.go): its credential files carry that
+	// universe_domain, the token endpoint refuses service-account
+	// assertions (keys sign their own JWTs), the APIs check self-signed
+	// JWTs' audiences against the universe's service names
+	// (iamcredentials.{universe}, …), and DefaultServiceAccount may mint
+	// ID tokens of itself through generateIdToken.
+	UniverseDomain string
 }
 
 func (o *Options) validate() error {
@@ -50,6 +61,11 @@ func (o *Options) validate() error {
 	}
 	if o.RSAKeyBits != 0 && (o.RSAKeyBits < 1024 || o.RSAKeyBits > 8192) {
 		return fmt.Errorf("fakegoogle: RSAKeyBits %d out of range [1024, 8192]", o.RSAKeyBits)
+	}
+	if o.UniverseDomain != "" {
+		if err := endpoints.CheckUniverseDomain(o.UniverseDomain); err != nil {
+			return fmt.Errorf("fakegoogle: UniverseDomain: %w", err)
+		}
 	}
 	return nil
 }
@@ -78,6 +94,7 @@ type Server struct {
 	lifetime time.Duration
 	log      *slog.Logger
 	bits     int
+	universe string // never ""
 	mux      *http.ServeMux
 
 	mu          sync.Mutex
@@ -130,11 +147,15 @@ func New(opts *Options) (*Server, error) {
 	if o.DevicePollInterval == 0 {
 		o.DevicePollInterval = defaultPollInterval
 	}
+	if o.UniverseDomain == "" {
+		o.UniverseDomain = endpoints.DefaultUniverse
+	}
 	s := &Server{
 		now:      o.Now,
 		lifetime: o.TokenLifetime,
 		log:      o.Logger,
 		bits:     o.RSAKeyBits,
+		universe: o.UniverseDomain,
 		// Google publishes two or three keys at once; two lets clients meet
 		// a JWKS with a key they do not use.
 		signing:      []*rsaKey{generateKey(o.RSAKeyBits), generateKey(o.RSAKeyBits)},
@@ -163,6 +184,9 @@ func New(opts *Options) (*Server, error) {
 	s.AddUser(DefaultUser)
 	s.AddOAuthClient(DefaultClientID, DefaultClientSecret)
 	if err := s.addDefaultFederation(); err != nil {
+		return nil, err
+	}
+	if err := s.addUniverseGrants(); err != nil { // universe.go
 		return nil, err
 	}
 	return s, nil

@@ -136,6 +136,11 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 		bad("invalid_grant", "Malformed assertion claims: "+err.Error())
 		return
 	}
+	if !s.defaultUniverse() {
+		s.log.Debug("fakegoogle: service-account assertion refused outside googleapis.com", "universe", s.universe, "iss", c.Iss)
+		bad("invalid_grant", descNoTokenEndpoint) // universe.go
+		return
+	}
 	s.mu.Lock()
 	sa, ok := s.sas[c.Iss]
 	var info ServiceAccount

@@ -123,7 +123,7 @@ func (s *Server) handleUserinfoV2(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") == "" && r.Form.Get("access_token") != "" {
 		r.Header.Set("Authorization", "Bearer "+r.Form.Get("access_token"))
 	}
-	g, e := s.apiCaller(w, r, apiMethod{service: "oauth2.googleapis.com", rpc: "oauth2.userinfo.get", scopes: userinfoScopes})
+	g, e := s.apiCaller(w, r, apiMethod{service: s.serviceName("oauth2"), rpc: "oauth2.userinfo.get", scopes: userinfoScopes})
 	if e != nil {
 		s.writeIAMError(w, r, e)
 		return

@@ -36,6 +36,14 @@
 //     for Authorization. NewClient's CheckRedirect does the same for headers
 //     the caller set on the first request.
 //
+// # Universe domains
+//
+// A Transport is configured for one universe (Options.UniverseDomain, else
+// $GOOGLE_CLOUD_UNIVERSE_DOMAIN, else googleapis.com), as Google's clients
+// are, and refuses credentials of another one with Google's error ("the
+// configured universe domain ("googleapis.com") does not match the universe
+// domain found in the credentials (…)"): their tokens mean nothing there.
+//
 // A request that already carries the configured header (Authorization or
 // X-Serverless-Authorization) is passed through untouched: the caller chose
 // its own credentials for it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // The headers a Transport can put the token in, and the quota header.
@@ -85,7 +86,8 @@ type Options struct {
 	// "host" (any port), "host:port", "*.domain" (any host under domain,
 	// not domain itself, optionally with ":port"), or "*" (any host).
 	// Optional; when empty the default is, for access tokens, every host
-	// under the credential's universe domain ("*.googleapis.com"); for ID
+	// under the credential's universe domain ("*.googleapis.com"; with a
+	// TokenProvider, under Options.UniverseDomain's); for ID
 	// tokens with an Audience URL, that URL's host and port; for ID tokens
 	// with per-request audiences, any host (each receives only a token for
 	// itself). Redirect hops to another origin never get a token, whatever
@@ -95,6 +97,15 @@ type Options struct {
 	// loopback. Optional; default false: tokens go only over https, or over
 	// http to localhost, 127.0.0.0/8 and ::1.
 	AllowHTTP bool
+	// UniverseDomain is the universe the client is configured for, e.g.
+	// "googleapis.com" or another universe's domain. Optional; default
+	// $GOOGLE_CLOUD_UNIVERSE_DOMAIN, else "googleapis.com", the
+	// precedence of Google's Go transports. NewTransport refuses
+	// Credentials of another universe with a
+	// *credentials.UniverseMismatchError, in the words of Google's
+	// libraries; with a TokenProvider, which has no universe, it sets the
+	// default AllowedHosts of access tokens instead.
+	UniverseDomain string
 	// Base sends the requests. Optional; default a clone of
 	// http.DefaultTransport (so CloseIdleConnections closes only this
 	// Transport's connections).
@@ -122,6 +133,11 @@ func (o *Options) validate() error {
 	case idToken && o.TokenProvider != nil && o.Audience == "" && len(o.AllowedHosts) == 0:
 		return errors.New("an ID-token TokenProvider gives one token for every request: set Options.Audience or " +
 			"Options.AllowedHosts to say where it may go, or use Options.Credentials for per-request audiences")
+	}
+	if o.UniverseDomain != "" {
+		if err := endpoints.CheckUniverseDomain(o.UniverseDomain); err != nil {
+			return fmt.Errorf("Options.UniverseDomain: %w", err)
+		}
 	}
 	for _, s := range o.Scopes {
 		if s == "" {

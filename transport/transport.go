@@ -63,6 +63,12 @@ func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
 		}
 		creds = c
 	}
+	universe := credentials.ClientUniverseDomain(o.UniverseDomain, nil)
+	if creds != nil {
+		if err := creds.CheckUniverseDomain(universe); err != nil {
+			return nil, fmt.Errorf("transport: %w", err)
+		}
+	}
 	if err := t.setTokens(&o, creds); err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
@@ -81,12 +87,10 @@ func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
 		}
 		t.policy.why = "Options.AllowedHosts"
 	case t.kind == gcptoken.AccessToken:
-		universe := credentials.DefaultUniverseDomain
-		if creds != nil && creds.UniverseDomain != "" {
-			universe = creds.UniverseDomain
-		}
+		// The credential's universe, which the check above made the
+		// client's.
 		t.policy.patterns = []pattern{{wildcard: true, host: canonicalHost(universe)}}
-		t.policy.why = "the default for access tokens: the credential's universe domain; set Options.AllowedHosts to change it"
+		t.policy.why = "the default for access tokens: the universe domain's hosts; set Options.AllowedHosts to change it"
 	case o.Audience != "":
 		p, _ := audienceOrigin(o.Audience) // validated
 		t.policy.patterns = []pattern{p}

@@ -191,6 +191,28 @@ const flows = {
     results.tags = JSON.stringify(await gcp.instance('tags'));
     return {results, recursive: await gcp.instance({params: {recursive: 'true'}})};
   },
+  // Universe domains: the key and metadata server of a fake of another
+  // universe; p.url is Resource Manager of that universe. A JWT client of
+  // another universe signs its own JWTs in request() and
+  // getRequestHeaders() (its getAccessToken() still asks
+  // https://oauth2.googleapis.com/token).
+  async universe_sa(p) {
+    const client = await new GoogleAuth({keyFile: p.key_file, scopes: [CLOUD_PLATFORM]}).getClient();
+    const out = await get(client, p.url);
+    out.token = (await client.getRequestHeaders(p.url)).get('authorization').replace(/^Bearer /, '');
+    out.results = {universe: client.universeDomain};
+    return out;
+  },
+  async universe_mds(p) {
+    const auth = new GoogleAuth({scopes: [CLOUD_PLATFORM]});
+    const client = await auth.getClient();
+    const out = await get(client, p.url);
+    out.token = (await client.getAccessToken()).token;
+    // getUniverseDomain() answers the Compute client's own default
+    // (googleapis.com) without asking; this asks the metadata server.
+    out.results = {universe: await auth.getUniverseDomainFromMetadataServer(), client_universe: client.universeDomain};
+    return out;
+  },
 };
 
 peer.run(async () => {

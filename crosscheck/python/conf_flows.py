@@ -222,11 +222,58 @@ def invalid_scope(p, req):
     raise SystemExit("the token request succeeded; want Google's invalid_scope")
 
 
+# Universe domains: the key and metadata server of a fake of another
+# universe (universe_domain in the file, universe/universe-domain on the
+# metadata server). google-auth derives every endpoint from it and signs the
+# key's own JWTs; p["url"] is Resource Manager of that universe.
+
+
+def universe_sa(p, req):
+    creds = service_account.Credentials.from_service_account_file(p["key_file"], scopes=[CLOUD_PLATFORM])
+    out = get(google.auth.transport.requests.AuthorizedSession(creds), p["url"])
+    out["token"] = creds.token
+    out["results"] = {"universe": creds.universe_domain}
+    return out
+
+
+def universe_id(p, req):
+    # Outside googleapis.com IDTokenCredentials calls generateIdToken at
+    # iamcredentials.{universe} with a self-signed JWT.
+    creds = service_account.IDTokenCredentials.from_service_account_file(
+        p["key_file"], target_audience=p["audience"])
+    return token_of(creds, req)
+
+
+def universe_mds(p, req):
+    creds = compute_engine.Credentials()
+    universe = creds.universe_domain  # asks universe/universe-domain
+    out = get(google.auth.transport.requests.AuthorizedSession(creds), p["url"])
+    out["token"] = creds.token
+    out["results"] = {"universe": universe}
+    return out
+
+
+def universe_mismatch(p, req):
+    # google-auth never compares universes itself: Google's generated
+    # clients do, with google-api-core, for the universe they are
+    # configured for (client options, else GOOGLE_CLOUD_UNIVERSE_DOMAIN,
+    # else googleapis.com).
+    from google.api_core import universe as api_universe
+    import os
+    creds = service_account.Credentials.from_service_account_file(p["key_file"], scopes=[CLOUD_PLATFORM])
+    client_universe = api_universe.determine_domain(None, os.environ.get("GOOGLE_CLOUD_UNIVERSE_DOMAIN"))
+    try:
+        api_universe.compare_domains(client_universe, creds)
+    except ValueError as e:
+        return {"error": str(e)}
+    raise SystemExit("compare_domains accepted a credential of another universe")
+
+
 FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
                                   tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws,
                                   ext_project, userinfo, tokeninfo_v1, not_found, sa_keys, firebase, iap,
                                   invalid_scope,
-                                  mds_tree)}
+                                  mds_tree, universe_sa, universe_id, universe_mds, universe_mismatch)}
 
 
 def main():

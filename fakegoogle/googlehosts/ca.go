@@ -49,11 +49,15 @@ type CA struct {
 	leaves map[string]*tls.Certificate
 }
 
-// NewCA creates a CA in memory. now is the clock for validity periods
-// (nil: time.Now).
-func NewCA(now func() time.Time) (*CA, error) {
+// NewCA creates a CA in memory that may certify hosts only (its name
+// constraints), by default Hosts(): pass HostsIn(universe) for another
+// universe. now is the clock for validity periods (nil: time.Now).
+func NewCA(now func() time.Time, hosts ...string) (*CA, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if len(hosts) == 0 {
+		hosts = Hosts()
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -76,7 +80,7 @@ func NewCA(now func() time.Time) (*CA, error) {
 		// The CA can only ever vouch for the hosts it emulates: trusting it
 		// does not let a stolen key impersonate any other site.
 		PermittedDNSDomainsCritical: true,
-		PermittedDNSDomains:         Hosts(),
+		PermittedDNSDomains:         slices.Clone(hosts),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -112,19 +116,25 @@ func newCA(der []byte, key *ecdsa.PrivateKey, now func() time.Time) (*CA, error)
 }
 
 // LoadOrCreateCA loads the CA from dir (CACertFile, CAKeyFile), or creates
-// one there if neither file exists. dir is created with mode 0700 if
-// needed; the key is written 0600 and refused on load if other users can
-// read it.
-func LoadOrCreateCA(dir string, now func() time.Time) (*CA, error) {
+// one there if neither file exists, for hosts (default Hosts(); pass
+// HostsIn(universe) for another universe). A CA whose name constraints miss
+// one of hosts is replaced by one that permits its old names and hosts, so
+// that emulators of two universes can share a directory. dir is created
+// with mode 0700 if needed; the key is written 0600 and refused on load if
+// other users can read it.
+func LoadOrCreateCA(dir string, now func() time.Time, hosts ...string) (*CA, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if len(hosts) == 0 {
+		hosts = Hosts()
 	}
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
 	certPEM, certErr := os.ReadFile(certPath)
 	keyPEM, keyErr := os.ReadFile(keyPath)
 	switch {
 	case errors.Is(certErr, os.ErrNotExist) && errors.Is(keyErr, os.ErrNotExist):
-		return createCA(dir, certPath, keyPath, now)
+		return createCA(dir, certPath, keyPath, now, hosts)
 	case certErr != nil:
 		return nil, fmt.Errorf("googlehosts: read CA certificate: %w (delete %s and %s to create a new CA)", certErr, certPath, keyPath)
 	case keyErr != nil:
@@ -155,31 +165,27 @@ func LoadOrCreateCA(dir string, now func() time.Time) (*CA, error) {
 		return nil, fmt.Errorf("googlehosts: the CA in %s expired on %s; delete %s and %s to create a new one",
 			dir, ca.cert.NotAfter.Format(time.DateOnly), certPath, keyPath)
 	}
-	if !ca.permitsAllHosts() {
-		// Made before some emulated host was added: its name constraints
-		// would make clients reject that host's leaf. Clients read the CA
-		// from the file, so a new one in its place is all they need.
-		return createCA(dir, certPath, keyPath, now)
+	if missing := slices.DeleteFunc(slices.Clone(hosts), ca.permits); len(missing) > 0 {
+		// Made before some emulated host was added, or for another
+		// universe: its name constraints would make clients reject those
+		// hosts' leaves. Clients read the CA from the file, so a new one
+		// in its place is all they need.
+		return createCA(dir, certPath, keyPath, now, append(slices.Clone(ca.cert.PermittedDNSDomains), missing...))
 	}
 	return ca, nil
 }
 
-// permitsAllHosts reports whether the CA's name constraints cover every
-// emulated host.
-func (ca *CA) permitsAllHosts() bool {
-	for _, h := range Hosts() {
-		if !slices.Contains(ca.cert.PermittedDNSDomains, h) {
-			return false
-		}
-	}
-	return true
+// permits reports whether the CA's name constraints list host: the only
+// names it issues leaves for.
+func (ca *CA) permits(host string) bool {
+	return slices.Contains(ca.cert.PermittedDNSDomains, host)
 }
 
-func createCA(dir, certPath, keyPath string, now func() time.Time) (*CA, error) {
+func createCA(dir, certPath, keyPath string, now func() time.Time, hosts []string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("googlehosts: create CA directory: %w", err)
 	}
-	ca, err := NewCA(now)
+	ca, err := NewCA(now, hosts...)
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +219,11 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Leaf returns a TLS certificate for host (an emulated host), issued by the
-// CA and cached until a day before it expires.
+// Leaf returns a TLS certificate for host (a host the CA may certify: one
+// it was made for), issued by the CA and cached until a day before it
+// expires.
 func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
-	if !Emulated(host) {
+	if !ca.permits(host) {
 		return nil, fmt.Errorf("googlehosts: no certificate for %q: not an emulated Google host", host)
 	}
 	now := ca.now()

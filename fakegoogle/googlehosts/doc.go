@@ -29,6 +29,14 @@
 // CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE. Its certificate is name-constrained to
 // the emulated hosts, so a leaked key cannot impersonate any other site.
 //
+// For a fake of another universe (fakegoogle.Options.UniverseDomain,
+// Options.UniverseDomain here) the emulated hosts are the googleapis.com
+// ones under that domain (oauth2.{universe}, iamcredentials.{universe},
+// sts.{universe}, …: HostsIn), the names Google's libraries derive from a
+// universe domain, and nothing else; the CA is made for them
+// (LoadOrCreateCA extends an existing one's constraints), and GoogleURLsIn
+// rewrites credential files to them.
+//
 // GoogleURLs rewrites the credential files fakegoogle writes (whose URLs name
 // the fake's loopback address) to Google's real URLs, which the proxy
 // catches.

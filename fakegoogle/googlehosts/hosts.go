@@ -7,6 +7,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // route is one emulated Google host and the paths it serves (protocol.md
@@ -20,7 +22,7 @@ type route struct {
 	paths []string
 }
 
-var routes = []route{
+var routes = table{
 	{"oauth2.googleapis.com", []string{"/token", "/tokeninfo", "/revoke", "/device/code"}},
 	{"accounts.google.com", []string{"/o/oauth2/token", "/o/oauth2/revoke", "/o/oauth2/auth", "/o/oauth2/v2/auth",
 		"/.well-known/openid-configuration"}},
@@ -44,27 +46,82 @@ var routes = []route{
 // which Google's generated Go client calls over HTTP/2.
 const grpcIAMCredentials = "/google.iam.credentials.v1.IAMCredentials/"
 
-// servesGRPC reports whether host answers gRPC, so is offered HTTP/2.
-func servesGRPC(host string) bool {
-	return strings.EqualFold(host, "iamcredentials.googleapis.com")
-}
-
 // metadataHosts are the plain-HTTP names of the GCE metadata server.
 var metadataHosts = []string{"metadata.google.internal", "169.254.169.254"}
 
-// Hosts returns the Google host names served over TLS.
-func Hosts() []string {
-	hs := make([]string, len(routes))
-	for i, r := range routes {
+// table is the routes of one universe.
+type table []route
+
+// routesIn returns the hosts the proxy emulates for universe ("" means
+// googleapis.com): Google's public table, or for another universe the
+// googleapis.com hosts under that domain (oauth2.{universe},
+// iamcredentials.{universe}, sts.{universe}, …), the names Google's
+// libraries derive from a universe domain. Hosts outside googleapis.com
+// (accounts.google.com, www.gstatic.com, www.google.com) are no part of a
+// universe and are left out, so a client that does not derive its
+// endpoints from the universe is refused rather than answered.
+func routesIn(universe string) table {
+	if universe == "" || universe == endpoints.DefaultUniverse {
+		return routes
+	}
+	var t table
+	for _, r := range routes {
+		if api, ok := strings.CutSuffix(r.host, "."+endpoints.DefaultUniverse); ok {
+			t = append(t, route{host: api + "." + universe, paths: r.paths})
+		}
+	}
+	return t
+}
+
+func (t table) hosts() []string {
+	hs := make([]string, len(t))
+	for i, r := range t {
 		hs[i] = r.host
 	}
 	return hs
 }
 
-// Emulated reports whether host (no port) is one of Hosts.
-func Emulated(host string) bool {
-	return slices.ContainsFunc(routes, func(r route) bool { return r.host == strings.ToLower(host) })
+// emulated reports whether host (no port) is one of t's.
+func (t table) emulated(host string) bool {
+	return slices.ContainsFunc(t, func(r route) bool { return r.host == strings.ToLower(host) })
 }
+
+// servesGRPC reports whether host answers gRPC, so is offered HTTP/2.
+func (t table) servesGRPC(host string) bool {
+	return strings.HasPrefix(strings.ToLower(host), endpoints.ServiceIAMCredentials+".") && t.emulated(host)
+}
+
+// hostServes reports whether host serves path.
+func (t table) hostServes(host, path string) bool {
+	for _, r := range t {
+		if r.host == host {
+			return r.serves(path)
+		}
+	}
+	return false
+}
+
+// googleURL returns the URL path is served under, or false if no host of t
+// serves it.
+func (t table) googleURL(path string) (string, bool) {
+	for _, r := range t {
+		if r.serves(path) {
+			return "https://" + r.host + path, true
+		}
+	}
+	return "", false
+}
+
+// Hosts returns the Google host names served over TLS in Google's public
+// universe.
+func Hosts() []string { return routes.hosts() }
+
+// HostsIn returns the host names served over TLS for universe (see
+// Options.UniverseDomain); "" means googleapis.com.
+func HostsIn(universe string) []string { return routesIn(universe).hosts() }
+
+// Emulated reports whether host (no port) is one of Hosts.
+func Emulated(host string) bool { return routes.emulated(host) }
 
 func isMetadataHost(host string) bool {
 	return slices.Contains(metadataHosts, strings.ToLower(host))
@@ -100,27 +157,10 @@ func pathMatches(pattern, path string) bool {
 	return true
 }
 
-// hostServes reports whether Google's host serves path.
-func hostServes(host, path string) bool {
-	for _, r := range routes {
-		if r.host == host {
-			return r.serves(path)
-		}
-	}
-	return false
-}
-
 // GoogleURL returns the URL Google serves path under (e.g. "/token" →
 // "https://oauth2.googleapis.com/token"), or false if no emulated host
 // serves it.
-func GoogleURL(path string) (string, bool) {
-	for _, r := range routes {
-		if r.serves(path) {
-			return "https://" + r.host + path, true
-		}
-	}
-	return "", false
-}
+func GoogleURL(path string) (string, bool) { return routes.googleURL(path) }
 
 // GoogleURLs rewrites a credential file written by fakegoogle: every string
 // that starts with fakeBase (the fake's base URL, e.g.
@@ -129,6 +169,13 @@ func GoogleURL(path string) (string, bool) {
 // are kept. Nested objects (an impersonated file's source_credentials) are
 // rewritten too. The result is indented like the input, keys sorted.
 func GoogleURLs(file []byte, fakeBase string) ([]byte, error) {
+	return GoogleURLsIn(file, fakeBase, "")
+}
+
+// GoogleURLsIn is GoogleURLs for the hosts of universe ("" means
+// googleapis.com): a file of a fake of another universe gets that
+// universe's URLs (https://oauth2.{universe}/token, …).
+func GoogleURLsIn(file []byte, fakeBase, universe string) ([]byte, error) {
 	fakeBase = strings.TrimRight(fakeBase, "/")
 	if fakeBase == "" {
 		return nil, fmt.Errorf("googlehosts: rewrite credential file: empty base URL")
@@ -137,7 +184,7 @@ func GoogleURLs(file []byte, fakeBase string) ([]byte, error) {
 	if err := json.Unmarshal(file, &v); err != nil {
 		return nil, fmt.Errorf("googlehosts: rewrite credential file: %w", err)
 	}
-	v = rewrite(v, fakeBase)
+	v = rewrite(v, fakeBase, routesIn(universe))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -148,20 +195,20 @@ func GoogleURLs(file []byte, fakeBase string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func rewrite(v any, base string) any {
+func rewrite(v any, base string, t table) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k] = rewrite(e, base)
+			x[k] = rewrite(e, base, t)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = rewrite(e, base)
+			x[i] = rewrite(e, base, t)
 		}
 	case string:
 		if rest, ok := strings.CutPrefix(x, base); ok && strings.HasPrefix(rest, "/") {
 			path, query, _ := strings.Cut(rest, "?")
-			if u, ok := GoogleURL(path); ok {
+			if u, ok := t.googleURL(path); ok {
 				if query != "" {
 					u += "?" + query
 				}

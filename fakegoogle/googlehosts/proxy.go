@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Options configures a Proxy.
@@ -44,6 +45,11 @@ type Options struct {
 	// only: queries and bodies can carry tokens). Optional; default
 	// discards.
 	Logger *slog.Logger
+	// UniverseDomain is the universe whose hosts are emulated (HostsIn):
+	// that of the Fake (fakegoogle.Options.UniverseDomain). Optional;
+	// default googleapis.com. CA must be allowed to certify its hosts
+	// (NewCA and LoadOrCreateCA with HostsIn(UniverseDomain)).
+	UniverseDomain string
 }
 
 func (o *Options) validate() error {
@@ -52,6 +58,17 @@ func (o *Options) validate() error {
 		return errors.New("googlehosts: Options.Fake is required")
 	case o.CA == nil:
 		return errors.New("googlehosts: Options.CA is required")
+	}
+	if o.UniverseDomain != "" {
+		if err := endpoints.CheckUniverseDomain(o.UniverseDomain); err != nil {
+			return fmt.Errorf("googlehosts: Options.UniverseDomain: %w", err)
+		}
+	}
+	for _, h := range HostsIn(o.UniverseDomain) {
+		if !o.CA.permits(h) {
+			return fmt.Errorf("googlehosts: the CA may not certify %s (its name constraints predate the universe); "+
+				"make it with the universe's hosts (LoadOrCreateCA(dir, now, HostsIn(universe)...))", h)
+		}
 	}
 	return nil
 }
@@ -73,6 +90,7 @@ type Proxy struct {
 	fakeAliases []string
 	ca          *CA
 	log         *slog.Logger
+	routes      table // the emulated hosts, of Options.UniverseDomain
 
 	// Tunnelled connections are served by two in-process http.Servers fed
 	// through channel listeners, so keep-alive, timeouts and shutdown are
@@ -91,7 +109,7 @@ func New(opts *Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{fake: opts.Fake, metadata: opts.Metadata, aliases: opts.MetadataAliases, fakeAliases: opts.FakeAliases,
-		ca: opts.CA, log: opts.Logger}
+		ca: opts.CA, log: opts.Logger, routes: routesIn(opts.UniverseDomain)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -158,11 +176,14 @@ func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 			if connectHost != "" && name != connectHost {
 				return nil, fmt.Errorf("googlehosts: TLS server name %q differs from the CONNECT host %q", name, connectHost)
 			}
+			if !p.routes.emulated(name) {
+				return nil, fmt.Errorf("googlehosts: no certificate for %q: not an emulated host", name)
+			}
 			leaf, err := p.ca.Leaf(name)
 			if err != nil {
 				return nil, err
 			}
-			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*leaf}, NextProtos: nextProtos(name)}, nil
+			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*leaf}, NextProtos: p.nextProtos(name)}, nil
 		},
 	}
 }
@@ -171,8 +192,8 @@ func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 // every client of Google's auth endpoints speaks, and HTTP/2 only where a
 // client needs it, gRPC to IAM Credentials, so every other host keeps one
 // simple path (and the fake's faults can still drop a connection).
-func nextProtos(host string) []string {
-	if servesGRPC(host) {
+func (p *Proxy) nextProtos(host string) []string {
+	if p.routes.servesGRPC(host) {
 		return []string{"h2", "http/1.1"}
 	}
 	return []string{"http/1.1"}
@@ -196,7 +217,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	host, port := splitHostPort(r.Host, "443")
 	var ln *connListener
 	switch {
-	case Emulated(host) && port == "443":
+	case p.routes.emulated(host) && port == "443":
 		ln = p.tlsLn
 	case isMetadataHost(host) && port == "80" && p.metadata != nil:
 		// https-proxy-agent (Node) tunnels even plain-HTTP requests.
@@ -205,7 +226,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusForbidden, r.Host,
 			"the metadata route is off (no Options.Metadata; `gcptoken emulator` needs --metadata-listen), or the port is not 80")
 		return
-	case Emulated(host):
+	case p.routes.emulated(host):
 		p.refuse(w, r, http.StatusForbidden, r.Host, "Google serves "+host+" on port 443 only")
 		return
 	default:
@@ -260,7 +281,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	case isMetadataHost(host):
 		p.refuse(w, r, http.StatusForbidden, r.URL.Host,
 			"the metadata route is off (no Options.Metadata; `gcptoken emulator` needs --metadata-listen), or the request is not http:// on port 80")
-	case Emulated(host):
+	case p.routes.emulated(host):
 		p.refuse(w, r, http.StatusForbidden, r.URL.Host, "Google serves "+host+" over HTTPS only: use https://"+host)
 	default:
 		p.refuseHost(w, r, r.URL.Host)
@@ -282,7 +303,7 @@ func originForm(r *http.Request) *http.Request {
 func (p *Proxy) refuseHost(w http.ResponseWriter, r *http.Request, target string) {
 	p.refuse(w, r, http.StatusForbidden, target,
 		"not a host the fake Google emulates, and this proxy never forwards to the internet (emulated: "+
-			strings.Join(Hosts(), ", ")+"; metadata.google.internal over http when the metadata route is on)")
+			strings.Join(p.routes.hosts(), ", ")+"; metadata.google.internal over http when the metadata route is on)")
 }
 
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int, target, why string) {
@@ -294,14 +315,14 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int, targe
 // serveGoogle answers a request that arrived over TLS for an emulated host.
 func (p *Proxy) serveGoogle(w http.ResponseWriter, r *http.Request) {
 	host, _ := splitHostPort(r.Host, "443")
-	if !Emulated(host) {
+	if !p.routes.emulated(host) {
 		p.refuse(w, r, http.StatusMisdirectedRequest, r.Host, "not an emulated Google host")
 		return
 	}
-	if !hostServes(host, r.URL.Path) {
+	if !p.routes.hostServes(host, r.URL.Path) {
 		// Google's 404 page, as Google answers; the hint is for the log.
 		hint := ""
-		if u, ok := GoogleURL(r.URL.Path); ok {
+		if u, ok := p.routes.googleURL(r.URL.Path); ok {
 			hint = u
 		}
 		p.log.Warn("googlehosts: path not served by host", "host", host, "path", r.URL.Path, "google_serves_it_at", hint)

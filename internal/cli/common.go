@@ -52,6 +52,9 @@ type credFlags struct {
 	// where the downscoping exchange goes.
 	accessBoundary string
 	stsEndpoint    string
+	// universe is the universe the command is configured for; "" means
+	// $GOOGLE_CLOUD_UNIVERSE_DOMAIN, and without either no check is made.
+	universe string
 }
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
@@ -63,6 +66,7 @@ func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.subject, "subject", "", "domain-wide delegation: act as `USER` (needs a service-account key, or impersonation)")
 	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else $"+envEmulatorHost+"'s, else Google's)")
 	fs.StringVar(&f.accessBoundary, "access-boundary", "", `downscope access tokens to the Credential Access Boundary in `+"`FILE`"+` ({"accessBoundary":{"accessBoundaryRules":[…]}}) through STS`)
+	fs.StringVar(&f.universe, "universe-domain", "", "refuse credentials of a universe other than `DOMAIN` (default $"+credentials.EnvUniverseDomain+"; unset: no check), as gcloud's --universe-domain does")
 	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else $"+envEmulatorHost+"'s, else https://sts.googleapis.com/v1/token)")
 }
 
@@ -71,6 +75,15 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 	if f.tokenURL != "" {
 		if u, err := url.Parse(f.tokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, usagef("--token-url %q: want an absolute http(s) URL", f.tokenURL)
+		}
+	}
+	universe, universeFrom := f.universe, "--universe-domain"
+	if universe == "" {
+		universe, universeFrom = app.Getenv(credentials.EnvUniverseDomain), credentials.EnvUniverseDomain
+	}
+	if universe != "" {
+		if err := endpoints.CheckUniverseDomain(universe); err != nil {
+			return nil, usagef("%s: %v", universeFrom, err)
 		}
 	}
 	opts := &credentials.Options{
@@ -88,6 +101,14 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		return nil, fmt.Errorf("%w (with --credentials FILE)", err)
 	case err != nil:
 		return nil, err
+	}
+	// Unlike a client library's transport the CLI checks the universe only
+	// when one is configured: printing a token sends it nowhere, and a key
+	// of another universe should work without configuration.
+	if universe != "" {
+		if err := creds.CheckUniverseDomain(universe); err != nil {
+			return nil, fmt.Errorf("%s (from %s): %w", creds.Source, universeFrom, err)
+		}
 	}
 	if creds, err = f.impersonateIfAsked(app, creds); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
@@ -35,6 +36,7 @@ type emulatorOptions struct {
 	lifetimeExtensions []string
 	domainDelegations  []string
 	allowHosts         []string
+	universe           string // --universe-domain; "" for googleapis.com
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -62,6 +64,14 @@ With --https-proxy it also serves the fake under Google's real host names
 through an HTTPS proxy with a local CA (ca.pem, ca-key.pem), for programs that
 cannot be pointed elsewhere; the credential files then name Google's URLs and
 env.sh sets the proxy and CA variables. Other hosts are refused.
+
+With --universe-domain D the fake stands for another Google Cloud universe:
+its credential files say universe_domain D, service-account keys sign their
+own JWTs (its token endpoint refuses their assertions, as there is none in
+such a universe), its metadata server answers universe/universe-domain with
+D, the proxy serves D's host names (oauth2.D, iamcredentials.D, sts.D, ...)
+instead of googleapis.com's, and env.sh sets GOOGLE_CLOUD_UNIVERSE_DOMAIN and
+gcloud's core/universe_domain.
 
 Web pages are kept out: the fake and its metadata server answer only
 requests addressed to an IP address, localhost, their --listen host or an
@@ -91,6 +101,7 @@ fake; the consent page (Allow / Deny) accepts only its own form.`,
 	cmd.Flags().StringArrayVar(&o.faults, "fault", nil, "inject faults: `[PATH:]KEY=VALUE,…` with keys rate, times, status, code, hang, reset, truncate, malformed, content-type, latency, latency-rate, e.g. '/token:rate=0.2,status=503' (repeatable)")
 	cmd.Flags().Uint64Var(&o.faultSeed, "fault-seed", 1, "seed `N` deciding which requests probabilistic --fault rules hit (same seed, same sequence)")
 	cmd.Flags().StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT) on the fake's and the metadata server's listeners; others get 421 (repeatable)")
+	cmd.Flags().StringVar(&o.universe, "universe-domain", "", "stand for the Google Cloud universe `DOMAIN` instead of googleapis.com (e.g. universe.test)")
 	cmd.Flags().DurationVar(&o.clockSkew, "clock-skew", 0, "run the fake's clock `DURATION` ahead (negative: behind) of this machine's, for issued tokens and assertion checks")
 	return cmd
 }
@@ -109,6 +120,7 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		return err
 	}
 	hostGuard, _ := hostcheck.New(fakeHosts...) // checked
+	// --https-proxy, --ca-dir and --universe-domain.
 	if err := o.validateHTTPS(); err != nil {
 		return err
 	}
@@ -120,7 +132,7 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 	if o.quiet {
 		logger = slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	fake, err := fakegoogle.New(&fakegoogle.Options{Now: app.Now, Logger: logger})
+	fake, err := fakegoogle.New(&fakegoogle.Options{Now: app.Now, Logger: logger, UniverseDomain: o.universe})
 	if err != nil {
 		return err
 	}
@@ -182,6 +194,9 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 
 	fmt.Fprintf(app.Out, "Fake Google listening on %s\n", base)
 	fmt.Fprintf(app.Out, "  state directory:      %s\n", dir)
+	if o.universe != "" {
+		fmt.Fprintf(app.Out, "  universe domain:      %s (keys sign their own JWTs)\n", o.universe)
+	}
 	fmt.Fprintf(app.Out, "  service account key:  %s (%s)\n", files.serviceAccount, fakegoogle.DefaultServiceAccount)
 	fmt.Fprintf(app.Out, "  user credentials:     %s (%s)\n", files.authorizedUser, fakegoogle.DefaultUser)
 	fmt.Fprintf(app.Out, "  sample service:       %s (needs an ID token with that audience)\n", fake.SampleServiceURL())
@@ -336,6 +351,14 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"# User credentials instead of the service account:",
 		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.authorizedUser),
 	}, "\n") + "\n"
+	if u := fake.UniverseDomain(); u != endpoints.DefaultUniverse {
+		env += strings.Join([]string{
+			"# The fake's universe: clients (Go's transports, Python's API clients,",
+			"# gcptoken) and gcloud are configured for it, so its credentials are accepted.",
+			"export " + endpoints.EnvUniverseDomain + "=" + shellQuote(u),
+			"export CLOUDSDK_CORE_UNIVERSE_DOMAIN=" + shellQuote(u),
+		}, "\n") + "\n"
+	}
 	if mds != nil {
 		addr := shellQuote(mds.Addr().String())
 		env += strings.Join([]string{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/fakegoogle/googlehosts"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -21,13 +22,20 @@ import (
 // (fakegoogle/googlehosts), for programs that cannot be pointed at the
 // fake by configuration.
 type emulatorHTTPS struct {
-	ln     net.Listener
-	proxy  *googlehosts.Proxy
-	caFile string
+	ln       net.Listener
+	proxy    *googlehosts.Proxy
+	caFile   string
+	universe string // whose host names the proxy serves
 }
 
-// validateHTTPS checks the --https-proxy and --ca-dir flags.
+// validateHTTPS checks the --https-proxy and --ca-dir flags, and
+// --universe-domain, which decides the proxy's host names.
 func (o *emulatorOptions) validateHTTPS() error {
+	if o.universe != "" {
+		if err := endpoints.CheckUniverseDomain(o.universe); err != nil {
+			return usagef("--universe-domain: %v", err)
+		}
+	}
 	if o.httpsProxy == "" {
 		if o.caDir != "" {
 			return usagef("--ca-dir %q: only used with --https-proxy", o.caDir)
@@ -57,14 +65,16 @@ func (o *emulatorOptions) startHTTPS(fake *fakegoogle.Server, stateDir string, m
 		}
 		caDir = abs
 	}
-	ca, err := googlehosts.LoadOrCreateCA(caDir, nil)
+	universe := fake.UniverseDomain()
+	ca, err := googlehosts.LoadOrCreateCA(caDir, nil, googlehosts.HostsIn(universe)...)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-dir %s: %w", caDir, err)
 	}
 	// gcloud sends even loopback requests through its proxy property: an
 	// AWS external_account's instance-metadata requests to the fake among
 	// them.
-	opts := &googlehosts.Options{Fake: fake, CA: ca, Logger: logger, FakeAliases: []string{strings.TrimPrefix(fake.BaseURL(), "http://")}}
+	opts := &googlehosts.Options{Fake: fake, CA: ca, Logger: logger, UniverseDomain: universe,
+		FakeAliases: []string{strings.TrimPrefix(fake.BaseURL(), "http://")}}
 	if mdsLn != nil {
 		mds, err := newEmulatorMetadataServer(fake, logger, o.metadataHosts())
 		if err != nil {
@@ -92,7 +102,7 @@ func (o *emulatorOptions) startHTTPS(fake *fakegoogle.Server, stateDir string, m
 		if json.Unmarshal(data, &typed) != nil || typed.Type == "" {
 			continue // state.json and anything else that is not a credential file
 		}
-		data, err = googlehosts.GoogleURLs(data, fake.BaseURL())
+		data, err = googlehosts.GoogleURLsIn(data, fake.BaseURL(), universe)
 		if err != nil {
 			return nil, fmt.Errorf("emulator: %s: %w", path, err)
 		}
@@ -104,7 +114,7 @@ func (o *emulatorOptions) startHTTPS(fake *fakegoogle.Server, stateDir string, m
 	if err != nil {
 		return nil, fmt.Errorf("emulator: --https-proxy: listen on %s: %w", o.httpsProxy, err)
 	}
-	return &emulatorHTTPS{ln: ln, proxy: proxy, caFile: filepath.Join(caDir, googlehosts.CACertFile)}, nil
+	return &emulatorHTTPS{ln: ln, proxy: proxy, caFile: filepath.Join(caDir, googlehosts.CACertFile), universe: universe}, nil
 }
 
 // appendEnv adds the proxy and CA variables to env.sh.
@@ -119,7 +129,7 @@ func (h *emulatorHTTPS) appendEnv(envPath string, withMetadata bool) error {
 	ca := shellQuote(h.caFile)
 	lines := []string{
 		"# --https-proxy: programs reach the fake under Google's own host names",
-		"# (https://oauth2.googleapis.com/token, ...) through this proxy, trusting",
+		"# (" + strings.Join(googlehosts.HostsIn(h.universe)[:2], ", ") + ", ...) through this proxy, trusting",
 		"# its local CA. It refuses every other host; loopback goes direct, but for",
 		"# gcloud, whose proxy setting covers loopback too: the proxy answers the",
 		"# fake's own address (AWS instance metadata) and the metadata server's.",

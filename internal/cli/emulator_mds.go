@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
@@ -12,8 +13,10 @@ import (
 
 // newEmulatorMetadataServer serves the fake service account as a VM of
 // the fake would see it: access tokens minted at the fake's token endpoint
-// (Compute Engine's are plain access tokens too), and ID tokens minted by
-// the fake itself in Compute Engine's shape (fakeComputeSource).
+// (Compute Engine's are plain access tokens too; outside googleapis.com,
+// where keys cannot be exchanged, minted by the fake directly), ID tokens
+// minted by the fake itself in Compute Engine's shape (fakeComputeSource),
+// and the fake's universe domain.
 func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
 	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
 	if err != nil {
@@ -28,6 +31,7 @@ func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, all
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
 		NumericProjectID:    fakegoogle.DefaultProjectNumber,
+		UniverseDomain:      fake.UniverseDomain(),
 		AllowedHosts:        allowedHosts,
 		Logger:              logger,
 	})
@@ -44,7 +48,17 @@ type fakeComputeSource struct {
 }
 
 func (s fakeComputeSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
+	if s.fake.UniverseDomain() == credentials.DefaultUniverseDomain {
+		return s.creds.AccessTokenProvider(scopes)
+	}
+	return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+		tok, exp, err := s.fake.MintAccessToken(s.account, scopes)
+		if err != nil {
+			return nil, err
+		}
+		return &gcptoken.Token{Value: tok, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: exp,
+			Metadata: map[string]string{gcptoken.MetaScope: strings.Join(scopes, " ")}}, nil
+	}), nil
 }
 
 func (s fakeComputeSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
@@ -198,6 +199,19 @@ func Parse(data []byte) (*File, error) {
 			return nil, jsonError(raw, err, "type")
 		}
 		f.HasType = true
+	}
+	if raw, ok := top["universe_domain"]; ok {
+		// Endpoints are derived from it ("https://sts." + universe): a
+		// value that is not a DNS name would make them point elsewhere.
+		var u string
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return nil, jsonError(raw, err, "universe_domain")
+		}
+		if u != "" {
+			if err := endpoints.CheckUniverseDomain(u); err != nil {
+				return nil, &FieldError{Field: "universe_domain", Err: err}
+			}
+		}
 	}
 	_, installed := top["installed"]
 	_, web := top["web"]

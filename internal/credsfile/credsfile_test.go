@@ -82,7 +82,7 @@ func TestDecodeImpersonated(t *testing.T) {
 		"service_account_impersonation_url":"https://iam.example/v1/projects/-/serviceAccounts/t@p:generateAccessToken",
 		"delegates":["a@p","projects/-/serviceAccounts/b@p"],
 		"source_credentials":{"type":"authorized_user","refresh_token":"secret"},
-		"quota_project_id":"q","universe_domain":"u"}`))
+		"quota_project_id":"q","universe_domain":"u.example"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestDecodeImpersonated(t *testing.T) {
 	if err := f.Decode(&im); err != nil {
 		t.Fatal(err)
 	}
-	if im.ServiceAccountImpersonationURL == "" || len(im.Delegates) != 2 || im.QuotaProjectID != "q" || im.UniverseDomain != "u" {
+	if im.ServiceAccountImpersonationURL == "" || len(im.Delegates) != 2 || im.QuotaProjectID != "q" || im.UniverseDomain != "u.example" {
 		t.Errorf("got %+v; want every field decoded", im)
 	}
 	src, err := Parse(im.SourceCredentials)
