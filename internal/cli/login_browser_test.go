@@ -3,19 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/cputime"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser; `make
@@ -264,9 +263,9 @@ func TestLoginInBrowser(t *testing.T) {
 // processCPU is this process's user+system CPU time.
 func processCPU(t *testing.T) time.Duration {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(errors.New("getrusage: " + err.Error()))
+	d, err := cputime.Process()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
