@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -211,8 +212,12 @@ func TestPrintAccessTokenFormats(t *testing.T) {
 			}
 		}},
 		{"env", func(t *testing.T, out string) {
-			if !strings.Contains(out, "export GOOGLE_OAUTH_ACCESS_TOKEN='ya29.") || !strings.Contains(out, "export CLOUDSDK_AUTH_ACCESS_TOKEN='ya29.") {
-				t.Errorf("got %q; want shell exports", out)
+			prefix := "export " // the default dialect: see TestPrintEnvShells
+			if runtime.GOOS == "windows" {
+				prefix = "$env:"
+			}
+			if !strings.Contains(out, prefix+"GOOGLE_OAUTH_ACCESS_TOKEN") || !strings.Contains(out, prefix+"CLOUDSDK_AUTH_ACCESS_TOKEN") {
+				t.Errorf("got %q; want shell assignments starting %q", out, prefix)
 			}
 		}},
 		{"json", func(t *testing.T, out string) {
