@@ -28,13 +28,10 @@ func TestEmulatorHTTPSProxy(t *testing.T) {
 	base, stop := startEmulatorWith(t, stateDir, "--https-proxy", "127.0.0.1:0", "--metadata-listen", "127.0.0.1:0")
 
 	for name, want := range map[string]os.FileMode{"ca-key.pem": 0o600, "ca.pem": 0o644, "env.sh": 0o600, "service-account.json": 0o600} {
-		fi, err := os.Stat(filepath.Join(stateDir, name))
-		if err != nil {
+		if _, err := os.Stat(filepath.Join(stateDir, name)); err != nil {
 			t.Fatalf("emulator did not write %s: %v", name, err)
 		}
-		if perm := fi.Mode().Perm(); perm != want {
-			t.Errorf("%s mode %o; want %o", name, perm, want)
-		}
+		wantMode(t, filepath.Join(stateDir, name), want)
 	}
 	envSh, err := os.ReadFile(filepath.Join(stateDir, "env.sh"))
 	if err != nil {

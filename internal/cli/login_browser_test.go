@@ -26,6 +26,7 @@ const chromiumPath = "/usr/bin/chromium"
 // requirePeer).
 func requireChromium(t *testing.T) {
 	t.Helper()
+	skipOnWindows(t, "drives Debian's Chromium (/usr/bin/chromium); the Windows build's browser opener is oauthflow.TestBrowserCommand's")
 	if _, err := os.Stat(chromiumPath); err == nil {
 		return
 	}
@@ -173,13 +174,7 @@ func TestLoginInBrowser(t *testing.T) {
 		if b.status != "Signed in" {
 			t.Errorf("success page heading = %q; want %q", b.status, "Signed in")
 		}
-		fi, err := os.Stat(adc)
-		if err != nil {
-			t.Fatalf("ADC file: %v", err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("ADC file mode %v; want 0600", fi.Mode().Perm())
-		}
+		wantMode(t, adc, 0o600)
 		p := run(t, e, "", "print-access-token", "--no-cache")
 		wantCode(t, p, 0)
 		if !strings.HasPrefix(strings.TrimSpace(p.stdout), "ya29.") {
