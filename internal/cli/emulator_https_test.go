@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -188,10 +189,15 @@ func TestEmulatorHTTPSBadFlags(t *testing.T) {
 	// A CA key other users can read is refused, naming the file.
 	caDir := t.TempDir()
 	os.WriteFile(filepath.Join(caDir, "ca.pem"), []byte("x"), 0o644)
-	os.WriteFile(filepath.Join(caDir, "ca-key.pem"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(caDir, "ca-key.pem"), []byte("x"), 0o600)
+	letOthersRead(t, filepath.Join(caDir, "ca-key.pem"))
 	r := run(t, newEnv(t), "", "emulator", "--listen", "127.0.0.1:0", "--state-dir", stateDir,
 		"--https-proxy", "127.0.0.1:0", "--ca-dir", caDir)
-	if r.code == 0 || !strings.Contains(r.stderr, "ca-key.pem") || !strings.Contains(r.stderr, "chmod 600") {
-		t.Errorf("world-readable CA key: exit %d, stderr %q; want a failure naming ca-key.pem and chmod 600", r.code, r.stderr)
+	fix := "chmod 600"
+	if runtime.GOOS == "windows" {
+		fix = "icacls"
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "ca-key.pem") || !strings.Contains(r.stderr, fix) {
+		t.Errorf("world-readable CA key: exit %d, stderr %q; want a failure naming ca-key.pem and %s", r.code, r.stderr, fix)
 	}
 }

@@ -7,6 +7,14 @@ import (
 	"testing"
 )
 
+// letOthersRead makes path readable by everyone.
+func letOthersRead(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // letOthersWrite makes dir writable by everyone.
 func letOthersWrite(t *testing.T, dir string) {
 	t.Helper()

@@ -8,15 +8,26 @@ import (
 	"github.com/gcptoken/gcptoken/internal/winacl"
 )
 
-// letOthersWrite lets Everyone add and remove files in dir (the DACL
-// counterpart of chmod 0777).
+// letOthersRead lets Everyone read path (chmod 0644).
+func letOthersRead(t *testing.T, path string) {
+	t.Helper()
+	addACE(t, path, "(A;;FR;;;WD)")
+}
+
+// letOthersWrite lets Everyone add and remove files in dir (chmod 0777).
 func letOthersWrite(t *testing.T, dir string) {
 	t.Helper()
-	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	addACE(t, dir, "(A;OICI;FA;;;WD)")
+}
+
+// addACE adds an access control entry, in SDDL, to path's DACL.
+func addACE(t *testing.T, path, ace string) {
+	t.Helper()
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nsd, err := windows.SecurityDescriptorFromString(sd.String() + "(A;OICI;FA;;;WD)")
+	nsd, err := windows.SecurityDescriptorFromString(sd.String() + ace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +35,7 @@ func letOthersWrite(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
 		t.Fatal(err)
 	}
 }
