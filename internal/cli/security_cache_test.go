@@ -357,7 +357,7 @@ func TestSecurityCacheDirWritableByOthersRefused(t *testing.T) {
 // written, read nor chmodded. The ownership change needs root.
 func TestSecurityCacheDirOfOtherUserRefused(t *testing.T) {
 	t.Parallel()
-	skipOnWindows(t, "chown and uids are Unix's; diskcache's TestWindowsUntrustedDirRefused and winacl's TestCheckOwner cover Windows owners")
+	skipOnWindows(t, "chown and uids are Unix's; winacl's TestCheckOwner covers Windows owners")
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("this test must run as root in CI (it chowns a directory to another user)")
