@@ -60,6 +60,27 @@ type CacheOptions struct {
 	Now func() time.Time
 }
 
+// validate refuses values that have no meaning. Zero means the default
+// throughout, and a negative RefreshJitter disables jitter.
+func (o *CacheOptions) validate() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"RefreshBefore", o.RefreshBefore}, {"MinRemaining", o.MinRemaining},
+		{"BaseBackoff", o.BaseBackoff}, {"MaxBackoff", o.MaxBackoff},
+		{"FetchTimeout", o.FetchTimeout}, {"AttemptTimeout", o.AttemptTimeout},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("gcptoken: CacheOptions.%s is negative (%s); zero means the default", f.name, f.v)
+		}
+	}
+	if o.MaxAttempts < 0 {
+		return fmt.Errorf("gcptoken: CacheOptions.MaxAttempts is negative (%d); zero means the default", o.MaxAttempts)
+	}
+	return nil
+}
+
 func (o *CacheOptions) withDefaults() CacheOptions {
 	var c CacheOptions
 	if o != nil {
@@ -107,12 +128,26 @@ func (o *CacheOptions) withDefaults() CacheOptions {
 //   - if a refresh fails while the cached token is still usable, the cached
 //     token keeps being served; an expired token is never handed out.
 //
-// It does not wrap a provider that is already cached by this function.
-func NewCachedProvider(src TokenProvider, opts *CacheOptions) TokenProvider {
-	if c, ok := src.(*cachedProvider); ok {
-		return c
+// It does not wrap a provider that is already cached by this function: it
+// returns src itself (with the options src was made with). The providers
+// of package credentials are cached this way already; wrap their
+// …Source forms to choose other CacheOptions.
+//
+// A nil src, or an option with no meaning (a negative duration), is an
+// error naming it.
+func NewCachedProvider(src TokenProvider, opts *CacheOptions) (TokenProvider, error) {
+	if src == nil {
+		return nil, errors.New("gcptoken: NewCachedProvider: the source is nil")
 	}
-	return &cachedProvider{src: src, opts: opts.withDefaults()}
+	if c, ok := src.(*cachedProvider); ok {
+		return c, nil
+	}
+	if opts != nil {
+		if err := opts.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return &cachedProvider{src: src, opts: opts.withDefaults()}, nil
 }
 
 type cachedProvider struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,7 +117,7 @@ func TestCachedProviderRefreshJitter(t *testing.T) {
 			opts := testOptions(clock)
 			opts.RefreshJitter = tt.jitter
 			opts.Rand = fixedRand(tt.draw, &draws)
-			p := NewCachedProvider(src, opts)
+			p := mustCached(t, src, opts)
 			if _, err := p.Token(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +191,7 @@ func TestCachedProviderJitterKeepsMinRemaining(t *testing.T) {
 	opts.MaxAttempts = 1
 	opts.RefreshJitter = 40 * time.Minute
 	opts.Rand = fixedRand(0.99, &draws)
-	p := NewCachedProvider(src, opts)
+	p := mustCached(t, src, opts)
 	if _, err := p.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestCachedProviderServesFreshTokenWithoutRefetch(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	src := &countingSource{clock: clock}
-	p := NewCachedProvider(src, testOptions(clock))
+	p := mustCached(t, src, testOptions(clock))
 	first, err := p.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func TestCachedProviderCoalescesColdCache(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	src := &countingSource{clock: clock, gate: make(chan struct{})}
-	p := NewCachedProvider(src, testOptions(clock))
+	p := mustCached(t, src, testOptions(clock))
 
 	const callers = 1000
 	var wg sync.WaitGroup
@@ -285,7 +286,7 @@ func TestCachedProviderStaleTokenServedWhileRefreshing(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	src := &countingSource{clock: clock}
-	p := NewCachedProvider(src, testOptions(clock))
+	p := mustCached(t, src, testOptions(clock))
 	if _, err := p.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +318,7 @@ func TestCachedProviderFailedRefreshKeepsUsableToken(t *testing.T) {
 	src := &countingSource{clock: clock}
 	opts := testOptions(clock)
 	opts.MaxAttempts = 1
-	p := NewCachedProvider(src, opts)
+	p := mustCached(t, src, opts)
 	if _, err := p.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestCachedProviderRetries(t *testing.T) {
 			t.Parallel()
 			clock := newFakeClock()
 			src := &countingSource{clock: clock, errs: tt.errs}
-			p := NewCachedProvider(src, testOptions(clock))
+			p := mustCached(t, src, testOptions(clock))
 			_, err := p.Token(context.Background())
 			if (err != nil) != tt.wantErr {
 				t.Errorf("got error %v; want error: %v", err, tt.wantErr)
@@ -380,7 +381,7 @@ func TestCachedProviderRejectsExpiredTokenFromSource(t *testing.T) {
 	src := TokenProviderFunc(func(context.Context) (*Token, error) {
 		return &Token{Value: "old", Expiry: clock.Now().Add(-time.Minute)}, nil
 	})
-	_, err := NewCachedProvider(src, testOptions(clock)).Token(context.Background())
+	_, err := mustCached(t, src, testOptions(clock)).Token(context.Background())
 	if err == nil {
 		t.Fatal("got an already-expired token; want an error")
 	}
@@ -390,7 +391,7 @@ func TestCachedProviderCallerCancelDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	src := &countingSource{clock: clock, gate: make(chan struct{})}
-	p := NewCachedProvider(src, testOptions(clock))
+	p := mustCached(t, src, testOptions(clock))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -412,10 +413,48 @@ func TestCachedProviderCallerCancelDoesNotFailOthers(t *testing.T) {
 
 func TestNewCachedProviderDoesNotDoubleWrap(t *testing.T) {
 	t.Parallel()
-	p := NewCachedProvider(&countingSource{clock: newFakeClock()}, nil)
-	if NewCachedProvider(p, nil) != p {
+	p := mustCached(t, &countingSource{clock: newFakeClock()}, nil)
+	if again := mustCached(t, p, nil); again != p {
 		t.Error("wrapping a cached provider again returned a new wrapper")
 	}
+}
+
+// Misuse fails where the provider is made, naming what is wrong, rather
+// than panicking later in the refresh goroutine.
+func TestNewCachedProviderRefusesMisuse(t *testing.T) {
+	t.Parallel()
+	src := &countingSource{clock: newFakeClock()}
+	for _, tc := range []struct {
+		name string
+		src  TokenProvider
+		opts *CacheOptions
+		want string
+	}{
+		{"nil source", nil, nil, "the source is nil"},
+		{"negative RefreshBefore", src, &CacheOptions{RefreshBefore: -time.Second}, "CacheOptions.RefreshBefore is negative"},
+		{"negative MaxAttempts", src, &CacheOptions{MaxAttempts: -1}, "CacheOptions.MaxAttempts is negative"},
+		{"negative AttemptTimeout", src, &CacheOptions{AttemptTimeout: -1}, "CacheOptions.AttemptTimeout is negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewCachedProvider(tc.src, tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewCachedProvider = %v, %v; want an error containing %q", p, err, tc.want)
+			}
+		})
+	}
+	if _, err := NewCachedProvider(src, &CacheOptions{RefreshJitter: -1}); err != nil {
+		t.Errorf("a negative RefreshJitter disables jitter; got %v", err)
+	}
+}
+
+// mustCached is NewCachedProvider for options that are known to be valid.
+func mustCached(tb testing.TB, src TokenProvider, opts *CacheOptions) TokenProvider {
+	tb.Helper()
+	p, err := NewCachedProvider(src, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 // waitFor polls cond; background refreshes finish on their own goroutine.
@@ -434,7 +473,7 @@ func BenchmarkCachedProviderHit(b *testing.B) {
 	src := TokenProviderFunc(func(context.Context) (*Token, error) {
 		return &Token{Value: "v", Expiry: time.Now().Add(time.Hour)}, nil
 	})
-	p := NewCachedProvider(src, nil)
+	p := mustCached(b, src, nil)
 	ctx := context.Background()
 	if _, err := p.Token(ctx); err != nil {
 		b.Fatal(err)
@@ -460,7 +499,7 @@ func BenchmarkCachedProviderColdCoalescing(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		p := NewCachedProvider(src, nil)
+		p := mustCached(b, src, nil)
 		var wg sync.WaitGroup
 		for range 100 {
 			wg.Add(1)

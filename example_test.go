@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"time"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 )
 
-// Calling a private Cloud Run service: an ID token whose audience is the
-// service URL, cached and refreshed ahead of expiry. The fake Google stands
-// in for the real one; with real credentials, use credentials.Detect.
+// A plain source wrapped in the cache with options of one's own: the
+// providers of package credentials are cached already, with the defaults.
+// The fake Google stands in for the real one.
 func ExampleNewCachedProvider() {
 	fake, err := fakegoogle.Start("127.0.0.1:0", nil)
 	if err != nil {
@@ -30,11 +31,14 @@ func ExampleNewCachedProvider() {
 		log.Fatal(err)
 	}
 	service := fake.SampleServiceURL()
-	src, err := creds.IDTokenProvider(service)
+	src, err := creds.IDTokenSource(service, nil) // plain: one request per Token call
 	if err != nil {
 		log.Fatal(err)
 	}
-	tokens := gcptoken.NewCachedProvider(src, nil)
+	tokens, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{RefreshBefore: 10 * time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	ctx := context.Background()
 	tok, err := tokens.Token(ctx)
@@ -59,11 +63,11 @@ func ExampleOAuth2TokenSource() {
 		log.Print(err)
 		return
 	}
-	src, err := creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/cloud-platform"})
+	tokens, err := creds.AccessTokenProvider(nil) // cached
 	if err != nil {
 		log.Print(err)
 		return
 	}
-	ts := gcptoken.OAuth2TokenSource(context.Background(), gcptoken.NewCachedProvider(src, nil))
+	ts := gcptoken.OAuth2TokenSource(context.Background(), tokens)
 	_ = ts // e.g. oauth2.NewClient(ctx, ts)
 }

@@ -32,7 +32,7 @@ func TestSecurityCachedProviderRefusesHostileToken(t *testing.T) {
 			calls.Add(1)
 			return &Token{Value: value, Kind: AccessToken, Expiry: clock.Now().Add(time.Hour)}, nil
 		})
-		tok, err := NewCachedProvider(src, testOptions(clock)).Token(context.Background())
+		tok, err := mustCached(t, src, testOptions(clock)).Token(context.Background())
 		if err == nil {
 			t.Fatalf("Token() = %q; want an error for a malformed token", tok.Value)
 		}

@@ -3,10 +3,9 @@
 // Function or IAP-protected app, or an access token for a Google API. It is
 // what `gcptoken proxy` serves, and works without the CLI:
 //
-//	p, err := authproxy.New(&authproxy.Options{
-//		Target: target,
-//		Tokens: gcptoken.NewCachedProvider(idTokens, nil),
-//	})
+//	tokens, err := creds.IDTokenProvider("https://svc-abc-uc.a.run.app", nil)
+//	...
+//	p, err := authproxy.New(&authproxy.Options{Target: target, Tokens: tokens})
 //	...
 //	err = p.Serve(ctx, ln) // returns after a graceful shutdown when ctx ends
 //

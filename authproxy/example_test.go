@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/authproxy"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
@@ -34,15 +33,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	// The fake's sample service wants its own URL as the audience.
-	src, err := creds.IDTokenProvider(fake.SampleServiceURL())
+	tokens, err := creds.IDTokenProvider(fake.SampleServiceURL(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	target, _ := url.Parse(fake.URL)
-	p, err := authproxy.New(&authproxy.Options{
-		Target: target,
-		Tokens: gcptoken.NewCachedProvider(src, nil),
-	})
+	p, err := authproxy.New(&authproxy.Options{Target: target, Tokens: tokens})
 	if err != nil {
 		log.Fatal(err)
 	}

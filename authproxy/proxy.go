@@ -39,9 +39,10 @@ type Options struct {
 	// optionally a path prefix and query that every request is appended
 	// to, as httputil.ProxyRequest.SetURL does. Required.
 	Target *url.URL
-	// Tokens provides the token added to every request. It is wrapped in
-	// gcptoken.NewCachedProvider unless it already is one (pass a cached
-	// provider to choose its CacheOptions). Required.
+	// Tokens provides the token added to every request, e.g. a provider
+	// of package credentials. It is wrapped in gcptoken.NewCachedProvider
+	// unless it already is one (the providers of package credentials are;
+	// pass a cached provider to choose its CacheOptions). Required.
 	Tokens gcptoken.TokenProvider
 	// Header is HeaderAuthorization or HeaderServerlessAuthorization (any
 	// case). Optional; default HeaderAuthorization.
@@ -189,7 +190,9 @@ func New(opts *Options) (*Proxy, error) {
 	if p.grace == 0 {
 		p.grace = 10 * time.Second
 	}
-	p.tokens = gcptoken.NewCachedProvider(opts.Tokens, &gcptoken.CacheOptions{Now: p.now})
+	if p.tokens, err = gcptoken.NewCachedProvider(opts.Tokens, &gcptoken.CacheOptions{Now: p.now}); err != nil {
+		return nil, fmt.Errorf("authproxy: Options.Tokens: %w", err)
+	}
 	tr := opts.Transport
 	if tr == nil {
 		p.ownedTr = newMirrorTransport()

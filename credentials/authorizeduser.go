@@ -146,7 +146,7 @@ func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 // client id. The token's real aud is reported in Metadata so that callers can
 // warn when it differs from what was asked. The format options are ignored
 // too: only the metadata server can add Compute Engine claims.
-func (au *authorizedUser) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (au *authorizedUser) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		t, err := au.refresh(ctx, opIDToken, nil)
 		if err != nil {

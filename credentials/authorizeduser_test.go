@@ -55,7 +55,7 @@ func TestAuthorizedUserAccessToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := c.AccessTokenProvider(tt.scopes)
+			tp, err := c.AccessTokenSource(tt.scopes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestAuthorizedUserNoExpiryIsNotCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, _ := c.AccessTokenProvider(nil)
+	tp, _ := c.AccessTokenSource(nil)
 	for range 3 {
 		tok, err := tp.Token(t.Context())
 		if err != nil {
@@ -128,7 +128,7 @@ func TestAuthorizedUserRotatedRefreshToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := c.Identity()
-	tp, _ := c.AccessTokenProvider(nil)
+	tp, _ := c.AccessTokenSource(nil)
 	for range 2 {
 		if _, err := tp.Token(t.Context()); err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func TestAuthorizedUserTokenURLOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, _ := c.AccessTokenProvider(nil)
+	tp, _ := c.AccessTokenSource(nil)
 	if _, err := tp.Token(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestAuthorizedUserIDToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := c.IDTokenProvider("https://svc.example.com")
+			tp, err := c.IDTokenSource("https://svc.example.com", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,7 +249,7 @@ func TestAuthorizedUserErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, _ := c.AccessTokenProvider(nil)
+			tp, _ := c.AccessTokenSource(nil)
 			_, err = tp.Token(t.Context())
 			wantErrContains(t, err, tt.want)
 			if got := errors.Is(err, gcptoken.ErrInvalidCredentials); got != tt.wantInvalid {

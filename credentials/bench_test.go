@@ -50,7 +50,7 @@ func BenchmarkServiceAccountAccessToken(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tp, err := creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/cloud-platform"})
+		tp, err := creds.AccessTokenSource([]string{"https://www.googleapis.com/auth/cloud-platform"})
 		if err != nil {
 			b.Fatal(err)
 		}

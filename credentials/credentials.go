@@ -12,6 +12,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -75,14 +76,24 @@ type Credentials struct {
 	// client is the HTTP client the credential was loaded with, inherited
 	// by Impersonate.
 	client *http.Client
+	// ends is the endpoint configuration of the environment the credential
+	// was loaded in (GCPTOKEN_EMULATOR_HOST and the per-endpoint
+	// variables), inherited by Impersonate and Downscope for their
+	// defaults; nil means Google's production URLs.
+	ends *endpoints.Env
+	// memo holds the providers of AccessToken and IDToken. Every function
+	// that makes a Credentials with another impl (another principal) gives
+	// it a new one: see tokenmemo.go.
+	memo *tokenMemo
 }
 
 // credential is what each credential type implements, one file per type.
 type credential interface {
+	// accessTokenProvider and idTokenProvider return plain sources.
 	accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error)
 	// idTokenProvider gets validated options; only the metadata server
 	// uses them.
-	idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error)
+	idTokenProvider(audience string, o IDTokenOptions) (gcptoken.TokenProvider, error)
 	identity() string
 	tokenEndpoints() []string
 	// snapshot returns the credential bound to the principal it stands
@@ -90,14 +101,32 @@ type credential interface {
 	snapshot(ctx context.Context) (credential, error)
 }
 
-// AccessTokenProvider returns a plain, uncached source of OAuth access tokens
-// for scopes: each Token call makes one request. Wrap it with the root
-// package's caching provider. Tokens have Kind gcptoken.AccessToken and
-// Metadata[gcptoken.MetaScope] set to the granted scopes when the server
-// reports them. Service accounts need at least one scope; user credentials
-// without scopes get the scopes they were granted at sign-in.
+// AccessTokenProvider returns a source of OAuth access tokens for scopes,
+// cached: a token is reused until shortly before it expires, refreshed
+// ahead of time in the background, concurrent callers share one request,
+// and transient failures are retried (gcptoken.NewCachedProvider with
+// default CacheOptions). Keep the provider and call Token for every use.
+//
+// Tokens have Kind gcptoken.AccessToken and Metadata[gcptoken.MetaScope]
+// set to the granted scopes when the server reports them. Empty scopes
+// mean DefaultScope for credentials that need scopes (service-account
+// keys, impersonation, federation); user credentials then get the scopes
+// they were granted at sign-in, and the metadata server its instance's
+// scopes.
 func (c *Credentials) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if c.impl == nil {
+	src, err := c.AccessTokenSource(scopes)
+	if err != nil {
+		return nil, err
+	}
+	return gcptoken.NewCachedProvider(src, nil)
+}
+
+// AccessTokenSource is AccessTokenProvider without the cache: each Token
+// call makes one request. It is for code that caches by itself (a metadata
+// server, an on-disk cache) or wraps the source in gcptoken.NewCachedProvider
+// with its own CacheOptions.
+func (c *Credentials) AccessTokenSource(scopes []string) (gcptoken.TokenProvider, error) {
+	if c == nil || c.impl == nil {
 		return nil, errNotLoaded
 	}
 	for _, s := range scopes {
@@ -108,27 +137,37 @@ func (c *Credentials) AccessTokenProvider(scopes []string) (gcptoken.TokenProvid
 	return c.impl.accessTokenProvider(slices.Clone(scopes))
 }
 
-// IDTokenProvider returns a plain, uncached source of OpenID Connect ID
-// tokens for audience. Tokens have Kind gcptoken.IDToken, Expiry from the
-// token's exp claim, and Metadata[gcptoken.MetaAudience] set to the aud
-// claim the token really carries: user credentials cannot choose their
-// audience, which is always their OAuth client id.
+// IDTokenProvider returns a cached source of OpenID Connect ID tokens for
+// audience (cached as AccessTokenProvider's tokens are). Tokens have Kind
+// gcptoken.IDToken, Expiry from the token's exp claim, and
+// Metadata[gcptoken.MetaAudience] set to the aud claim the token really
+// carries: user credentials cannot choose their audience, which is always
+// their OAuth client id.
 //
 // opts choose the metadata server's token format and license claims, and
-// whether impersonated credentials' tokens carry the email
-// (WithIncludeEmail); other credentials ignore them (see
-// SupportsTokenFormat), but an invalid value is an error for every
-// credential.
-func (c *Credentials) IDTokenProvider(audience string, opts ...IDTokenOption) (gcptoken.TokenProvider, error) {
-	if c.impl == nil {
+// whether impersonated credentials' tokens carry the email; other
+// credentials ignore them (see SupportsTokenFormat), but an invalid value
+// is an error for every credential. opts may be nil.
+func (c *Credentials) IDTokenProvider(audience string, opts *IDTokenOptions) (gcptoken.TokenProvider, error) {
+	src, err := c.IDTokenSource(audience, opts)
+	if err != nil {
+		return nil, err
+	}
+	return gcptoken.NewCachedProvider(src, nil)
+}
+
+// IDTokenSource is IDTokenProvider without the cache: each Token call makes
+// one request (see AccessTokenSource).
+func (c *Credentials) IDTokenSource(audience string, opts *IDTokenOptions) (gcptoken.TokenProvider, error) {
+	if c == nil || c.impl == nil {
 		return nil, errNotLoaded
 	}
 	if audience == "" {
 		return nil, errors.New("credentials: an ID token needs an audience (for example the URL of the Cloud Run service to call)")
 	}
-	var o idTokenOptions
-	for _, opt := range opts {
-		opt(&o)
+	var o IDTokenOptions
+	if opts != nil {
+		o = *opts
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -137,7 +176,7 @@ func (c *Credentials) IDTokenProvider(audience string, opts ...IDTokenOption) (g
 }
 
 // SupportsTokenFormat reports whether IDTokenProvider honours
-// WithTokenFormat and WithLicenses: true only for the metadata server, the
+// IDTokenOptions.TokenFormat and Licenses: true only for the metadata server, the
 // one issuer that can add Compute Engine claims. A CLI can use it to refuse
 // a format the credential would silently ignore.
 func (c *Credentials) SupportsTokenFormat() bool {
@@ -333,7 +372,7 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 	if c.Source == "" { // impersonation describes its chain itself
 		c.Source = source
 	}
-	c.Path, c.client = path, s.client
+	c.Path, c.client, c.ends, c.memo = path, s.client, s.ends, newTokenMemo()
 	if c.UniverseDomain == "" {
 		c.UniverseDomain = DefaultUniverseDomain
 	}
@@ -341,18 +380,19 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 }
 
 // tokenURL picks the token endpoint of a file credential: the Options
-// override, else the file's token_uri, else Google's.
+// override, else the file's token_uri, else Google's; the last two on the
+// emulator when GCPTOKEN_EMULATOR_HOST is set.
 func tokenURL(s *settings, fromFile, universe string) (string, error) {
 	switch {
 	case s.TokenURL != "":
 		return s.TokenURL, nil
 	case fromFile == "":
-		return defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain)), nil
+		return s.ends.Rewrite(defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain))), nil
 	}
 	if err := checkURL(fromFile); err != nil {
 		return "", &credsfile.FieldError{Field: "token_uri", Err: err}
 	}
-	return fromFile, nil
+	return s.ends.Rewrite(fromFile), nil
 }
 
 // missing is the error for a required field that is absent or empty.

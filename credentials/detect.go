@@ -45,7 +45,7 @@ func (e *NoCredentialsError) Error() string {
 		fmt.Fprintf(&b, "%s: %s", s.Source, s.Detail)
 	}
 	b.WriteString("): set GOOGLE_APPLICATION_CREDENTIALS to a credentials file, " +
-		"run `gcloud auth application-default login`, or pass a credentials file explicitly (--credentials)")
+		"run `gcloud auth application-default login`, or name a credentials file explicitly")
 	return b.String()
 }
 
@@ -65,8 +65,9 @@ func (e *NoCredentialsError) Is(target error) bool {
 //  3. gcloud's well-known file, $CLOUDSDK_CONFIG/application_default_credentials.json,
 //     else ~/.config/gcloud/application_default_credentials.json
 //     (%APPDATA%\gcloud\… on Windows): skipped if absent, an error if broken;
-//  4. the metadata server. When Options.MetadataHost or GCE_METADATA_HOST
-//     is set it is used without a probe, as Google's Go library does.
+//  4. the metadata server. When Options.MetadataHost, GCE_METADATA_HOST
+//     or GCPTOKEN_EMULATOR_HOST is set it is used without a probe, as
+//     Google's Go library does.
 //     Otherwise, unless NO_GCE_CHECK=true, one GET of
 //     http://$GCE_METADATA_IP/ (default http://169.254.169.254/), bounded by
 //     Options.MetadataProbeTimeout, must answer with the header

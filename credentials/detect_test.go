@@ -460,8 +460,11 @@ func TestDetectNothingFound(t *testing.T) {
 				"metadata server: "+tt.wantDetail,
 				"set GOOGLE_APPLICATION_CREDENTIALS",
 				"gcloud auth application-default login",
-				"pass a credentials file",
+				"name a credentials file explicitly",
 			)
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("the library's error names a CLI flag: %v", err)
+			}
 		})
 	}
 	t.Cleanup(func() {

@@ -1,6 +1,14 @@
 // Package credentials finds Google Cloud credentials the way Google's client
-// libraries do (Application Default Credentials) and turns each kind into
-// plain token sources.
+// libraries do (Application Default Credentials) and makes tokens of them.
+//
+// The shortest forms are [AccessToken] and [IDToken] (ADC in one call), and
+// a [Credentials]' own AccessToken and IDToken methods: call them for every
+// use, as their tokens are cached per scope set and audience. Providers to
+// keep come from [Credentials.AccessTokenProvider] and
+// [Credentials.IDTokenProvider], cached by the root package's
+// NewCachedProvider; [Credentials.AuthCredentials] and
+// [Credentials.TokenSource] hand them to Google's Cloud client libraries and
+// to golang.org/x/oauth2 code.
 //
 // [Detect] searches, in Google's order: an explicit file or JSON, the file
 // named by GOOGLE_APPLICATION_CREDENTIALS, gcloud's well-known
@@ -16,12 +24,14 @@
 // other credential: [Impersonate] and impersonated_service_account files,
 // whose wire calls are in iam.go). subject.go adds domain-wide delegation
 // to keys and impersonation ([Credentials.WithSubject]); selfsignedjwt.go
-// signs JWT access tokens locally ([Credentials.SelfSignedJWTProvider]). Their token providers are plain: each Token call makes
-// one request. Caching, early refresh and retries belong to the caching
-// wrapper in the root package, which is the only cache.
+// signs JWT access tokens locally ([Credentials.SelfSignedJWTProvider]).
+// Their sources are plain: each Token call makes one request (the
+// …Source methods return them). Caching, early refresh and retries belong
+// to the caching wrapper in the root package, which is the only cache.
 //
 // Every endpoint is configurable through [Options] so that tests, and users,
-// can point the package at a fake Google. Errors caused by the credential
+// can point the package at a fake Google; GCPTOKEN_EMULATOR_HOST points all
+// of them at once (see Options.TokenURL). Errors caused by the credential
 // itself satisfy errors.Is(err, gcptoken.ErrInvalidCredentials), and never
 // contain secret material.
 //

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
@@ -61,6 +62,9 @@ type DownscopeOptions struct {
 	// silently dropped. Errors are *AccessBoundaryError naming the field.
 	Boundary []byte
 	// STSEndpoint is the token exchange URL. Optional; default
+	// $GCPTOKEN_STS_ENDPOINT, else the emulator's when
+	// GCPTOKEN_EMULATOR_HOST is set (the variables of the environment the
+	// source was loaded in), else
 	// https://sts.<universe domain of the source>/v1/token, which is
 	// DefaultSTSEndpoint in Google's public universe.
 	STSEndpoint string
@@ -251,16 +255,23 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: %w", err)
 	}
+	// Cached: every token of the result exchanges a token of source.
 	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: source credential: %w", err)
 	}
 	universe := cmp.Or(source.UniverseDomain, DefaultUniverseDomain)
+	endpoint := opts.STSEndpoint
+	if endpoint == "" {
+		if endpoint, err = source.ends.URL(endpoints.EnvSTSEndpoint, defaultSTSEndpoint(universe)); err != nil {
+			return nil, fmt.Errorf("credentials: Downscope: %w", err)
+		}
+	}
 	d := &downscoped{
 		source:   source,
-		sourceTP: gcptoken.NewCachedProvider(tp, nil),
+		sourceTP: tp,
 		options:  doc.canonical(),
-		endpoint: cmp.Or(opts.STSEndpoint, defaultSTSEndpoint(universe)),
+		endpoint: endpoint,
 		client:   cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
 	}
 	sum := sha256.Sum256(d.options)
@@ -276,6 +287,8 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		UniverseDomain: universe,
 		impl:           d,
 		client:         d.client,
+		ends:           source.ends,
+		memo:           newTokenMemo(),
 	}, nil
 }
 
@@ -301,7 +314,7 @@ func (d *downscoped) accessTokenProvider([]string) (gcptoken.TokenProvider, erro
 	return gcptoken.TokenProviderFunc(d.token), nil
 }
 
-func (d *downscoped) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (d *downscoped) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, errDownscopedIDToken
 }
 

@@ -110,7 +110,7 @@ func TestDownscope(t *testing.T) {
 	if eps := c.TokenEndpoints(); len(eps) == 0 || eps[0] != sts.url() || eps[len(eps)-1] != src.tokenURL() {
 		t.Errorf("got TokenEndpoints %q; want the STS URL then the source's", eps)
 	}
-	p, err := c.AccessTokenProvider([]string{"https://www.googleapis.com/auth/devstorage.read_only"})
+	p, err := c.AccessTokenSource([]string{"https://www.googleapis.com/auth/devstorage.read_only"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +134,10 @@ func TestDownscope(t *testing.T) {
 		t.Errorf("got %d source token requests; want 1 (the source token is cached)", got)
 	}
 
-	if _, err := c.IDTokenProvider("https://x"); err == nil || !strings.Contains(err.Error(), "access tokens only") {
+	if _, err := c.IDTokenSource("https://x", nil); err == nil || !strings.Contains(err.Error(), "access tokens only") {
 		t.Errorf("IDTokenProvider: got %v; want an access-tokens-only error", err)
 	}
-	if _, err := c.SelfSignedJWTProvider("https://x/", nil); err == nil {
+	if _, err := c.SelfSignedJWTSource("https://x/", nil); err == nil {
 		t.Error("SelfSignedJWTProvider: got no error")
 	}
 	if _, err := c.WithSubject("u@example.com"); err == nil {
@@ -168,7 +168,7 @@ func TestDownscopeExpiry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, _ := c.AccessTokenProvider(nil)
+			p, _ := c.AccessTokenSource(nil)
 			start := time.Now()
 			tok, err := p.Token(context.Background())
 			if err != nil {
@@ -207,7 +207,7 @@ func TestDownscopeSTSErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, _ := c.AccessTokenProvider(nil)
+			p, _ := c.AccessTokenSource(nil)
 			_, err = p.Token(context.Background())
 			wantErrContains(t, err, tt.wantInError...)
 			if got := errors.Is(err, gcptoken.ErrInvalidCredentials); got != tt.invalid {
@@ -232,7 +232,7 @@ func TestDownscopeSTSErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, _ := c.AccessTokenProvider(nil)
+		p, _ := c.AccessTokenSource(nil)
 		_, err = p.Token(context.Background())
 		wantErrContains(t, err, "source credential", "Invalid JWT Signature")
 		if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
@@ -350,7 +350,7 @@ func TestDownscopeFakeGoogle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := c.AccessTokenProvider([]string{scopeCP})
+	p, _ := c.AccessTokenSource([]string{scopeCP})
 	tok, err := p.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 )
 
-// Detect finds Application Default Credentials; a provider from them makes
-// one request per Token call (wrap it with the root package's cache).
+// Detect finds Application Default Credentials. Their providers are cached:
+// keep one and call Token for every use.
 func ExampleDetect() {
 	ctx := context.Background()
 	creds, err := credentials.Detect(ctx, nil)
@@ -22,7 +22,7 @@ func ExampleDetect() {
 	for _, s := range creds.Steps {
 		fmt.Printf("%-32s used=%-5v %s\n", s.Source, s.Used, s.Detail)
 	}
-	tp, err := creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/cloud-platform"})
+	tp, err := creds.AccessTokenProvider(nil) // nil: cloud-platform
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,11 +42,8 @@ func ExampleCredentials_IDTokenProvider() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var opts []credentials.IDTokenOption
-	if creds.SupportsTokenFormat() {
-		opts = append(opts, credentials.WithTokenFormat(credentials.TokenFormatFull), credentials.WithLicenses(true))
-	}
-	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app", opts...)
+	opts := &credentials.IDTokenOptions{TokenFormat: credentials.TokenFormatFull, Licenses: true}
+	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app", opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -87,11 +84,12 @@ func ExampleImpersonate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app", credentials.WithIncludeEmail(true))
+	tp, err := creds.IDTokenProvider("https://my-service-abc123-uc.a.run.app",
+		&credentials.IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := gcptoken.NewCachedProvider(tp, nil).Token(ctx)
+	tok, err := tp.Token(ctx)
 	if err != nil {
 		log.Fatal(err) // names the hop of the chain that IAM refused
 	}

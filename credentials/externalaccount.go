@@ -101,13 +101,14 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	if err := checkURL(tokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
+	tokenURL = s.ends.Rewrite(tokenURL)
 	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
 	if u := ea.ServiceAccountImpersonationURL; u != "" {
 		prefix, target, err := parseImpersonationURL(u)
 		if err != nil {
 			return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
 		}
-		imp.prefix, imp.target = prefix, target
+		imp.prefix, imp.target = s.ends.Rewrite(prefix), target
 		if l := ea.ServiceAccountImpersonation.TokenLifetimeSeconds; l != 0 {
 			if l < minFederatedLifetime || l > maxFederatedLifetime {
 				return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
@@ -141,6 +142,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 		UniverseDomain: universe,
 		impl:           fed,
 		client:         s.client,
+		ends:           s.ends,
 	}
 	if imp.target == "" {
 		return c, nil
@@ -148,7 +150,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	// Impersonation takes the federated credential as its source, so that
 	// access and ID tokens both go through the IAM Credentials API with
 	// the STS token, exactly as for impersonated_service_account files.
-	imp.tokenURL = cmp.Or(s.TokenURL, defaultTokenURL(universe))
+	imp.tokenURL = cmp.Or(s.TokenURL, s.ends.Rewrite(defaultTokenURL(universe)))
 	out, err := newImpersonated(c, imp)
 	if err != nil {
 		return nil, err
@@ -320,7 +322,7 @@ func stripQueryForError(u string) string {
 // do before impersonating.
 func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if len(scopes) == 0 {
-		scopes = []string{scopeCloudPlatform}
+		scopes = []string{DefaultScope}
 	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		return ea.exchange(ctx, scopes)
@@ -329,10 +331,10 @@ func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenP
 
 // idTokenProvider refuses: STS issues access tokens only, and a federated
 // principal is not a service account that IAM could mint an ID token for.
-func (ea *externalAccount) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (ea *externalAccount) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, invalid("credentials", errors.New("external_account credentials without service_account_impersonation_url cannot make ID tokens: "+
 		"STS issues access tokens only; impersonate a service account that grants the federated identity "+
-		"roles/iam.serviceAccountTokenCreator (`gcptoken create-cred-config --service-account EMAIL`)"))
+		"roles/iam.serviceAccountTokenCreator (the configuration's service_account_impersonation_url)"))
 }
 
 // exchange gets a subject token and exchanges it at STS (RFC 8693).

@@ -108,7 +108,7 @@ func TestExternalAccountAWS(t *testing.T) {
 			if c.Type != TypeExternalAccount || !strings.Contains(c.Source, "subject token from AWS") {
 				t.Errorf("Type %q Source %q; want external_account from AWS", c.Type, c.Source)
 			}
-			tp, err := c.AccessTokenProvider([]string{scopeCloudPlatform})
+			tp, err := c.AccessTokenSource([]string{scopeCloudPlatform})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestExternalAccountImpersonation(t *testing.T) {
 	if c.Type != TypeExternalAccount || c.Principal != fakegoogle.DefaultTargetServiceAccount {
 		t.Errorf("Type %q Principal %q", c.Type, c.Principal)
 	}
-	tp, _ := c.AccessTokenProvider([]string{"https://www.googleapis.com/auth/userinfo.email"})
+	tp, _ := c.AccessTokenSource([]string{"https://www.googleapis.com/auth/userinfo.email"})
 	tok, err := tp.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestExternalAccountImpersonation(t *testing.T) {
 	if d := time.Until(tok.Expiry); d > 31*time.Minute || d < 29*time.Minute {
 		t.Errorf("token lasts %v; want token_lifetime_seconds 1800", d)
 	}
-	itp, err := c.IDTokenProvider("https://svc.example", WithIncludeEmail(true))
+	itp, err := c.IDTokenSource("https://svc.example", &IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestExternalAccountImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp2, _ := c2.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp2, _ := c2.AccessTokenSource([]string{scopeCloudPlatform})
 	_, err = tp2.Token(context.Background())
 	wantErrContains(t, err, "impersonate "+fakegoogle.DefaultServiceAccount, "403")
 	if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
@@ -184,7 +184,7 @@ func TestExternalAccountImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c3.IDTokenProvider("https://svc.example")
+	_, err = c3.IDTokenSource("https://svc.example", nil)
 	wantErrContains(t, err, "cannot make ID tokens", "service_account_impersonation_url")
 }
 
@@ -231,7 +231,7 @@ func TestExternalAccountOIDCSources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, _ := c.AccessTokenProvider(nil)
+			tp, _ := c.AccessTokenSource(nil)
 			got, err := tp.Token(context.Background())
 			if tt.want != "" {
 				wantErrContains(t, err, tt.want)
@@ -298,7 +298,7 @@ func TestExternalAccountExecutable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, _ := c.AccessTokenProvider(nil)
+			tp, _ := c.AccessTokenSource(nil)
 			start := time.Now()
 			got, err := tp.Token(context.Background())
 			if tt.want != "" {
@@ -356,7 +356,7 @@ func TestExternalAccountErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, _ := c.AccessTokenProvider(nil)
+			tp, _ := c.AccessTokenSource(nil)
 			_, err = tp.Token(context.Background())
 			wantErrContains(t, err, tt.parts...)
 			if strings.Contains(err.Error(), "\n") {
@@ -430,7 +430,7 @@ func TestExternalAccountAuthorizedUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, _ := c.AccessTokenProvider(nil)
+	tp, _ := c.AccessTokenSource(nil)
 	tok, err := tp.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +439,7 @@ func TestExternalAccountAuthorizedUser(t *testing.T) {
 	if sub := tokenInfo(t, f, tok.Value)["sub"]; sub != want {
 		t.Errorf("sub %v; want %s", sub, want)
 	}
-	if _, err := c.IDTokenProvider("aud"); err == nil {
+	if _, err := c.IDTokenSource("aud", nil); err == nil {
 		t.Error("workforce user credentials made an ID token provider")
 	}
 	f.RevokeToken(rt) // unknown to the normal registry: no effect
@@ -448,7 +448,7 @@ func TestExternalAccountAuthorizedUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp2, _ := c2.AccessTokenProvider(nil)
+	tp2, _ := c2.AccessTokenSource(nil)
 	_, err = tp2.Token(context.Background())
 	wantErrContains(t, err, "invalid_grant")
 	if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
@@ -497,7 +497,7 @@ func TestExternalAccountWorkforce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, _ := c.AccessTokenProvider(nil)
+			tp, _ := c.AccessTokenSource(nil)
 			got, err := tp.Token(context.Background())
 			if tt.err != "" {
 				wantErrContains(t, err, "STS token exchange", tt.err)

@@ -45,7 +45,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 		UniverseDomain: u.UniverseDomain,
 		impl: &externalAccountUser{
 			refresher: refresher{
-				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: u.TokenURL,
+				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: s.ends.Rewrite(u.TokenURL),
 				style: auth.StyleInHeader, client: s.client, refreshToken: u.RefreshToken,
 			},
 			audience: u.Audience, fingerprint: fingerprint("refresh token", u.RefreshToken),
@@ -66,7 +66,7 @@ func (u *externalAccountUser) accessTokenProvider([]string) (gcptoken.TokenProvi
 	}), nil
 }
 
-func (u *externalAccountUser) idTokenProvider(string, idTokenOptions) (gcptoken.TokenProvider, error) {
+func (u *externalAccountUser) idTokenProvider(string, IDTokenOptions) (gcptoken.TokenProvider, error) {
 	return nil, invalid("credentials", errors.New("external_account_authorized_user (workforce user) credentials cannot make ID tokens: "+
 		"STS refreshes access tokens only"))
 }

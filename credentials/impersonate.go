@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
@@ -55,8 +56,11 @@ type ImpersonateOptions struct {
 	Lifetime time.Duration
 	// IAMEndpoint is the IAM Credentials API's base URL, the part before
 	// /v1/projects/-/serviceAccounts/. Optional; default
+	// $GCPTOKEN_IAM_ENDPOINT, else the emulator's when
+	// GCPTOKEN_EMULATOR_HOST is set, else
 	// https://iamcredentials.<universe domain of the source credential>,
-	// which is DefaultIAMEndpoint in Google's public universe.
+	// which is DefaultIAMEndpoint in Google's public universe. (The
+	// variables are those of the environment the source was loaded in.)
 	IAMEndpoint string
 	// TokenURL is the OAuth 2.0 token endpoint where credentials made with
 	// WithSubject exchange the JWT that IAM signs; nothing else uses it.
@@ -135,13 +139,19 @@ func Impersonate(source *Credentials, opts *ImpersonateOptions) (*Credentials, e
 	for i, d := range opts.Delegates {
 		delegates[i], _ = normalizeAccount(d)
 	}
-	base := strings.TrimRight(cmp.Or(opts.IAMEndpoint, "https://iamcredentials."+universe), "/")
+	base := opts.IAMEndpoint
+	if base == "" {
+		var err error
+		if base, err = source.ends.URL(endpoints.EnvIAMEndpoint, "https://iamcredentials."+universe); err != nil {
+			return nil, fmt.Errorf("credentials: Impersonate: %w", err)
+		}
+	}
 	c, err := newImpersonated(source, &impersonated{
 		target:    target,
 		delegates: delegates,
 		lifetime:  cmp.Or(opts.Lifetime, DefaultImpersonationLifetime),
-		prefix:    base + "/v1/projects/-/serviceAccounts/" + url.PathEscape(target),
-		tokenURL:  cmp.Or(opts.TokenURL, sourceTokenURL(source), defaultTokenURL(universe)),
+		prefix:    strings.TrimRight(base, "/") + "/v1/projects/-/serviceAccounts/" + url.PathEscape(target),
+		tokenURL:  cmp.Or(opts.TokenURL, sourceTokenURL(source), source.ends.Rewrite(defaultTokenURL(universe))),
 		client:    cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
 	})
 	if err != nil {
@@ -168,6 +178,7 @@ func newImpersonatedFile(f *credsfile.File, source, path string, s *settings, de
 	if err != nil {
 		return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
 	}
+	prefix = s.ends.Rewrite(prefix)
 	delegates := make([]string, len(im.Delegates))
 	for i, d := range im.Delegates {
 		if delegates[i], err = normalizeAccount(d); err != nil {
@@ -191,7 +202,7 @@ func newImpersonatedFile(f *credsfile.File, source, path string, s *settings, de
 		delegates: delegates,
 		lifetime:  DefaultImpersonationLifetime,
 		prefix:    prefix,
-		tokenURL:  cmp.Or(s.TokenURL, sourceTokenURL(src), defaultTokenURL(universe)),
+		tokenURL:  cmp.Or(s.TokenURL, sourceTokenURL(src), s.ends.Rewrite(defaultTokenURL(universe))),
 		client:    s.client,
 	})
 	if err != nil {
@@ -210,9 +221,9 @@ func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, erro
 		return nil, fmt.Errorf("source credential: %w", err)
 	}
 	imp.source = source
-	// The one cache of the source's token: every provider of these
-	// credentials (and of copies made by WithSubject) shares it.
-	imp.sourceTP = gcptoken.NewCachedProvider(tp, nil)
+	// The one cache of the source's token (tp is cached): every provider
+	// of these credentials (and of copies made by WithSubject) shares it.
+	imp.sourceTP = tp
 	return &Credentials{
 		Type:           TypeImpersonatedServiceAccount,
 		Source:         fmt.Sprintf("impersonating %s from %s", imp.chain(), source.Source),
@@ -222,6 +233,8 @@ func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, erro
 		UniverseDomain: cmp.Or(source.UniverseDomain, DefaultUniverseDomain),
 		impl:           imp,
 		client:         imp.client,
+		ends:           source.ends,
+		memo:           newTokenMemo(),
 	}, nil
 }
 
@@ -267,8 +280,7 @@ func (imp *impersonated) wireDelegates() []string {
 
 func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if len(scopes) == 0 {
-		return nil, errors.New("credentials: impersonated credentials need at least one scope for an access token " +
-			"(for example https://www.googleapis.com/auth/cloud-platform)")
+		scopes = []string{DefaultScope}
 	}
 	if imp.subject != "" {
 		return imp.subjectProvider(scopes), nil
@@ -307,8 +319,8 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 }
 
 // idTokenProvider calls generateIdToken. Of the options only
-// WithIncludeEmail applies; the format options are the metadata server's.
-func (imp *impersonated) idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error) {
+// IncludeEmail applies; the format options are the metadata server's.
+func (imp *impersonated) idTokenProvider(audience string, o IDTokenOptions) (gcptoken.TokenProvider, error) {
 	if imp.subject != "" {
 		return nil, errSubjectIDToken
 	}
@@ -317,7 +329,7 @@ func (imp *impersonated) idTokenProvider(audience string, o idTokenOptions) (gcp
 		Audience     string   `json:"audience"`
 		IncludeEmail bool     `json:"includeEmail"`
 		Delegates    []string `json:"delegates,omitempty"`
-	}{audience, o.includeEmail, imp.wireDelegates()}
+	}{audience, o.IncludeEmail, imp.wireDelegates()}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		src, err := imp.sourceToken(ctx)
 		if err != nil {

@@ -58,7 +58,7 @@ func TestImpersonateAccessToken(t *testing.T) {
 	if got := c.TokenEndpoints(); !slices.Equal(got, wantEPs) {
 		t.Errorf("got TokenEndpoints() = %q; want %q", got, wantEPs)
 	}
-	tp, err := c.AccessTokenProvider([]string{scopeCP, "openid"})
+	tp, err := c.AccessTokenSource([]string{scopeCP, "openid"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestImpersonateDefaults(t *testing.T) {
 	if want := "impersonating " + targetSA + " from credentials JSON"; c.Source != want {
 		t.Errorf("got Source = %q; want %q", c.Source, want)
 	}
-	tp, err := c.AccessTokenProvider([]string{scopeCP})
+	tp, err := c.AccessTokenSource(nil) // no scopes: cloud-platform
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +108,6 @@ func TestImpersonateDefaults(t *testing.T) {
 	}
 	if want := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC); !tok.Expiry.Equal(want) {
 		t.Errorf("got Expiry = %v; want %v (fractional seconds are RFC 3339 too)", tok.Expiry, want)
-	}
-	if _, err := c.AccessTokenProvider(nil); err == nil {
-		t.Error("got no error for an access token without scopes; want one")
 	}
 }
 
@@ -188,11 +185,8 @@ func TestImpersonateIDToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := []IDTokenOption{WithTokenFormat(TokenFormatStandard)} // ignored
-			if include {
-				opts = append(opts, WithIncludeEmail(true))
-			}
-			tp, err := c.IDTokenProvider("https://svc.example", opts...)
+			opts := &IDTokenOptions{TokenFormat: TokenFormatStandard, IncludeEmail: include} // format ignored
+			tp, err := c.IDTokenSource("https://svc.example", opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,8 +218,8 @@ func TestImpersonateSharesSourceToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, _ := c.AccessTokenProvider([]string{scopeCP})
-	it, _ := c.IDTokenProvider("x")
+	at, _ := c.AccessTokenSource([]string{scopeCP})
+	it, _ := c.IDTokenSource("x", nil)
 	for _, tp := range []gcptoken.TokenProvider{at, it, at, it} {
 		if _, err := tp.Token(t.Context()); err != nil {
 			t.Fatal(err)
@@ -348,9 +342,9 @@ func TestImpersonateErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := c.AccessTokenProvider([]string{scopeCP})
+			tp, err := c.AccessTokenSource([]string{scopeCP})
 			if tt.idToken {
-				tp, err = c.IDTokenProvider("https://svc.example")
+				tp, err = c.IDTokenSource("https://svc.example", nil)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -394,8 +388,8 @@ func TestImpersonateSourceFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mk := range []func() (gcptoken.TokenProvider, error){
-		func() (gcptoken.TokenProvider, error) { return c.AccessTokenProvider([]string{scopeCP}) },
-		func() (gcptoken.TokenProvider, error) { return c.IDTokenProvider("aud") },
+		func() (gcptoken.TokenProvider, error) { return c.AccessTokenSource([]string{scopeCP}) },
+		func() (gcptoken.TokenProvider, error) { return c.IDTokenSource("aud", nil) },
 	} {
 		tp, err := mk()
 		if err != nil {
@@ -501,14 +495,14 @@ func TestImpersonatedFile(t *testing.T) {
 			t.Errorf("got %s = %q; want %q", f.name, f.got, f.want)
 		}
 	}
-	at, err := c.AccessTokenProvider([]string{scopeCP})
+	at, err := c.AccessTokenSource([]string{scopeCP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok, err := at.Token(t.Context()); err != nil || tok.Value != "ya29.file" {
 		t.Fatalf("got token %v, %v; want ya29.file", tok, err)
 	}
-	it, err := c.IDTokenProvider("aud", WithIncludeEmail(true))
+	it, err := c.IDTokenSource("aud", &IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +581,7 @@ func TestImpersonatedFileSources(t *testing.T) {
 			if want := fmt.Sprintf("%s (%s)", path, TypeImpersonatedServiceAccount); c.Steps[1].Detail != want || !c.Steps[1].Used {
 				t.Errorf("got step %+v; want used, detail %q", c.Steps[1], want)
 			}
-			tp, err := c.AccessTokenProvider([]string{scopeCP})
+			tp, err := c.AccessTokenSource([]string{scopeCP})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -42,6 +42,8 @@ func newMetadata(s *settings, host string) (*Credentials, *metadataServer) {
 		UniverseDomain: DefaultUniverseDomain,
 		impl:           m,
 		client:         s.client,
+		ends:           s.ends,
+		memo:           newTokenMemo(),
 	}, m
 }
 
@@ -95,14 +97,14 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 
 // idTokenProvider asks for format=full unless standard was chosen, as
 // Google's Go and Python libraries do, and sends licenses only when the
-// caller chose.
-func (m *metadataServer) idTokenProvider(audience string, o idTokenOptions) (gcptoken.TokenProvider, error) {
+// caller chose a format or licenses.
+func (m *metadataServer) idTokenProvider(audience string, o IDTokenOptions) (gcptoken.TokenProvider, error) {
 	q := url.Values{"audience": {audience}, "format": {o.formatOrDefault()}}
-	if o.licenses != nil {
-		q.Set("licenses", "FALSE") // upper case, as Google documents
-		if *o.licenses {
-			q.Set("licenses", "TRUE")
-		}
+	switch {
+	case o.Licenses:
+		q.Set("licenses", "TRUE") // upper case, as Google documents
+	case o.TokenFormat != "":
+		q.Set("licenses", "FALSE")
 	}
 	u := m.md.URL(mdIdentityPath)
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {

@@ -78,7 +78,7 @@ func TestMetadataAccessToken(t *testing.T) {
 				w.Write([]byte(`{"access_token":"ya29.md","expires_in":3599,"token_type":"Bearer"}`))
 			})
 			c := metadataCreds(t, host)
-			tp, err := c.AccessTokenProvider(tt.scopes)
+			tp, err := c.AccessTokenSource(tt.scopes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestMetadataAccessTokenErrors(t *testing.T) {
 				w.WriteHeader(tt.status)
 				w.Write([]byte(tt.body))
 			})
-			tp, _ := metadataCreds(t, host).AccessTokenProvider(nil)
+			tp, _ := metadataCreds(t, host).AccessTokenSource(nil)
 			_, err := tp.Token(t.Context())
 			wantErrContains(t, err, append([]string{"fetch access token from http://" + host + tokenPath}, tt.want...)...)
 			if got := gcptoken.IsTemporary(err); got != tt.wantTemporary {
@@ -137,7 +137,7 @@ func TestMetadataAccessTokenErrors(t *testing.T) {
 func TestMetadataUnreachable(t *testing.T) {
 	t.Parallel()
 	c := metadataCreds(t, closedHost(t))
-	tp, _ := c.AccessTokenProvider(nil)
+	tp, _ := c.AccessTokenSource(nil)
 	_, err := tp.Token(t.Context())
 	if !gcptoken.IsUnavailable(err) {
 		t.Errorf("IsUnavailable(%v) = false; want true", err)
@@ -165,7 +165,7 @@ func TestMetadataIDToken(t *testing.T) {
 		w.Write([]byte(jwt + "\n"))
 	})
 	c := metadataCreds(t, host)
-	tp, err := c.IDTokenProvider(aud)
+	tp, err := c.IDTokenSource(aud, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,21 +196,17 @@ func TestMetadataIDTokenOptions(t *testing.T) {
 	const aud = "https://svc.example.com"
 	tests := []struct {
 		name         string
-		opts         []IDTokenOption
+		opts         *IDTokenOptions
 		wantFormat   string
 		wantLicenses string // "" = parameter absent
 	}{
 		{"no options", nil, "full", ""},
-		{"empty format is the default", []IDTokenOption{WithTokenFormat("")}, "full", ""},
-		{"full", []IDTokenOption{WithTokenFormat(TokenFormatFull)}, "full", ""},
-		{"standard", []IDTokenOption{WithTokenFormat(TokenFormatStandard)}, "standard", ""},
-		{"licenses", []IDTokenOption{WithLicenses(true)}, "full", "TRUE"},
-		{"no licenses", []IDTokenOption{WithLicenses(false)}, "full", "FALSE"},
-		{"full with licenses", []IDTokenOption{WithTokenFormat("full"), WithLicenses(true)}, "full", "TRUE"},
-		{"full without licenses", []IDTokenOption{WithTokenFormat("full"), WithLicenses(false)}, "full", "FALSE"},
-		{"standard with licenses: passed on", []IDTokenOption{WithTokenFormat("standard"), WithLicenses(true)}, "standard", "TRUE"},
-		{"standard without licenses", []IDTokenOption{WithTokenFormat("standard"), WithLicenses(false)}, "standard", "FALSE"},
-		{"last option wins", []IDTokenOption{WithTokenFormat("standard"), WithLicenses(true), WithTokenFormat("full"), WithLicenses(false)}, "full", "FALSE"},
+		{"zero options", &IDTokenOptions{}, "full", ""},
+		{"full", &IDTokenOptions{TokenFormat: TokenFormatFull}, "full", "FALSE"},
+		{"standard", &IDTokenOptions{TokenFormat: TokenFormatStandard}, "standard", "FALSE"},
+		{"licenses", &IDTokenOptions{Licenses: true}, "full", "TRUE"},
+		{"full with licenses", &IDTokenOptions{TokenFormat: "full", Licenses: true}, "full", "TRUE"},
+		{"standard with licenses: passed on", &IDTokenOptions{TokenFormat: "standard", Licenses: true}, "standard", "TRUE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +226,7 @@ func TestMetadataIDTokenOptions(t *testing.T) {
 				}
 				w.Write([]byte(jwt))
 			})
-			tp, err := metadataCreds(t, host).IDTokenProvider(aud, tt.opts...)
+			tp, err := metadataCreds(t, host).IDTokenSource(aud, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,8 +259,8 @@ func TestIDTokenInvalidFormat(t *testing.T) {
 		for typ, c := range creds {
 			t.Run(typ+"/"+format, func(t *testing.T) {
 				t.Parallel()
-				_, err := c.IDTokenProvider("https://svc.example.com", WithTokenFormat(format))
-				wantErrContains(t, err, `unknown ID token format "`+format+`"`, `"standard" or "full"`)
+				_, err := c.IDTokenSource("https://svc.example.com", &IDTokenOptions{TokenFormat: format})
+				wantErrContains(t, err, `IDTokenOptions.TokenFormat "`+format+`" is not a format`, `"standard" or "full"`)
 			})
 		}
 	}
@@ -276,10 +272,10 @@ func TestIDTokenInvalidFormat(t *testing.T) {
 func TestIDTokenOptionsIgnoredByOtherCredentials(t *testing.T) {
 	t.Parallel()
 	const aud = "https://svc.example.com"
-	optionSets := map[string][]IDTokenOption{
-		"full with licenses":    {WithTokenFormat("full"), WithLicenses(true)},
-		"standard":              {WithTokenFormat("standard")},
-		"standard, no licenses": {WithTokenFormat("standard"), WithLicenses(false)},
+	optionSets := map[string]*IDTokenOptions{
+		"full with licenses": {TokenFormat: "full", Licenses: true},
+		"standard":           {TokenFormat: "standard"},
+		"include email":      {IncludeEmail: true},
 	}
 	for name, opts := range optionSets {
 		t.Run(name, func(t *testing.T) {
@@ -303,7 +299,7 @@ func TestIDTokenOptionsIgnoredByOtherCredentials(t *testing.T) {
 			})
 			creds := allKinds(t, ts.tokenURL(), closedHost(t))
 			for _, typ := range []string{TypeServiceAccount, TypeAuthorizedUser} {
-				tp, err := creds[typ].IDTokenProvider(aud, opts...)
+				tp, err := creds[typ].IDTokenSource(aud, opts)
 				if err != nil {
 					t.Fatalf("%s: IDTokenProvider: %v", typ, err)
 				}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 )
 
@@ -26,6 +27,10 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
+	// DefaultScope is the scope of access tokens asked for without scopes,
+	// by credentials that need one (see Credentials.AccessTokenProvider):
+	// what gcloud asks for.
+	DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
 	// it has chosen (email, project, universe): those facts are nice to
 	// have, and must not hold up a command that only wants a token.
@@ -71,12 +76,21 @@ type Options struct {
 	// for authorized_user too, unlike Google's Go library), else
 	// DefaultTokenURL. For service accounts it is also the assertion's
 	// "aud", as in Google's Go library.
+	//
+	// GCPTOKEN_EMULATOR_HOST=host:port (read through Getenv) points every
+	// endpoint that no option names at a fake Google such as `gcptoken
+	// emulator`: the URLs of credential files and the defaults (token
+	// endpoint, IAM Credentials, STS) go to http://host:port with their
+	// paths, and the metadata server is host:port unless MetadataHost or
+	// GCE_METADATA_HOST names one. GCPTOKEN_IAM_ENDPOINT and
+	// GCPTOKEN_STS_ENDPOINT override the defaults of Impersonate and
+	// Downscope.
 	TokenURL string
 
 	// MetadataHost is the metadata server's host[:port]. Optional; the
-	// default is $GCE_METADATA_HOST, else the probed address. When it or
-	// GCE_METADATA_HOST is set, Detect uses the metadata server without
-	// probing it (as Google's Go library does). Otherwise Detect probes
+	// default is $GCE_METADATA_HOST, else $GCPTOKEN_EMULATOR_HOST, else the
+	// probed address. When one of them is set, Detect uses the metadata
+	// server without probing it (as Google's Go library does). Otherwise Detect probes
 	// $GCE_METADATA_IP (as Google's Python and Node libraries do), else
 	// DefaultMetadataHost, and uses what answers. NO_GCE_CHECK=true (Python's
 	// switch) skips that probe, so that no metadata server is used unless
@@ -102,11 +116,12 @@ type settings struct {
 	Options
 	client         *http.Client // for token endpoints
 	metadataClient *http.Client
-	metadataHost   string // set when metadataSource is
-	metadataSource string // where metadataHost came from, for Steps; "" if it must be probed
-	probeHost      string // $GCE_METADATA_IP, else DefaultMetadataHost
-	probeSource    string // envMetadataIP, or "" for the default
-	noProbe        bool   // NO_GCE_CHECK=true
+	ends           *endpoints.Env // GCPTOKEN_EMULATOR_HOST and the per-endpoint variables
+	metadataHost   string         // set when metadataSource is
+	metadataSource string         // where metadataHost came from, for Steps; "" if it must be probed
+	probeHost      string         // $GCE_METADATA_IP, else DefaultMetadataHost
+	probeSource    string         // envMetadataIP, or "" for the default
+	noProbe        bool           // NO_GCE_CHECK=true
 }
 
 // resolve validates opts and fills in defaults. opts may be nil.
@@ -127,6 +142,11 @@ func (opts *Options) resolve() (*settings, error) {
 	if s.metadataFactsTimeout == 0 {
 		s.metadataFactsTimeout = defaultMetadataFactsTimeout
 	}
+	ends, err := endpoints.FromEnv(s.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	s.ends = ends
 	s.client = redirect.Guard(s.HTTPClient)
 	s.metadataClient = s.client
 	if s.HTTPClient == nil {
@@ -142,6 +162,8 @@ func (opts *Options) resolve() (*settings, error) {
 			return nil, fmt.Errorf("credentials: %s: %w", envMetadataHost, err)
 		}
 		s.metadataHost, s.metadataSource = h, envMetadataHost
+	case ends.Emulator() != "":
+		s.metadataHost, s.metadataSource = ends.Emulator(), endpoints.EnvEmulatorHost
 	case s.Getenv(envMetadataIP) != "":
 		h, err := normalizeHost(s.Getenv(envMetadataIP))
 		if err != nil {
@@ -235,7 +257,7 @@ var defaultMetadataClient = sync.OnceValue(func() *http.Client {
 	}
 })
 
-// ID-token formats of the metadata server, for WithTokenFormat.
+// ID-token formats of the metadata server, for IDTokenOptions.TokenFormat.
 const (
 	// TokenFormatStandard asks for iss, sub, aud, azp, iat and exp only.
 	TokenFormatStandard = "standard"
@@ -246,63 +268,51 @@ const (
 	TokenFormatFull = "full"
 )
 
-// IDTokenOption changes what IDTokenProvider asks for.
-type IDTokenOption func(*idTokenOptions)
-
-type idTokenOptions struct {
-	format       string // "" = default
-	licenses     *bool  // nil = not sent
-	includeEmail bool
-}
-
-// WithTokenFormat chooses the claims of ID tokens from the metadata server:
-// TokenFormatStandard or TokenFormatFull (the default; "" also means it).
-// IDTokenProvider rejects any other value, whatever the credential.
-//
-// Only the metadata server can add Compute Engine claims: other credentials
-// ignore the format (see Credentials.SupportsTokenFormat). Ignoring rather
-// than failing lets a metadata-server emulator backed by a key pass on what
-// its clients ask for; Google's Python library always asks for "full".
-func WithTokenFormat(format string) IDTokenOption {
-	return func(o *idTokenOptions) { o.format = format }
-}
-
-// WithLicenses asks the metadata server to include (true) or leave out
-// (false) the instance's license codes in ID tokens, sent as licenses=TRUE or
-// licenses=FALSE. Without it the parameter is not sent. Compute Engine
-// honours it with the full format only. Other credentials ignore it, as they
-// ignore WithTokenFormat.
-func WithLicenses(include bool) IDTokenOption {
-	return func(o *idTokenOptions) { o.licenses = &include }
-}
-
-// WithIncludeEmail asks the IAM Credentials API to put the service account's
-// email and email_verified claims into ID tokens of impersonated credentials
-// (generateIdToken's includeEmail; gcloud's --include-email). The default is
-// false, as in Google's libraries. Other credentials ignore it: a
-// service-account key's ID tokens always carry the email, and the metadata
-// server's do with TokenFormatFull.
-func WithIncludeEmail(include bool) IDTokenOption {
-	return func(o *idTokenOptions) { o.includeEmail = include }
+// IDTokenOptions shape the ID tokens of IDTokenProvider and IDTokenSource.
+// A nil *IDTokenOptions means all defaults.
+type IDTokenOptions struct {
+	// TokenFormat chooses the claims of ID tokens from the metadata
+	// server: TokenFormatStandard or TokenFormatFull. Optional; default
+	// TokenFormatFull, as in Google's libraries. Any other value is an
+	// error, whatever the credential.
+	//
+	// Only the metadata server can add Compute Engine claims: other
+	// credentials ignore the format (see Credentials.SupportsTokenFormat).
+	// Ignoring rather than failing lets a metadata-server emulator backed
+	// by a key pass on what its clients ask for.
+	TokenFormat string
+	// Licenses asks the metadata server to include the instance's license
+	// codes. Optional; default false. When TokenFormat or Licenses is set,
+	// licenses=TRUE or licenses=FALSE is sent; otherwise the parameter is
+	// left out. Compute Engine honours it with the full format only; other
+	// credentials ignore it.
+	Licenses bool
+	// IncludeEmail asks the IAM Credentials API to put the service
+	// account's email and email_verified claims into ID tokens of
+	// impersonated credentials (generateIdToken's includeEmail; gcloud's
+	// --include-email). Optional; default false, as in Google's libraries.
+	// Other credentials ignore it: a service-account key's ID tokens always
+	// carry the email, and the metadata server's do with TokenFormatFull.
+	IncludeEmail bool
 }
 
 // validate checks the options' values; whether they apply depends on the
 // credential.
-func (o *idTokenOptions) validate() error {
-	switch o.format {
+func (o *IDTokenOptions) validate() error {
+	switch o.TokenFormat {
 	case "", TokenFormatStandard, TokenFormatFull:
 		return nil
 	}
-	f := o.format
+	f := o.TokenFormat
 	if len(f) > 32 {
 		f = f[:32] + "…"
 	}
-	return fmt.Errorf("credentials: unknown ID token format %q (want %q or %q)", f, TokenFormatStandard, TokenFormatFull)
+	return fmt.Errorf("credentials: IDTokenOptions.TokenFormat %q is not a format (want %q or %q)", f, TokenFormatStandard, TokenFormatFull)
 }
 
-func (o *idTokenOptions) formatOrDefault() string {
-	if o.format == "" {
+func (o *IDTokenOptions) formatOrDefault() string {
+	if o.TokenFormat == "" {
 		return TokenFormatFull
 	}
-	return o.format
+	return o.TokenFormat
 }

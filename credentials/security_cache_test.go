@@ -154,7 +154,7 @@ func TestSecuritySnapshotFollowsSubjectToken(t *testing.T) {
 			// The source now yields B; A's snapshot still exchanges A.
 			set(tokB)
 			for s, want := range map[*Credentials]string{a: "workload-a", b: "workload-b"} {
-				tp, err := s.AccessTokenProvider(nil)
+				tp, err := s.AccessTokenSource(nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -217,7 +217,7 @@ func TestSecuritySnapshotThroughImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, _ := s.AccessTokenProvider([]string{"https://www.googleapis.com/auth/userinfo.email"})
+	tp, _ := s.AccessTokenSource([]string{"https://www.googleapis.com/auth/userinfo.email"})
 	tok, err := tp.Token(t.Context())
 	if err != nil {
 		t.Fatalf("Token: %v", err)

@@ -121,9 +121,9 @@ func TestSecurityHostileTokenRefusedWhereDecoded(t *testing.T) {
 			var tp gcptoken.TokenProvider
 			var err error
 			if tt.id {
-				tp, err = tt.creds.IDTokenProvider("https://svc.example")
+				tp, err = tt.creds.IDTokenSource("https://svc.example", nil)
 			} else {
-				tp, err = tt.creds.AccessTokenProvider([]string{scopeCP})
+				tp, err = tt.creds.AccessTokenSource([]string{scopeCP})
 			}
 			if err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
@@ -198,7 +198,7 @@ func TestSecurityTokenEndpointRedirectKeepsSecrets(t *testing.T) {
 			name  string
 			creds *Credentials
 		}{{"service account (assertion)", sa}, {"authorized_user (refresh token)", au}, {"IAM (bearer token)", imp}} {
-			tp, err := tt.creds.AccessTokenProvider([]string{scopeCP})
+			tp, err := tt.creds.AccessTokenSource([]string{scopeCP})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +244,7 @@ func TestSecurityCredentialReadEndsWithContext(t *testing.T) {
 			return err
 		}},
 		{"credential_source.file", func(ctx context.Context) error {
-			tp, err := extCreds.AccessTokenProvider([]string{scopeCP})
+			tp, err := extCreds.AccessTokenSource([]string{scopeCP})
 			if err != nil {
 				return err
 			}
@@ -340,7 +340,7 @@ func TestSecurityHostileSubjectTokenRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := creds.AccessTokenProvider([]string{scopeCP})
+			tp, err := creds.AccessTokenSource([]string{scopeCP})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,8 +21,19 @@ import (
 // accept at most an hour, and every library signs exactly that.
 const selfSignedLifetime = time.Hour
 
-// SelfSignedJWTProvider returns a source of self-signed JWT access tokens
-// of a service-account key: JWTs that Google APIs accept in place of an
+// SelfSignedJWTProvider is SelfSignedJWTSource, cached (as
+// AccessTokenProvider's tokens are): a JWT is signed again only shortly
+// before the last one expires.
+func (c *Credentials) SelfSignedJWTProvider(audience string, scopes []string) (gcptoken.TokenProvider, error) {
+	src, err := c.SelfSignedJWTSource(audience, scopes)
+	if err != nil {
+		return nil, err
+	}
+	return gcptoken.NewCachedProvider(src, nil)
+}
+
+// SelfSignedJWTSource returns a plain source of self-signed JWT access
+// tokens of a service-account key: JWTs that Google APIs accept in place of an
 // OAuth access token, signed locally with the key and never sent to a token
 // endpoint. Give exactly one of audience (the API's audience, e.g.
 // "https://pubsub.googleapis.com/") and scopes; the JWT carries it as aud or
@@ -33,8 +44,8 @@ const selfSignedLifetime = time.Hour
 //
 // Only service-account keys can sign, and not after WithSubject: a
 // self-signed JWT cannot act as a user.
-func (c *Credentials) SelfSignedJWTProvider(audience string, scopes []string) (gcptoken.TokenProvider, error) {
-	if c.impl == nil {
+func (c *Credentials) SelfSignedJWTSource(audience string, scopes []string) (gcptoken.TokenProvider, error) {
+	if c == nil || c.impl == nil {
 		return nil, errNotLoaded
 	}
 	sa, ok := c.impl.(*serviceAccount)

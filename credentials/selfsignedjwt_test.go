@@ -34,7 +34,7 @@ func TestSelfSignedJWT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := c.SelfSignedJWTProvider(tt.audience, tt.scopes)
+			tp, err := c.SelfSignedJWTSource(tt.audience, tt.scopes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func TestSelfSignedJWTErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tt.c.SelfSignedJWTProvider(tt.audience, tt.scopes)
+			_, err := tt.c.SelfSignedJWTSource(tt.audience, tt.scopes)
 			wantErrContains(t, err, tt.want)
 		})
 	}

@@ -125,8 +125,7 @@ func (sa *serviceAccount) options() *auth.Options2LO {
 
 func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if len(scopes) == 0 {
-		return nil, errors.New("credentials: a service account needs at least one scope for an access token " +
-			"(for example https://www.googleapis.com/auth/cloud-platform)")
+		scopes = []string{DefaultScope}
 	}
 	o := sa.options()
 	o.Scopes = scopes
@@ -145,7 +144,7 @@ func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 
 // idTokenProvider ignores the format options: only the metadata server can
 // add Compute Engine claims.
-func (sa *serviceAccount) idTokenProvider(audience string, _ idTokenOptions) (gcptoken.TokenProvider, error) {
+func (sa *serviceAccount) idTokenProvider(audience string, _ IDTokenOptions) (gcptoken.TokenProvider, error) {
 	if sa.subject != "" {
 		return nil, errSubjectIDToken
 	}

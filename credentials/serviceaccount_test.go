@@ -58,7 +58,7 @@ func TestServiceAccountAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, err := c.AccessTokenProvider([]string{"https://www.googleapis.com/auth/cloud-platform", "openid"})
+	tp, err := c.AccessTokenSource([]string{"https://www.googleapis.com/auth/cloud-platform", "openid"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestServiceAccountTokenURLOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, err := c.AccessTokenProvider([]string{"s"})
+	tp, err := c.AccessTokenSource([]string{"s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +101,27 @@ func TestServiceAccountTokenURLOption(t *testing.T) {
 	}
 }
 
-func TestServiceAccountNoScopes(t *testing.T) {
+// Without scopes a service account asks for DefaultScope, as gcloud does.
+func TestServiceAccountDefaultScope(t *testing.T) {
 	t.Parallel()
-	c, err := FromJSON(mustJSON(t, saFile(t, "")), isolated(t, nil))
+	var ts *tokenServer
+	ts = newTokenServer(t, func(t *testing.T, form url.Values) (int, any) {
+		if got := checkAssertion(t, form, ts.tokenURL())["scope"]; got != DefaultScope {
+			t.Errorf("got scope = %v; want %q", got, DefaultScope)
+		}
+		return 200, map[string]any{"access_token": "ya29.sa", "expires_in": 3599}
+	})
+	c, err := FromJSON(mustJSON(t, saFile(t, ts.tokenURL())), isolated(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.AccessTokenProvider(nil)
-	wantErrContains(t, err, "at least one scope")
+	tp, err := c.AccessTokenSource(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestServiceAccountIDToken(t *testing.T) {
@@ -130,10 +143,10 @@ func TestServiceAccountIDToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.IDTokenProvider(""); err == nil {
+	if _, err := c.IDTokenSource("", nil); err == nil {
 		t.Errorf("IDTokenProvider(\"\") succeeded; want an error")
 	}
-	tp, err := c.IDTokenProvider(aud)
+	tp, err := c.IDTokenSource(aud, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +196,7 @@ func TestServiceAccountErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := c.AccessTokenProvider([]string{"s"})
+			tp, err := c.AccessTokenSource([]string{"s"})
 			if err != nil {
 				t.Fatal(err)
 			}

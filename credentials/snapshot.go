@@ -50,7 +50,7 @@ func (c *Credentials) Snapshot(ctx context.Context) (*Credentials, error) {
 		return c, nil
 	}
 	out := *c
-	out.impl = impl
+	out.impl, out.memo = impl, newTokenMemo()
 	out.Steps = slices.Clone(c.Steps)
 	return &out, nil
 }
@@ -112,7 +112,7 @@ func snapshotSource(ctx context.Context, source *Credentials) (*Credentials, gcp
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, gcptoken.NewCachedProvider(tp, nil), nil
+	return src, tp, nil
 }
 
 // snapshot reads the subject once and returns a copy of ea that exchanges

@@ -40,6 +40,7 @@ func (c *Credentials) WithSubject(subject string) (*Credentials, error) {
 		return nil, err
 	}
 	out := *c
+	out.memo = newTokenMemo() // another principal: not the source's tokens
 	switch impl := c.impl.(type) {
 	case *serviceAccount:
 		sa := *impl

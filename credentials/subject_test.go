@@ -48,7 +48,7 @@ func TestWithSubjectServiceAccount(t *testing.T) {
 		creds *Credentials
 		want  string
 	}{{u, "ya29.sub." + strings.ReplaceAll(testSubject, "@", ".")}, {sa, "ya29.sub."}} {
-		tp, err := c.creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/admin.directory.user.readonly"})
+		tp, err := c.creds.AccessTokenSource([]string{"https://www.googleapis.com/auth/admin.directory.user.readonly"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,10 +68,10 @@ func TestWithSubjectServiceAccount(t *testing.T) {
 	if v.Source != "credentials JSON, acting as other@example.com" || !strings.HasSuffix(v.Identity(), "|sub:other@example.com") {
 		t.Errorf("got Source %q, Identity %q; want only the second subject", v.Source, v.Identity())
 	}
-	if _, err := u.IDTokenProvider("aud"); !errors.Is(err, errSubjectIDToken) {
+	if _, err := u.IDTokenSource("aud", nil); !errors.Is(err, errSubjectIDToken) {
 		t.Errorf("got IDTokenProvider error %v; want %v", err, errSubjectIDToken)
 	}
-	if _, err := u.SelfSignedJWTProvider("https://pubsub.googleapis.com/", nil); err == nil || !strings.Contains(err.Error(), "cannot act as a user") {
+	if _, err := u.SelfSignedJWTSource("https://pubsub.googleapis.com/", nil); err == nil || !strings.Contains(err.Error(), "cannot act as a user") {
 		t.Errorf("got SelfSignedJWTProvider error %v; want one about acting as a user", err)
 	}
 }
@@ -138,7 +138,7 @@ func TestWithSubjectImpersonated(t *testing.T) {
 	if u.Principal != testSubject || imp.Principal != targetSA {
 		t.Errorf("got Principal %q (original %q); want %q (%q)", u.Principal, imp.Principal, testSubject, targetSA)
 	}
-	tp, err := u.AccessTokenProvider(strings.Fields(scopes))
+	tp, err := u.AccessTokenSource(strings.Fields(scopes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +161,11 @@ func TestWithSubjectImpersonated(t *testing.T) {
 			t.Errorf("got TokenEndpoints() = %q; want %q among them", eps, want)
 		}
 	}
-	if _, err := u.IDTokenProvider("aud"); !errors.Is(err, errSubjectIDToken) {
+	if _, err := u.IDTokenSource("aud", nil); !errors.Is(err, errSubjectIDToken) {
 		t.Errorf("got IDTokenProvider error %v; want %v", err, errSubjectIDToken)
 	}
-	if _, err := u.AccessTokenProvider(nil); err == nil {
-		t.Error("got no error for an access token without scopes; want one")
+	if _, err := u.AccessTokenSource(nil); err != nil {
+		t.Errorf("got %v for an access token without scopes; want the default scope", err)
 	}
 }
 
@@ -234,7 +234,7 @@ func TestWithSubjectImpersonatedErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp, err := u.AccessTokenProvider([]string{scopeCP})
+			tp, err := u.AccessTokenSource([]string{scopeCP})
 			if err != nil {
 				t.Fatal(err)
 			}

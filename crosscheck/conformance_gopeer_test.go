@@ -81,6 +81,11 @@ type confOut struct {
 	ContentType string `json:"content_type"`
 	Body        string `json:"body"`
 	Error       string `json:"error"`
+	// Results are a flow's other values, by name (conformance_wire_test.go).
+	Results map[string]string `json:"results"`
+	// Recursive is a metadata directory's ?recursive=true JSON, decoded
+	// with exact numbers by the check.
+	Recursive json.RawMessage `json:"recursive"`
 }
 
 func confGoPeer(clientFlow string) int {

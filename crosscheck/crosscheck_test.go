@@ -475,6 +475,13 @@ func checkUserIDToken(t *testing.T, f *fixture, what, idTok, accessTok string) {
 // (200, caller is the service account) and without it (401).
 func checkSampleService(t *testing.T, f *fixture, what, idTok string) {
 	t.Helper()
+	checkSampleServiceCaller(t, f, what, idTok, f.sa.Email)
+}
+
+// checkSampleServiceCaller is checkSampleService for a token whose caller
+// the service reports as wantCaller (the sub of a token without email).
+func checkSampleServiceCaller(t *testing.T, f *fixture, what, idTok, wantCaller string) {
+	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	call := func(auth string) (int, string) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.sampleURL+"?start=1&end=3", nil)
@@ -500,8 +507,8 @@ func checkSampleService(t *testing.T, f *fixture, what, idTok string) {
 			Range  []int
 			Caller string
 		}
-		if err := json.Unmarshal([]byte(body), &got); err != nil || got.Caller != f.sa.Email || !slices.Equal(got.Range, []int{1, 2, 3}) {
-			t.Errorf("sample service with %s: body = %s (err %v); want range [1 2 3] and caller %q", what, body, err, f.sa.Email)
+		if err := json.Unmarshal([]byte(body), &got); err != nil || got.Caller != wantCaller || !slices.Equal(got.Range, []int{1, 2, 3}) {
+			t.Errorf("sample service with %s: body = %s (err %v); want range [1 2 3] and caller %q", what, body, err, wantCaller)
 		}
 	}
 	if status, body := call(""); status != http.StatusUnauthorized {

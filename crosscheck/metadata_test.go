@@ -37,6 +37,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	gcpcreds "github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
@@ -51,7 +52,14 @@ const (
 	mdsInstanceName     = "crosscheck-vm"
 	defaultUniverse     = "googleapis.com"
 	metadataPrefix      = "/computeMetadata/v1/"
+	mdsMachineType      = "n2-standard-2"
+	mdsInternalIP       = "10.20.0.5"
+	mdsExternalIP       = "203.0.113.20"
+	mdsLicense          = "5543610867827062957"
 )
+
+// mdsTags are the VM's network tags.
+var mdsTags = []string{"crosscheck", "web"}
 
 // mdsFixture is fakegoogle plus a metadata server serving its default
 // service account.
@@ -64,12 +72,28 @@ type mdsFixture struct {
 
 func newMDSFixture(t *testing.T) *mdsFixture {
 	t.Helper()
+	return newMDSFixtureWith(t, false)
+}
+
+// newComputeMDSFixture is newMDSFixture with ID tokens shaped as Compute
+// Engine mints them (fakegoogle.MintComputeIDToken), as `gcptoken emulator
+// --metadata-listen` serves them, rather than the key's.
+func newComputeMDSFixture(t *testing.T) *mdsFixture {
+	t.Helper()
+	return newMDSFixtureWith(t, true)
+}
+
+func newMDSFixtureWith(t *testing.T, computeIDTokens bool) *mdsFixture {
+	t.Helper()
 	f := newFixture(t)
 	creds, err := gcpcreds.FromJSON(f.keyJSON, nil)
 	if err != nil {
 		t.Fatalf("credentials.FromJSON(service-account key): %v", err)
 	}
 	m := &mdsFixture{fixture: f, wire: &wireLog{}, source: &credsSource{creds: creds}}
+	if computeIDTokens {
+		m.source.compute, m.source.account = f.fake.Server, f.sa.Email
+	}
 	srv, err := metadataserver.New(&metadataserver.Options{
 		Source:              m.source,
 		ServiceAccountEmail: f.sa.Email,
@@ -80,6 +104,11 @@ func newMDSFixture(t *testing.T) *mdsFixture {
 		InstanceName:        mdsInstanceName,
 		Zone:                mdsZone,
 		Hostname:            mdsInstanceName + ".c." + mdsProjectID + ".internal",
+		MachineType:         mdsMachineType,
+		Tags:                mdsTags,
+		InternalIP:          mdsInternalIP,
+		ExternalIP:          mdsExternalIP,
+		Licenses:            []string{mdsLicense},
 		Logger:              mdsLogger(t),
 	})
 	if err != nil {
@@ -116,18 +145,35 @@ func newMDSFixture(t *testing.T) *mdsFixture {
 // server asked of it, for the log of a failed test.
 type credsSource struct {
 	creds *gcpcreds.Credentials
-	mu    sync.Mutex
-	calls []string
+	// compute, when set, mints the ID tokens of account as Compute Engine
+	// does instead.
+	compute *fakegoogle.Server
+	account string
+	mu      sync.Mutex
+	calls   []string
 }
 
 func (s *credsSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	s.record(fmt.Sprintf("AccessTokenProvider(%q)", scopes))
-	return s.creds.AccessTokenProvider(scopes)
+	return s.creds.AccessTokenSource(scopes)
 }
 
 func (s *credsSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	s.record(fmt.Sprintf("IDTokenProvider(%+v)", req))
-	return s.creds.IDTokenProvider(req.Audience)
+	s.record(fmt.Sprintf("IDTokenProvider(audience %q, format %q, licenses %t)", req.Audience, req.Format, req.Licenses))
+	if s.compute == nil {
+		return s.creds.IDTokenSource(req.Audience, nil)
+	}
+	in := req.Instance
+	mint := fakegoogle.ComputeIDTokenRequest{ServiceAccount: s.account, Audience: req.Audience, Format: req.Format, Licenses: req.Licenses,
+		Instance: fakegoogle.ComputeInstance{ProjectID: in.ProjectID, ProjectNumber: in.NumericProjectID, Zone: in.Zone,
+			InstanceID: in.InstanceID, InstanceName: in.InstanceName, CreationTime: in.CreationTime, LicenseIDs: in.Licenses}}
+	return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+		tok, exp, err := s.compute.MintComputeIDToken(mint)
+		if err != nil {
+			return nil, err
+		}
+		return &gcptoken.Token{Value: tok, Type: "Bearer", Kind: gcptoken.IDToken, Expiry: exp}, nil
+	}), nil
 }
 
 func (s *credsSource) record(call string) {
@@ -471,7 +517,9 @@ func TestMain(m *testing.M) {
 	if flow := os.Getenv(goMDSPeerEnv); flow != "" {
 		os.Exit(goMetadataPeer(flow))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeGapicPeer()
+	os.Exit(code)
 }
 
 // goMetadataPeer runs one flow, reading {"audience"} from stdin and printing

@@ -18,8 +18,11 @@
 //   - the IAM Credentials API
 //     (/v1/projects/-/serviceAccounts/{email}:generateAccessToken,
 //     :generateIdToken, :signJwt, :signBlob; base URL IAMCredentialsURL),
-//     authenticated by the fake's own access tokens;
-//   - STS's token exchange (/v1/token, base STSURL) for downscoping one of
+//     authenticated by the fake's own access tokens, and the same four
+//     methods over gRPC (/google.iam.credentials.v1.IAMCredentials/…, over
+//     HTTP/2, as Google's generated Go client calls them);
+//   - STS's token exchange (/v1/token, base STSURL; form or JSON body) for
+//     downscoping one of
 //     the fake's access tokens with a Credential Access Boundary; tokeninfo
 //     reports the boundary in the fake-only field "access_boundary";
 //     and workload identity federation: AWS and OIDC subject tokens,
@@ -73,6 +76,17 @@
 //
 // or mount the handler yourself with httptest.NewServer(s) followed by
 // s.SetBaseURL(ts.URL).
+//
+// MintComputeIDToken mints the ID tokens a Compute Engine VM's metadata
+// server returns (format standard or full, with licenses), for a metadata
+// server that emulates a VM of the fake.
+//
+// For tests of services, MintIDToken makes a caller's ID token without a
+// credential and CertsURL names the keys it verifies with. Package
+// fakegoogletest adds what needs gcptoken's client packages, which this
+// package never imports: a Verifier that trusts the fake, and SetADC,
+// which points a test's environment (Application Default Credentials and
+// GCPTOKEN_EMULATOR_HOST) at the fake.
 //
 // Issued ID tokens carry iss "https://accounts.google.com" like Google's, but
 // are signed by the fake's own keys, so only verifiers pointed at the fake's

@@ -42,7 +42,17 @@ func saProvider(t *testing.T, f *testFake) gcptoken.TokenProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := creds.AccessTokenProvider([]string{cloudPlatform})
+	p, err := creds.AccessTokenSource([]string{cloudPlatform})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cachedProvider is gcptoken.NewCachedProvider for valid options.
+func cachedProvider(t *testing.T, src gcptoken.TokenProvider, opts *gcptoken.CacheOptions) gcptoken.TokenProvider {
+	t.Helper()
+	p, err := gcptoken.NewCachedProvider(src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +102,7 @@ func TestLibraryUnderFaults(t *testing.T) {
 			if err := f.AddFault(tt.fault); err != nil {
 				t.Fatal(err)
 			}
-			p := gcptoken.NewCachedProvider(saProvider(t, f), fastRetries(nil))
+			p := cachedProvider(t, saProvider(t, f), fastRetries(nil))
 			tok, err := p.Token(context.Background())
 			if got := f.RequestCount("/token"); got != tt.wantRequests {
 				t.Errorf("token endpoint saw %d requests; want %d", got, tt.wantRequests)
@@ -123,7 +133,7 @@ func TestStaleWhileRefreshFails(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, nil)
 	clock := &offsetClock{}
-	p := gcptoken.NewCachedProvider(saProvider(t, f), fastRetries(clock.Now))
+	p := cachedProvider(t, saProvider(t, f), fastRetries(clock.Now))
 	ctx := context.Background()
 	first, err := p.Token(ctx)
 	if err != nil {
@@ -181,12 +191,12 @@ func TestSkewedServerTokensNeverServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := creds.IDTokenProvider("https://svc.example")
+	plain, err := creds.IDTokenSource("https://svc.example", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.SetClockSkew(-2 * time.Hour)
-	p := gcptoken.NewCachedProvider(plain, fastRetries(nil))
+	p := cachedProvider(t, plain, fastRetries(nil))
 	tok, err := p.Token(context.Background())
 	if err == nil || tok != nil {
 		t.Fatalf("Token from a skewed server = %v, %v; want an error", tok, err)
@@ -197,7 +207,7 @@ func TestSkewedServerTokensNeverServed(t *testing.T) {
 
 	// A service account's assertion is refused outright by such a server
 	// (its iat is two hours in the server's future): permanent, one request.
-	sa := gcptoken.NewCachedProvider(saProvider(t, f), fastRetries(nil))
+	sa := cachedProvider(t, saProvider(t, f), fastRetries(nil))
 	before := f.RequestCount("/token")
 	if _, err := sa.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Errorf("service account against a skewed server: err = %v; want invalid_grant", err)
@@ -205,17 +215,6 @@ func TestSkewedServerTokensNeverServed(t *testing.T) {
 	if got := f.RequestCount("/token") - before; got != 1 {
 		t.Errorf("got %d token requests; want 1 (invalid_grant is not retried)", got)
 	}
-}
-
-// mdSource adapts credentials to metadataserver.Source.
-type mdSource struct{ creds *credentials.Credentials }
-
-func (s mdSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s mdSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience)
 }
 
 // metadataChain starts a metadata server whose tokens come from f, and
@@ -232,7 +231,7 @@ func metadataChain(t *testing.T, f *testFake, clock *offsetClock) gcptoken.Token
 		t.Fatal(err)
 	}
 	ms, err := metadataserver.New(&metadataserver.Options{
-		Source: mdSource{creds}, ServiceAccountEmail: DefaultServiceAccount, ProjectID: DefaultProjectID,
+		Source: metadataserver.FromCredentials(creds), ServiceAccountEmail: DefaultServiceAccount, ProjectID: DefaultProjectID,
 		Now: clock.Now,
 	})
 	if err != nil {
@@ -245,7 +244,7 @@ func metadataChain(t *testing.T, f *testFake, clock *offsetClock) gcptoken.Token
 	if err != nil {
 		t.Fatalf("Detect with the metadata server: %v", err)
 	}
-	plain, err := client.AccessTokenProvider(nil)
+	plain, err := client.AccessTokenSource(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +272,7 @@ func TestMetadataServerUnderUpstreamFaults(t *testing.T) {
 		if err := f.AddFault(Fault{Path: "/token", Status: 503, Times: 2}); err != nil {
 			t.Fatal(err)
 		}
-		p := gcptoken.NewCachedProvider(metadataChain(t, f, &offsetClock{}), fastRetries(nil))
+		p := cachedProvider(t, metadataChain(t, f, &offsetClock{}), fastRetries(nil))
 		tok, err := p.Token(ctx)
 		if err != nil || !strings.HasPrefix(tok.Value, "ya29.") {
 			t.Fatalf("Token through the metadata server = %v, %v; want a token", tok, err)
@@ -323,7 +322,7 @@ func TestMetadataServerUnderUpstreamFaults(t *testing.T) {
 		if err := f.AddFault(Fault{Path: "/token", Status: 400, ErrorCode: "invalid_grant"}); err != nil {
 			t.Fatal(err)
 		}
-		p := gcptoken.NewCachedProvider(metadataChain(t, f, &offsetClock{}), fastRetries(nil))
+		p := cachedProvider(t, metadataChain(t, f, &offsetClock{}), fastRetries(nil))
 		tok, err := p.Token(ctx)
 		if err == nil || tok != nil || !strings.Contains(err.Error(), "invalid_grant") {
 			t.Fatalf("Token = %v, %v; want an error naming invalid_grant", tok, err)
@@ -341,7 +340,7 @@ func TestCallerDeadlineBoundsTheWait(t *testing.T) {
 	if err := f.AddFault(Fault{Path: "/token", Hang: true}); err != nil {
 		t.Fatal(err)
 	}
-	p := gcptoken.NewCachedProvider(saProvider(t, f), &gcptoken.CacheOptions{AttemptTimeout: 10 * time.Second})
+	p := cachedProvider(t, saProvider(t, f), &gcptoken.CacheOptions{AttemptTimeout: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// This file serves the IAM Credentials API (protocol.md §6):
-// POST /v1/projects/-/serviceAccounts/{email-or-unique-id}:{method}.
+// This file serves the IAM Credentials API (protocol.md §6) over REST:
+// POST /v1/projects/-/serviceAccounts/{email-or-unique-id}:{method};
+// iamgrpc.go serves the same methods over gRPC, through runIAM.
 //
 // Checks run in this order: caller token (401), caller scope (403),
 // request body (400), project wildcard and account names (400), existence of
@@ -47,12 +48,12 @@ const (
 var iamMethods = map[string]*iamMethod{
 	"generateAccessToken": {
 		rpc: iamRPCPrefix + "GenerateAccessToken", permission: "iam.serviceAccounts.getAccessToken",
-		fields: map[string]string{"delegates": "delegates", "scope": "scope", "lifetime": "lifetime"},
+		fields: map[string]string{"name": "name", "delegates": "delegates", "scope": "scope", "lifetime": "lifetime"},
 	},
 	"generateIdToken": {
 		rpc: iamRPCPrefix + "GenerateIdToken", permission: "iam.serviceAccounts.getOpenIdToken",
 		fields: map[string]string{
-			"delegates": "delegates", "audience": "audience",
+			"name": "name", "delegates": "delegates", "audience": "audience",
 			"includeEmail": "include_email", "include_email": "include_email",
 			// Not in the discovery document, but Python and Node send it
 			// and Google honours it (§3.2 B).
@@ -61,11 +62,11 @@ var iamMethods = map[string]*iamMethod{
 	},
 	"signBlob": {
 		rpc: iamRPCPrefix + "SignBlob", permission: "iam.serviceAccounts.signBlob",
-		fields: map[string]string{"delegates": "delegates", "payload": "payload"},
+		fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
 	},
 	"signJwt": {
 		rpc: iamRPCPrefix + "SignJwt", permission: "iam.serviceAccounts.signJwt",
-		fields: map[string]string{"delegates": "delegates", "payload": "payload"},
+		fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
 	},
 }
 
@@ -155,6 +156,9 @@ func (s *Server) writeIAMError(w http.ResponseWriter, r *http.Request, e *iamErr
 
 // iamRequest is the union of the methods' request bodies.
 type iamRequest struct {
+	// Name is the resource name in the body, which Google's generated
+	// REST clients send besides the path ("projects/-/serviceAccounts/X").
+	Name         string
 	Delegates    []string
 	Scope        []string
 	Lifetime     string
@@ -180,38 +184,86 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, e := s.iamCaller(w, r, m)
-	if e != nil {
-		s.writeIAMError(w, r, e)
-		return
-	}
-	req, e := parseIAMRequest(r, m)
+	var req *iamRequest
 	if e == nil {
-		e = validateIAMRequest(methodName, req)
+		req, e = parseIAMRequest(r, m)
+	}
+	project := r.PathValue("project")
+	if path := "projects/" + project + "/serviceAccounts/" + name; e == nil && req.Name != "" && req.Name != path {
+		// [?] Google's answer; the generated clients always send both alike.
+		e = invalidArgument("name", fmt.Sprintf("The name in the body, %q, differs from the one in the path, %q", req.Name, path))
+	}
+	var res *iamResult
+	if e == nil {
+		res, e = s.runIAM(caller, methodName, project, name, req)
 	}
 	if e != nil {
 		s.writeIAMError(w, r, e)
 		return
 	}
-	if p := r.PathValue("project"); p != "-" {
+	writeJSON(w, http.StatusOK, contentTypeGoogle, res.restBody(methodName))
+}
+
+// runIAM checks and runs one call of method for caller on the account
+// projects/{project}/serviceAccounts/{account}, however it arrived.
+func (s *Server) runIAM(caller, method, project, account string, req *iamRequest) (*iamResult, *iamError) {
+	m := iamMethods[method]
+	if e := validateIAMRequest(method, req); e != nil {
+		return nil, e
+	}
+	if project != "-" {
 		// [?] Google's text was not observed.
-		s.writeIAMError(w, r, invalidArgument("name", fmt.Sprintf(
-			"The project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+p+"/serviceAccounts/"+name)))
-		return
+		return nil, invalidArgument("name", fmt.Sprintf(
+			"The project in %q must be the wildcard \"-\"; Google rejects a project id here", "projects/"+project+"/serviceAccounts/"+account))
 	}
-	target, e := s.authorizeChain(caller, req.Delegates, name, m)
+	target, e := s.authorizeChain(caller, req.Delegates, account, m)
 	if e != nil {
-		s.writeIAMError(w, r, e)
-		return
+		return nil, e
 	}
-	switch methodName {
+	switch method {
 	case "generateAccessToken":
-		s.generateAccessToken(w, r, target, req)
+		return s.generateAccessToken(target, req)
 	case "generateIdToken":
-		s.generateIDToken(w, r, target, req)
+		return s.generateIDToken(target, req)
 	case "signJwt":
-		s.signJwt(w, r, target, req)
-	case "signBlob":
-		s.signBlob(w, r, target, req)
+		return s.signJwt(target, req)
+	default: // signBlob
+		return s.signBlob(target, req)
+	}
+}
+
+// iamResult is a method's answer, whatever the transport.
+type iamResult struct {
+	accessToken string    // generateAccessToken
+	expireTime  time.Time // generateAccessToken
+	token       string    // generateIdToken
+	keyID       string    // signJwt, signBlob
+	signedJwt   string
+	signedBlob  []byte
+}
+
+// restBody is the JSON answer of method, in Google's field order.
+func (res *iamResult) restBody(method string) any {
+	switch method {
+	case "generateAccessToken":
+		return struct {
+			AccessToken string `json:"accessToken"`
+			ExpireTime  string `json:"expireTime"`
+		}{res.accessToken, res.expireTime.Format(iamTimeFormat)}
+	case "generateIdToken":
+		return struct {
+			Token string `json:"token"`
+		}{res.token}
+	case "signJwt":
+		return struct {
+			KeyID     string `json:"keyId"`
+			SignedJwt string `json:"signedJwt"`
+		}{res.keyID, res.signedJwt}
+	default: // signBlob
+		return struct {
+			KeyID      string `json:"keyId"`
+			SignedBlob string `json:"signedBlob"`
+		}{res.keyID, base64.StdEncoding.EncodeToString(res.signedBlob)}
 	}
 }
 
@@ -263,6 +315,10 @@ func parseIAMRequest(r *http.Request, m *iamMethod) (*iamRequest, *iamError) {
 			return invalidArgument(field, fmt.Sprintf("Invalid value at '%s' (%s), %s", field, typ, c.String()))
 		}
 		switch field {
+		case "name":
+			if json.Unmarshal(v, &req.Name) != nil {
+				return nil, invalid("TYPE_STRING")
+			}
 		case "delegates":
 			if json.Unmarshal(v, &req.Delegates) != nil {
 				return nil, invalid("TYPE_STRING")
@@ -483,7 +539,7 @@ func (s *Server) authorizeChain(caller string, delegates []string, name string, 
 // "%Y-%m-%dT%H:%M:%SZ", so no fractional seconds (§6.2).
 const iamTimeFormat = "2006-01-02T15:04:05Z"
 
-func (s *Server) generateAccessToken(w http.ResponseWriter, r *http.Request, t *chainAccount, req *iamRequest) {
+func (s *Server) generateAccessToken(t *chainAccount, req *iamRequest) (*iamResult, *iamError) {
 	lifetime := defaultIAMLifetime
 	if req.Lifetime != "" {
 		if d, _ := parseProtoDuration(req.Lifetime); d > 0 {
@@ -498,8 +554,7 @@ func (s *Server) generateAccessToken(w http.ResponseWriter, r *http.Request, t *
 		}
 		s.mu.Unlock()
 		if !allowed {
-			s.writeIAMError(w, r, invalidArgument("lifetime", fmt.Sprintf(msgLifetimeTooLong, t.info.Email)))
-			return
+			return nil, invalidArgument("lifetime", fmt.Sprintf(msgLifetimeTooLong, t.info.Email))
 		}
 	}
 	// Whole seconds, so that tokeninfo's exp and expireTime agree.
@@ -511,13 +566,10 @@ func (s *Server) generateAccessToken(w http.ResponseWriter, r *http.Request, t *
 		scopes: scopes, expiry: expiry,
 	})
 	s.log.Debug("fakegoogle: issued impersonated access token", "service_account", t.info.Email, "scopes", scopes, "lifetime", lifetime)
-	writeJSON(w, http.StatusOK, contentTypeGoogle, struct {
-		AccessToken string `json:"accessToken"`
-		ExpireTime  string `json:"expireTime"`
-	}{tok, expiry.Format(iamTimeFormat)})
+	return &iamResult{accessToken: tok, expireTime: expiry}, nil
 }
 
-func (s *Server) generateIDToken(w http.ResponseWriter, r *http.Request, t *chainAccount, req *iamRequest) {
+func (s *Server) generateIDToken(t *chainAccount, req *iamRequest) (*iamResult, *iamError) {
 	iat := s.now().Unix()
 	c := idTokenClaims{
 		Aud: req.Audience, Azp: t.info.UniqueID,
@@ -532,20 +584,16 @@ func (s *Server) generateIDToken(w http.ResponseWriter, r *http.Request, t *chai
 	// Signed with Google's keys, like every Google ID token.
 	tok, err := signJWT(s.signingKey(), c)
 	if err != nil {
-		s.iamInternalError(w, r, err)
-		return
+		return nil, s.iamInternalError(err)
 	}
 	s.log.Debug("fakegoogle: issued impersonated ID token", "service_account", t.info.Email, "audience", req.Audience)
-	writeJSON(w, http.StatusOK, contentTypeGoogle, struct {
-		Token string `json:"token"`
-	}{tok})
+	return &iamResult{token: tok}, nil
 }
 
-func (s *Server) signJwt(w http.ResponseWriter, r *http.Request, t *chainAccount, req *iamRequest) {
+func (s *Server) signJwt(t *chainAccount, req *iamRequest) (*iamResult, *iamError) {
 	claims, err := decodeClaims([]byte(req.Payload))
 	if err != nil {
-		s.writeIAMError(w, r, invalidArgument("payload", "Payload is not a JSON object: "+err.Error()))
-		return
+		return nil, invalidArgument("payload", "Payload is not a JSON object: "+err.Error())
 	}
 	if exp, ok := claims["exp"]; ok {
 		// The API reference: exp must be an integer timestamp, not in the
@@ -555,55 +603,41 @@ func (s *Server) signJwt(w http.ResponseWriter, r *http.Request, t *chainAccount
 		now := s.now()
 		switch {
 		case !isNum || err != nil:
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %v is not an integer timestamp", exp)))
-			return
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %v is not an integer timestamp", exp))
 		case e < now.Unix():
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %d is in the past", e)))
-			return
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %d is in the past", e))
 		case e > now.Add(maxSignJwtExp).Unix():
-			s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("The exp claim %d is more than 12 hours in the future", e)))
-			return
+			return nil, invalidArgument("payload", fmt.Sprintf("The exp claim %d is more than 12 hours in the future", e))
 		}
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, []byte(req.Payload)); err != nil {
-		s.iamInternalError(w, r, err) // decodeClaims accepted it
-		return
+		return nil, s.iamInternalError(err) // decodeClaims accepted it
 	}
 	jwt, err := signJWTPayload(t.key, compact.Bytes())
 	if err != nil {
-		s.iamInternalError(w, r, err)
-		return
+		return nil, s.iamInternalError(err)
 	}
 	s.log.Debug("fakegoogle: signed JWT", "service_account", t.info.Email, "key_id", t.key.kid)
-	writeJSON(w, http.StatusOK, contentTypeGoogle, struct {
-		KeyID     string `json:"keyId"`
-		SignedJwt string `json:"signedJwt"`
-	}{t.key.kid, jwt})
+	return &iamResult{keyID: t.key.kid, signedJwt: jwt}, nil
 }
 
-func (s *Server) signBlob(w http.ResponseWriter, r *http.Request, t *chainAccount, req *iamRequest) {
+func (s *Server) signBlob(t *chainAccount, req *iamRequest) (*iamResult, *iamError) {
 	blob, ok := decodeProtoBytes(req.Payload)
 	if !ok {
-		s.writeIAMError(w, r, invalidArgument("payload", fmt.Sprintf("Invalid value at 'payload' (TYPE_BYTES), %q", req.Payload)))
-		return
+		return nil, invalidArgument("payload", fmt.Sprintf("Invalid value at 'payload' (TYPE_BYTES), %q", req.Payload))
 	}
 	priv, err := t.key.private()
 	if err != nil {
-		s.iamInternalError(w, r, err)
-		return
+		return nil, s.iamInternalError(err)
 	}
 	sum := sha256.Sum256(blob)
 	sig, err := rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, sum[:])
 	if err != nil {
-		s.iamInternalError(w, r, err)
-		return
+		return nil, s.iamInternalError(err)
 	}
 	s.log.Debug("fakegoogle: signed blob", "service_account", t.info.Email, "key_id", t.key.kid, "bytes", len(blob))
-	writeJSON(w, http.StatusOK, contentTypeGoogle, struct {
-		KeyID      string `json:"keyId"`
-		SignedBlob string `json:"signedBlob"`
-	}{t.key.kid, base64.StdEncoding.EncodeToString(sig)})
+	return &iamResult{keyID: t.key.kid, signedBlob: sig}, nil
 }
 
 // decodeProtoBytes decodes a bytes field: proto3 JSON accepts standard and
@@ -617,7 +651,7 @@ func decodeProtoBytes(s string) ([]byte, bool) {
 	return nil, false
 }
 
-func (s *Server) iamInternalError(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("fakegoogle: internal error", "path", r.URL.Path, "err", err)
-	writeAPIError(w, http.StatusInternalServerError, "INTERNAL", err.Error())
+func (s *Server) iamInternalError(err error) *iamError {
+	s.log.Error("fakegoogle: IAM Credentials internal error", "err", err)
+	return &iamError{code: http.StatusInternalServerError, status: "INTERNAL", message: err.Error()}
 }

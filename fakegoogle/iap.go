@@ -1,7 +1,6 @@
 package fakegoogle
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,12 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/gcptoken/gcptoken/idtoken"
 )
 
 // A fake Identity-Aware Proxy. IAP lets a request through to the app
@@ -224,32 +222,71 @@ func (s *Server) serveIAP(w http.ResponseWriter, r *http.Request, o *IAPOptions)
 func (s *Server) IAPSampleURL() string { return s.BaseURL() + iapSamplePath }
 
 // handleIAPSample serves the sample behind IAP: the front checks the
-// caller, then the app checks IAP's assertion as an app should, with the
-// published keys (here in memory) and the App Engine audience.
+// caller, then the app checks IAP's assertion as an app should, with IAP's
+// keys (here in memory) and the App Engine audience. The check is the
+// fake's own code (checkIAPAssertion), never the client's verifier, so a
+// verifier bug cannot hide on both sides.
 func (s *Server) handleIAPSample(w http.ResponseWriter, r *http.Request) {
-	keys := map[string]crypto.PublicKey{}
-	s.mu.Lock()
-	for _, k := range s.iapKeys {
-		keys[k.kid] = &k.priv.PublicKey
-	}
-	s.mu.Unlock()
-	ks, err := idtoken.NewStaticKeySet(keys)
-	var v *idtoken.Verifier
-	if err == nil {
-		v, err = idtoken.NewVerifier(&idtoken.Options{Audiences: []string{DefaultIAPAudience}, Issuers: []string{IAPIssuer},
-			Algorithms: []string{"ES256"}, KeySet: ks, Now: s.now, ClockSkew: -1})
-	}
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	app := idtoken.Middleware(v, &idtoken.MiddlewareOptions{TokenHeader: headerIAPAssertion})(http.HandlerFunc(s.serveRange))
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, refusal := s.checkIAPAssertion(r.Header.Get(headerIAPAssertion), DefaultIAPAudience)
+		if refusal != "" {
+			s.sampleRefused(w, refusal)
+			return
+		}
+		s.serveRange(w, r, caller)
+	})
 	front, err := s.IAP(IAPOptions{Audience: DefaultIAPAudience, Backend: app})
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	front.ServeHTTP(w, r)
+}
+
+// checkIAPAssertion checks an x-goog-iap-jwt-assertion as Google documents
+// for apps behind IAP: ES256 by one of IAP's keys (by kid), issuer
+// IAPIssuer, audience aud, within its lifetime. It returns the caller's
+// email, or why the assertion is refused.
+func (s *Server) checkIAPAssertion(assertion, aud string) (caller, refusal string) {
+	if assertion == "" {
+		return "", "missing " + headerIAPAssertion + ": this service is behind IAP"
+	}
+	jwt, err := parseJWT(assertion)
+	if err != nil {
+		return "", "invalid IAP assertion: " + err.Error()
+	}
+	if jwt.header(jwt.alg) != "ES256" || len(jwt.signature) != 64 {
+		return "", "invalid IAP assertion: want an ES256 signature"
+	}
+	var key *ecdsa.PublicKey
+	s.mu.Lock()
+	for _, k := range s.iapKeys {
+		if k.kid == jwt.header(jwt.kid) {
+			key = &k.priv.PublicKey
+		}
+	}
+	s.mu.Unlock()
+	sum := sha256.Sum256([]byte(jwt.signingInput))
+	r, sig := new(big.Int).SetBytes(jwt.signature[:32]), new(big.Int).SetBytes(jwt.signature[32:])
+	if key == nil || !ecdsa.Verify(key, sum[:], r, sig) {
+		return "", "invalid IAP assertion: not signed by IAP's keys"
+	}
+	var c iapClaims
+	if err := json.Unmarshal(jwt.payload, &c); err != nil {
+		return "", "invalid IAP assertion: " + err.Error()
+	}
+	now := s.now().Unix()
+	switch {
+	case c.Iss != IAPIssuer:
+		return "", fmt.Sprintf("IAP assertion issuer is %q; want %q", c.Iss, IAPIssuer)
+	case c.Aud != aud:
+		return "", fmt.Sprintf("IAP assertion is for %q; this app expects %q", c.Aud, aud)
+	case now >= c.Exp:
+		return "", "IAP assertion expired at " + time.Unix(c.Exp, 0).UTC().Format(time.RFC3339)
+	case c.Iat > now+30:
+		return "", "IAP assertion issued in the future"
+	}
+	return c.Email, ""
 }
 
 // iapJWK is an EC public key of IAP's JWKS, fields in Google's order.

@@ -205,6 +205,8 @@ func (s *Server) routes() *http.ServeMux {
 	// cloudresourcemanager.googleapis.com (crm.go)
 	m.HandleFunc("/v1/projects/{project}", s.handleProjectGet)
 	m.HandleFunc("/v3/projects/{project}", s.handleProjectGet)
+	// The same over gRPC (iamgrpc.go).
+	m.HandleFunc(iamGRPCPath+"{rpc}", s.handleIAMGRPC)
 	m.HandleFunc("/v1/token", s.handleSTSToken) // sts.googleapis.com
 	m.HandleFunc("/v1/oauthtoken", s.handleSTSOAuthToken)
 	m.HandleFunc("/v1/introspect", s.handleSTSIntrospect)

@@ -78,9 +78,10 @@ func (s *Server) stsError(w http.ResponseWriter, r *http.Request, code, desc str
 	writeCompactJSON(w, http.StatusBadRequest, oauthError{Error: code, Description: desc})
 }
 
-// handleSTSToken serves POST /v1/token, STS's token exchange.
+// handleSTSToken serves POST /v1/token, STS's token exchange, with a form
+// or a JSON body (sts_json.go).
 func (s *Server) handleSTSToken(w http.ResponseWriter, r *http.Request) {
-	if !s.allowMethods(w, r, http.MethodPost) || !s.parseForm(w, r) {
+	if !s.allowMethods(w, r, http.MethodPost) || !s.parseSTSBody(w, r) {
 		return
 	}
 	form := r.PostForm

@@ -1,8 +1,23 @@
-// Package idtoken verifies Google-signed OpenID Connect ID tokens: the
-// tokens Google's token endpoint, IAM Credentials and the metadata server
-// mint for a target audience (a Cloud Run URL, an OAuth client id), and the
-// ES256 assertions Identity-Aware Proxy adds to requests. Minting ID tokens
-// is the job of package credentials.
+// Package idtoken mints and verifies Google-signed OpenID Connect ID
+// tokens: the tokens Google's token endpoint, IAM Credentials and the
+// metadata server mint for a target audience (a Cloud Run URL, an OAuth
+// client id), and the ES256 assertions Identity-Aware Proxy adds to
+// requests.
+//
+// Its entry points have the names and signatures of
+// google.golang.org/api/idtoken, so code written for that package moves by
+// changing the import:
+//
+//	client, err := idtoken.NewClient(ctx, "https://svc-abc-uc.a.run.app") // calls the service
+//	ts, err := idtoken.NewTokenSource(ctx, "https://svc-abc-uc.a.run.app") // oauth2.TokenSource
+//	payload, err := idtoken.Validate(ctx, token, "https://svc-abc-uc.a.run.app")
+//
+// Tokens come from Application Default Credentials (or
+// ClientOptions.Credentials: any credential of package credentials) and
+// are cached. Validate differs from Google's where Google's is unsafe: it
+// checks the issuer, and refuses an empty audience rather than skipping the
+// check. GCPTOKEN_EMULATOR_HOST points the default key URLs at a fake
+// Google.
 //
 // A [Verifier] checks everything by default: the signature against a
 // [KeySet] (Google's published keys, fetched and cached), the algorithm

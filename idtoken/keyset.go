@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Google's key endpoints.
@@ -57,8 +58,9 @@ const (
 // KeySetOptions configures a KeySet fetched over HTTP. The zero value (or
 // nil) means Google's ID-token keys.
 type KeySetOptions struct {
-	// URL is the JWKS endpoint. Optional; default GoogleKeysURL (use
-	// IAPKeysURL for IAP assertions).
+	// URL is the JWKS endpoint. Optional; default $GCPTOKEN_CERTS_URL,
+	// else the emulator's when GCPTOKEN_EMULATOR_HOST is set, else
+	// GoogleKeysURL (use IAPKeysURL for IAP assertions).
 	URL string
 	// HTTPClient makes the requests. Optional; default a client with a 30s
 	// timeout.
@@ -134,7 +136,11 @@ func NewKeySet(opts *KeySetOptions) (*KeySet, error) {
 		o = *opts
 	}
 	if o.URL == "" {
-		o.URL = GoogleKeysURL
+		u, err := defaultKeysURL(endpoints.EnvCertsURL, GoogleKeysURL)
+		if err != nil {
+			return nil, err
+		}
+		o.URL = u
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -149,6 +155,20 @@ func NewKeySet(opts *KeySetOptions) (*KeySet, error) {
 		o.Now = time.Now
 	}
 	return &KeySet{url: o.URL, client: o.HTTPClient, minRefresh: o.MinRefreshInterval, now: o.Now}, nil
+}
+
+// defaultKeysURL is where the environment (GCPTOKEN_EMULATOR_HOST, or the
+// variable override) sends requests for def.
+func defaultKeysURL(override, def string) (string, error) {
+	env, err := endpoints.FromEnv(nil)
+	if err != nil {
+		return "", fmt.Errorf("idtoken: %w", err)
+	}
+	u, err := env.URL(override, def)
+	if err != nil {
+		return "", fmt.Errorf("idtoken: %w", err)
+	}
+	return u, nil
 }
 
 // NewStaticKeySet returns a key set that never changes and never fetches:
@@ -194,8 +214,19 @@ func checkPublicKey(k crypto.PublicKey) error {
 	return nil
 }
 
+// usable reports whether k came from NewKeySet or NewStaticKeySet.
+func (k *KeySet) usable() bool { return k != nil && (k.static || k.client != nil) }
+
+// errZeroKeySet is what a KeySet literal answers.
+var errZeroKeySet = errors.New("idtoken: a KeySet must be made with NewKeySet or NewStaticKeySet; this one is nil or a zero value")
+
 // URL returns the JWKS URL the set is fetched from, or "(static key set)".
-func (k *KeySet) URL() string { return k.url }
+func (k *KeySet) URL() string {
+	if k == nil {
+		return ""
+	}
+	return k.url
+}
 
 // Key returns the public key with id kid, fetching the set if it is not
 // cached or is stale, and refetching once (rate-limited) if kid is unknown.
@@ -209,6 +240,10 @@ func (k *KeySet) Key(ctx context.Context, kid string) (crypto.PublicKey, error) 
 }
 
 func (k *KeySet) lookup(ctx context.Context, kid string) (publicKey, error) {
+	if !k.usable() {
+		// Without this, the fetch goroutine would dereference a nil client.
+		return publicKey{}, &VerifyError{Reason: ReasonKeySet, Err: errZeroKeySet, Message: errZeroKeySet.Error()}
+	}
 	st := k.state.Load()
 	if st != nil {
 		if pk, ok := st.keys[kid]; ok && (k.static || k.now().Before(st.expires)) {

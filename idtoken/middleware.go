@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 )
@@ -33,10 +34,17 @@ type MiddlewareOptions struct {
 	TokenHeader string
 	// ErrorHandler writes the response for a refused request. status is
 	// 401 or 403; err is ErrNoToken, a *VerifyError or ErrNotAllowed
-	// (possibly wrapped) and its message is safe to show to the caller.
-	// Middleware has already set WWW-Authenticate on 401s. Optional;
-	// default: err's message as a one-line text/plain body.
+	// (possibly wrapped). err's message is for the server's logs: it may
+	// name the audiences the service expects or the caller's email, which
+	// an unauthenticated caller must not learn; choose a response with
+	// errors.Is and ReasonOf. Middleware has already set WWW-Authenticate
+	// on 401s. Optional; default: a one-line text/plain body with the
+	// status and the reason class only, e.g. "unauthenticated: invalid
+	// token (audience)".
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
+	// Logger receives one line per refused request, at Info, with the
+	// full reason (never the token). Optional; default slog.Default().
+	Logger *slog.Logger
 }
 
 type claimsKey struct{}
@@ -52,8 +60,10 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 // valid ID token, like the IAM check in front of a private Cloud Run
 // service. A missing or invalid token gets 401 with a WWW-Authenticate
 // challenge (RFC 6750); a valid token for a caller outside AllowedEmails
-// gets 403. The handler finds the claims with ClaimsFromContext. Tokens
-// are never logged or echoed.
+// gets 403. The response says only the class of the reason ("invalid token
+// (audience)"); the details go to MiddlewareOptions.Logger. The handler
+// finds the claims with ClaimsFromContext. Tokens are never logged or
+// echoed.
 func Middleware(v *Verifier, opts *MiddlewareOptions) func(http.Handler) http.Handler {
 	var o MiddlewareOptions
 	if opts != nil {
@@ -65,8 +75,17 @@ func Middleware(v *Verifier, opts *MiddlewareOptions) func(http.Handler) http.Ha
 	}
 	if o.ErrorHandler == nil {
 		o.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, status int, err error) {
-			http.Error(w, oneLine(err.Error()), status)
+			http.Error(w, publicReason(status, err), status)
 		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	refuse := func(w http.ResponseWriter, r *http.Request, status int, err error) {
+		o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "idtoken: request refused",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.String("reason", oneLine(err.Error())))
+		o.ErrorHandler(w, r, status, err)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,22 +94,44 @@ func Middleware(v *Verifier, opts *MiddlewareOptions) func(http.Handler) http.Ha
 				// RFC 6750 §3.1: no error code when the request had no
 				// credentials of this scheme.
 				w.Header().Set("WWW-Authenticate", "Bearer")
-				o.ErrorHandler(w, r, http.StatusUnauthorized, err)
+				refuse(w, r, http.StatusUnauthorized, err)
 				return
 			}
 			c, err := v.Verify(r.Context(), tok)
 			if err != nil {
-				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%s`, quoteParam(err.Error())))
-				o.ErrorHandler(w, r, http.StatusUnauthorized, err)
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%s`,
+					quoteParam(invalidTokenClass(err))))
+				refuse(w, r, http.StatusUnauthorized, err)
 				return
 			}
 			if len(allowed) > 0 && (!c.EmailVerified || !allowed[strings.ToLower(c.Email)]) {
-				o.ErrorHandler(w, r, http.StatusForbidden, notAllowed(c))
+				refuse(w, r, http.StatusForbidden, notAllowed(c))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
 		})
 	}
+}
+
+// publicReason is what the default ErrorHandler tells the caller: the
+// status and the class of the reason, never the details (the audiences the
+// service expects, whom it allows), which go to the log.
+func publicReason(status int, err error) string {
+	switch {
+	case status == http.StatusForbidden:
+		return "forbidden: caller not allowed"
+	case errors.Is(err, ErrNoToken):
+		return "unauthenticated: " + oneLine(err.Error()) // how to send a token; nothing about the service
+	}
+	return "unauthenticated: " + invalidTokenClass(err)
+}
+
+// invalidTokenClass names why a token was refused by its Reason alone.
+func invalidTokenClass(err error) string {
+	if r := ReasonOf(err); r != "" {
+		return "invalid token (" + r + ")"
+	}
+	return "invalid token"
 }
 
 func notAllowed(c *Claims) error {

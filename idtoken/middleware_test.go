@@ -3,6 +3,7 @@ package idtoken_test
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,37 +38,46 @@ func TestMiddleware(t *testing.T) {
 		wantStatus int
 		wantBody   string // substring
 		wantAuth   string // WWW-Authenticate prefix ("" = must be absent)
+		wantLog    string // substring of the log line ("" = no line)
 	}{
-		{"valid", nil, map[string]string{"Authorization": bearer(good)}, 200, "hello " + testEmail, ""},
-		{"lower-case scheme", nil, map[string]string{"Authorization": "bearer " + good}, 200, "hello", ""},
-		{"missing", nil, nil, 401, `missing token: send an ID token as "Authorization: Bearer <token>"`, "Bearer"},
-		{"basic", nil, map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, 401, "malformed Authorization header", "Bearer"},
-		{"bearer without token", nil, map[string]string{"Authorization": "Bearer "}, 401, "malformed Authorization header", "Bearer"},
-		{"access token", nil, map[string]string{"Authorization": "Bearer ya29.a0AfB_byC"}, 401, "not a JWT",
-			`Bearer error="invalid_token", error_description="not a JWT`},
+		{"valid", nil, map[string]string{"Authorization": bearer(good)}, 200, "hello " + testEmail, "", ""},
+		{"lower-case scheme", nil, map[string]string{"Authorization": "bearer " + good}, 200, "hello", "", ""},
+		{"missing", nil, nil, 401, `unauthenticated: missing token: send an ID token as "Authorization: Bearer <token>"`, "Bearer", "missing token"},
+		{"basic", nil, map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, 401, "malformed Authorization header", "Bearer", "malformed"},
+		{"bearer without token", nil, map[string]string{"Authorization": "Bearer "}, 401, "malformed Authorization header", "Bearer", "malformed"},
+		{"access token", nil, map[string]string{"Authorization": "Bearer ya29.a0AfB_byC"}, 401, "unauthenticated: invalid token (malformed)",
+			`Bearer error="invalid_token", error_description="invalid token (malformed)"`, "not a JWT"},
 		{"wrong audience", nil, map[string]string{"Authorization": bearer(wrongAud)}, 401,
-			`audience "https://other.example" is not one of ["` + testAud + `"]`,
-			`Bearer error="invalid_token", error_description="audience 'https://other.example' is not one of ['` + testAud + `']"`},
-		{"x-serverless-authorization", nil, map[string]string{"X-Serverless-Authorization": bearer(good)}, 200, "hello", ""},
-		{"x-serverless-authorization wins", nil, map[string]string{"X-Serverless-Authorization": bearer(good), "Authorization": "Bearer garbage"}, 200, "hello", ""},
-		{"x-serverless-authorization wins even when bad", nil, map[string]string{"X-Serverless-Authorization": bearer(wrongAud), "Authorization": bearer(good)}, 401, "audience", "Bearer error"},
+			"unauthenticated: invalid token (audience)",
+			`Bearer error="invalid_token", error_description="invalid token (audience)"`,
+			`audience \"https://other.example\" is not one of [\"` + testAud + `\"]`},
+		{"x-serverless-authorization", nil, map[string]string{"X-Serverless-Authorization": bearer(good)}, 200, "hello", "", ""},
+		{"x-serverless-authorization wins", nil, map[string]string{"X-Serverless-Authorization": bearer(good), "Authorization": "Bearer garbage"}, 200, "hello", "", ""},
+		{"x-serverless-authorization wins even when bad", nil, map[string]string{"X-Serverless-Authorization": bearer(wrongAud), "Authorization": bearer(good)}, 401, "audience", "Bearer error", "audience"},
 		{"allowed email, other case", &idtoken.MiddlewareOptions{AllowedEmails: []string{"Caller@Project.iam.gserviceaccount.com"}},
-			map[string]string{"Authorization": bearer(good)}, 200, "hello", ""},
+			map[string]string{"Authorization": bearer(good)}, 200, "hello", "", ""},
 		{"email not allowed", &idtoken.MiddlewareOptions{AllowedEmails: []string{"someone@example.com"}},
-			map[string]string{"Authorization": bearer(good)}, 403, `caller not allowed: "` + testEmail + `" is not on the allow-list`, ""},
+			map[string]string{"Authorization": bearer(good)}, 403, "forbidden: caller not allowed", "",
+			`caller not allowed: \"` + testEmail + `\" is not on the allow-list`},
 		{"unverified email", &idtoken.MiddlewareOptions{AllowedEmails: []string{testEmail}},
-			map[string]string{"Authorization": bearer(unverified)}, 403, "is not verified", ""},
+			map[string]string{"Authorization": bearer(unverified)}, 403, "forbidden: caller not allowed", "", "is not verified"},
 		{"invalid token with allow-list", &idtoken.MiddlewareOptions{AllowedEmails: []string{testEmail}},
-			map[string]string{"Authorization": bearer(wrongAud)}, 401, "audience", "Bearer error"},
+			map[string]string{"Authorization": bearer(wrongAud)}, 401, "audience", "Bearer error", "audience"},
 		{"token header", &idtoken.MiddlewareOptions{TokenHeader: "X-Goog-IAP-JWT-Assertion"},
-			map[string]string{"X-Goog-IAP-JWT-Assertion": good}, 200, "hello", ""},
+			map[string]string{"X-Goog-IAP-JWT-Assertion": good}, 200, "hello", "", ""},
 		{"token header ignores Authorization", &idtoken.MiddlewareOptions{TokenHeader: "X-Goog-IAP-JWT-Assertion"},
-			map[string]string{"Authorization": bearer(good)}, 401, "missing token: send the token in the X-Goog-IAP-JWT-Assertion header", "Bearer"},
+			map[string]string{"Authorization": bearer(good)}, 401, "missing token: send the token in the X-Goog-IAP-JWT-Assertion header", "Bearer", "missing token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := idtoken.Middleware(v, tt.opts)(echo)
+			var log strings.Builder
+			opts := &idtoken.MiddlewareOptions{}
+			if tt.opts != nil {
+				*opts = *tt.opts
+			}
+			opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
+			h := idtoken.Middleware(v, opts)(echo)
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
 			for k, val := range tt.headers {
 				r.Header.Set(k, val)
@@ -88,9 +98,17 @@ func TestMiddleware(t *testing.T) {
 			if auth == "Bearer" && tt.wantAuth == "Bearer" && w.Code != 401 {
 				t.Errorf("bare challenge on status %d", w.Code)
 			}
+			if got := log.String(); (tt.wantLog == "") != (got == "") || !strings.Contains(got, tt.wantLog) {
+				t.Errorf("log = %q; want it to contain %q", got, tt.wantLog)
+			}
 			if w.Code >= 400 {
 				if strings.Count(strings.TrimSpace(body), "\n") > 0 {
 					t.Errorf("body %q is not one line", body)
+				}
+				// The caller learns the class of the reason, not what the
+				// service expects.
+				if strings.Contains(body+auth, testAud) || strings.Contains(body+auth, "someone@example.com") {
+					t.Errorf("response %q / %q names the expected audience or the allow-list", body, auth)
 				}
 				for _, tok := range []string{good, wrongAud, unverified} {
 					sig := tok[strings.LastIndexByte(tok, '.')+1:]
@@ -110,6 +128,7 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 	var gotErr error
 	h := idtoken.Middleware(v, &idtoken.MiddlewareOptions{
 		AllowedEmails: []string{"nobody@example.com"},
+		Logger:        slog.New(slog.DiscardHandler),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, status int, err error) {
 			gotStatus, gotErr = status, err
 			w.WriteHeader(status)

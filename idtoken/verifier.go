@@ -60,9 +60,15 @@ type Options struct {
 	// Optional; default ["RS256"], what Google signs ID tokens with. Only
 	// asymmetric algorithms (RS*, PS*, ES*, EdDSA) are allowed.
 	Algorithms []string
+	// KeysURL is the JWKS URL of the signing keys (what Google's
+	// libraries call the certs URL). Optional; default as for
+	// KeySetOptions.URL: $GCPTOKEN_CERTS_URL, else the emulator's when
+	// GCPTOKEN_EMULATOR_HOST is set, else GoogleKeysURL (IAPKeysURL for
+	// NewIAPVerifier). Mutually exclusive with KeySet.
+	KeysURL string
 	// KeySet supplies the public keys. Optional; default a KeySet over
-	// GoogleKeysURL. Share one KeySet between verifiers that use the same
-	// URL: it is the cache.
+	// KeysURL. Share one KeySet between verifiers that use the same URL:
+	// it is the cache. It must come from NewKeySet or NewStaticKeySet.
 	KeySet *KeySet
 	// ClockSkew is the tolerance applied to exp, iat and nbf. Optional;
 	// default DefaultClockSkew (30s). Negative means none: exact
@@ -89,6 +95,10 @@ func (o *Options) validate() error {
 		return errors.New("idtoken: Options.Audiences contains an empty audience")
 	case slices.Contains(o.Issuers, ""):
 		return errors.New("idtoken: Options.Issuers contains an empty issuer")
+	case o.KeySet != nil && o.KeysURL != "":
+		return errors.New("idtoken: Options.KeySet and Options.KeysURL are mutually exclusive")
+	case o.KeySet != nil && !o.KeySet.usable():
+		return errors.New("idtoken: Options.KeySet is a zero KeySet; make it with NewKeySet or NewStaticKeySet")
 	}
 	for _, a := range o.Algorithms {
 		if !slices.Contains(supportedAlgorithms, a) {
@@ -126,7 +136,7 @@ func NewVerifier(opts *Options) (*Verifier, error) {
 		o.Algorithms = []string{"RS256"}
 	}
 	if o.KeySet == nil {
-		ks, err := NewKeySet(nil)
+		ks, err := NewKeySet(&KeySetOptions{URL: o.KeysURL})
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +166,8 @@ func NewVerifier(opts *Options) (*Verifier, error) {
 
 // NewIAPVerifier returns a Verifier for the JWTs Identity-Aware Proxy puts
 // in the X-Goog-IAP-JWT-Assertion header: like NewVerifier, with defaults
-// Algorithms ["ES256"], Issuers [IAPIssuer] and a KeySet over IAPKeysURL.
+// Algorithms ["ES256"], Issuers [IAPIssuer] and a KeySet over IAPKeysURL
+// (the emulator's when GCPTOKEN_EMULATOR_HOST is set).
 // opts.Audiences is required as usual.
 func NewIAPVerifier(opts *Options) (*Verifier, error) {
 	var o Options
@@ -169,8 +180,12 @@ func NewIAPVerifier(opts *Options) (*Verifier, error) {
 	if len(o.Issuers) == 0 {
 		o.Issuers = []string{IAPIssuer}
 	}
-	if o.KeySet == nil {
-		ks, err := NewKeySet(&KeySetOptions{URL: IAPKeysURL})
+	if o.KeySet == nil && o.KeysURL == "" {
+		u, err := defaultKeysURL("", IAPKeysURL)
+		if err != nil {
+			return nil, err
+		}
+		ks, err := NewKeySet(&KeySetOptions{URL: u})
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +197,9 @@ func NewIAPVerifier(opts *Options) (*Verifier, error) {
 // Verify checks token and returns its claims. Every failure is a
 // *VerifyError; see its Reason constants. ctx bounds a key-set fetch.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v == nil || v.keys == nil {
+		return nil, &VerifyError{Reason: ReasonKeySet, Err: errZeroVerifier, Message: errZeroVerifier.Error()}
+	}
 	if len(token) > MaxTokenSize {
 		return nil, rejectf(ReasonMalformed, "token is %d bytes long; the limit is %d", len(token), MaxTokenSize)
 	}
@@ -231,6 +249,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 var b64 = base64.RawURLEncoding
+
+var errZeroVerifier = errors.New("idtoken: a Verifier must be made with NewVerifier or NewIAPVerifier; this one is nil or a zero value")
 
 // jwsHeader is the part of a JOSE header the verifier reads. crit and b64
 // are decoded only to be refused: Google never sends them, and b64=false

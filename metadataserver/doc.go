@@ -12,7 +12,16 @@
 //     ?scopes=), identity (?audience=, format=standard|full, licenses=),
 //     email, scopes, aliases, and the recursive JSON description;
 //   - project/project-id, project/numeric-project-id, project/attributes/,
-//     instance/id, name, zone, hostname, attributes/, universe/universe-domain;
+//     universe/universe-domain;
+//   - what every VM has under instance/: id, name, hostname, zone,
+//     machine-type, image, cpu-platform, description, tags (a JSON array),
+//     attributes/, disks/0/…, licenses/N/id, network-interfaces/0/ (ip, mac,
+//     gateway, subnetmask, network, mtu, dns-servers,
+//     access-configs/0/{external-ip,type}, …), scheduling/,
+//     maintenance-event, preempted, remaining-cpu-time,
+//     virtual-clock/drift-token; numbered directories (disks/,
+//     network-interfaces/, …) become JSON arrays in ?recursive=true, whose
+//     keys are camelCase as on a VM;
 //   - directory listings, ?recursive=true, ?alt=json|text, ETags and a subset
 //     of ?wait_for_change=true (see below);
 //   - / (the detection probe), and outside the metadata tree /healthz and
@@ -33,6 +42,16 @@
 // 503 (transient: unreachable, 5xx, 429, after the cache's retries), 502
 // (the upstream refused) or 504 (no answer within 30 s), with a one-line
 // reason; the next request tries again, so the server recovers by itself.
+//
+// An identity request passes the VM's description (IDTokenRequest.Instance)
+// to the Source, which decides the token's claims. Over a credential
+// (`gcptoken metadata-server --credentials key.json`) the token is what
+// that credential mints: a service-account key's ID token comes from the
+// token endpoint, with email and azp the email, whatever format asks for.
+// Compute Engine's own tokens differ (format=standard: aud, azp the unique
+// id, exp, iat, iss, sub, no email; format=full adds email and the
+// google.compute_engine claim); a Source that is the issuer can mint
+// those, as `gcptoken emulator --metadata-listen` does with fakegoogle.
 //
 // # Fidelity
 //

@@ -13,21 +13,9 @@ import (
 
 	"cloud.google.com/go/compute/metadata"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 )
-
-// credSource adapts gcptoken credentials to Source, as the CLI does.
-type credSource struct{ creds *credentials.Credentials }
-
-func (c credSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return c.creds.AccessTokenProvider(scopes)
-}
-
-func (c credSource) IDTokenProvider(req IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return c.creds.IDTokenProvider(req.Audience)
-}
 
 // toHost sends every request to one host: Google's metadata client takes its
 // host only from GCE_METADATA_HOST (process-wide), so the test redirects its
@@ -59,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := New(&Options{
-		Source:              credSource{creds},
+		Source:              FromCredentials(creds),
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
 		InstanceAttributes:  map[string]string{"env": "e2e"},
@@ -168,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || tok.Value == "" || tok.Expiry.IsZero() {
 			t.Fatalf("got access token %v, %v; want one with an expiry", tok, err)
 		}
-		idp, err := mc.IDTokenProvider("https://aud.example", credentials.WithTokenFormat(credentials.TokenFormatFull))
+		idp, err := mc.IDTokenProvider("https://aud.example", &credentials.IDTokenOptions{TokenFormat: credentials.TokenFormatFull})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,21 +7,9 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
-
-// source adapts credentials to metadataserver.Source.
-type source struct{ creds *credentials.Credentials }
-
-func (s source) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s source) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience)
-}
 
 // Serve a service-account key as a metadata server on 127.0.0.1:8087; point
 // clients at it with GCE_METADATA_HOST=127.0.0.1:8087.
@@ -33,7 +21,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	srv, err := metadataserver.New(&metadataserver.Options{
-		Source:              source{creds},
+		Source:              metadataserver.FromCredentials(creds),
 		ServiceAccountEmail: creds.Principal,
 		ProjectID:           creds.ProjectID,
 	})

@@ -135,6 +135,12 @@ func newTestServer(t testing.TB, edit func(*Options)) (*Server, *fakeSource, *cl
 		InstanceName:        "vm-1",
 		InstanceAttributes:  map[string]string{"env": "dev", "ssh-keys": "k1"},
 		ProjectAttributes:   map[string]string{"team": "auth"},
+		MachineType:         "n2-standard-4",
+		Description:         "test vm",
+		Tags:                []string{"http-server", "ssh"},
+		Licenses:            []string{"111", "222"},
+		InternalIP:          "10.1.2.3",
+		ExternalIP:          "203.0.113.9",
 		Now:                 clk.Now,
 	}
 	if edit != nil {

@@ -14,22 +14,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 )
-
-// impersonatingSource serves one Google service account by impersonating it
-// with the node's credential, the intended production setup.
-type impersonatingSource struct{ creds *credentials.Credentials }
-
-func (s impersonatingSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s impersonatingSource) IDTokenProvider(req IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience, credentials.WithIncludeEmail(req.Format == FormatFull))
-}
 
 const (
 	gsaCart     = "cart@" + fakegoogle.DefaultProjectID + ".iam.gserviceaccount.com"
@@ -76,7 +63,7 @@ func newPodFleet(t *testing.T, pods PodLookup) (*PodIdentityServer, *fakegoogle.
 			if err != nil {
 				return nil, err
 			}
-			return impersonatingSource{c}, nil
+			return FromCredentials(c), nil
 		},
 		Server: Options{ProjectID: fakegoogle.DefaultProjectID, InstanceName: "node-1"},
 	})

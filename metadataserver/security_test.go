@@ -142,7 +142,7 @@ func TestSecurityMetadataIdentityForOtherAudience(t *testing.T) {
 		t.Fatal(err)
 	}
 	newServer := func(allow bool) *Server {
-		s, err := New(&Options{Source: credSource{creds}, ServiceAccountEmail: fakegoogle.DefaultUser,
+		s, err := New(&Options{Source: FromCredentials(creds), ServiceAccountEmail: fakegoogle.DefaultUser,
 			ProjectID: fakegoogle.DefaultProjectID, AllowAudienceMismatch: allow})
 		if err != nil {
 			t.Fatal(err)

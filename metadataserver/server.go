@@ -1,6 +1,7 @@
 package metadataserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -36,6 +37,21 @@ type IDTokenRequest struct {
 	Audience string
 	Format   string
 	Licenses bool
+	// Instance is the VM the server describes, for a Source that mints
+	// ID tokens as Compute Engine does (their google.compute_engine
+	// claim). Sources that pass on what a credential mints ignore it.
+	// The server sets it; it is shared and must not be modified.
+	Instance *Instance
+}
+
+// Instance is what a Compute Engine ID token says about the VM that asked
+// for it: the server's options with their defaults applied.
+type Instance struct {
+	ProjectID, NumericProjectID string
+	Zone                        string // the short name, e.g. us-central1-a
+	InstanceID, InstanceName    string
+	CreationTime                time.Time
+	Licenses                    []string
 }
 
 // Source is the credential behind the server. Both methods return plain,
@@ -83,6 +99,38 @@ type Options struct {
 	// InstanceAttributes and ProjectAttributes are the custom metadata.
 	// Optional.
 	InstanceAttributes, ProjectAttributes map[string]string
+	// MachineType is the instance's machine type, served as
+	// projects/<number>/machineTypes/<MachineType>. Optional; default
+	// "e2-medium".
+	MachineType string
+	// Image is the boot disk's image. Optional; default
+	// "projects/debian-cloud/global/images/debian-12-bookworm-v20250101".
+	Image string
+	// CPUPlatform is instance/cpu-platform. Optional; default "Intel
+	// Broadwell".
+	CPUPlatform string
+	// Description is instance/description. Optional; default "".
+	Description string
+	// Tags are the instance's network tags (instance/tags, a JSON array).
+	// Optional.
+	Tags []string
+	// Licenses are the license ids of the boot disk's image, served under
+	// instance/licenses/ and put in full-format ID tokens asked for with
+	// licenses=TRUE. Optional; default one stable 19-digit id derived from
+	// Image.
+	Licenses []string
+	// InternalIP and ExternalIP are the first network interface's
+	// addresses (IPv4). Optional; default "10.128.0.2" and "203.0.113.2" (a
+	// documentation address). The interface's MAC, gateway and subnet mask
+	// follow from InternalIP as on Compute Engine's default network.
+	InternalIP, ExternalIP string
+	// Network is the first interface's VPC network name. Optional; default
+	// "default".
+	Network string
+	// CreationTime is when the instance was created: the
+	// instance_creation_timestamp of full-format ID tokens. Optional;
+	// default a stable second in 2024 derived from the instance id.
+	CreationTime time.Time
 	// UniverseDomain is served at universe/universe-domain. Optional;
 	// default "googleapis.com".
 	UniverseDomain string
@@ -150,9 +198,12 @@ func (o *Options) validate() error {
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"NumericProjectID", o.NumericProjectID}, {"InstanceID", o.InstanceID}} {
-		if f.v != "" && (len(f.v) > 20 || strings.Trim(f.v, "0123456789") != "" || f.v[0] == '0') {
+		if f.v != "" && !isDecimal(f.v) {
 			return fmt.Errorf("Options.%s %q must be a decimal number without leading zeros", f.name, f.v)
 		}
+	}
+	if err := o.validateInstance(); err != nil {
+		return err
 	}
 	for _, sc := range o.Scopes {
 		if sc == "" || strings.ContainsAny(sc, ", \t\n") {
@@ -177,6 +228,43 @@ func (o *Options) validate() error {
 			d.RefreshBefore, d.MinRemaining)
 	}
 	return nil
+}
+
+// validateInstance checks the options that describe the VM beyond its
+// names.
+func (o *Options) validateInstance() error {
+	for _, f := range []struct{ name, v string }{{"MachineType", o.MachineType}, {"Network", o.Network}} {
+		if !isPathSafe(f.v) {
+			return fmt.Errorf("Options.%s %q must not contain '/', spaces or control characters", f.name, f.v)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"Image", o.Image}, {"CPUPlatform", o.CPUPlatform}, {"Description", o.Description}} {
+		if strings.ContainsFunc(f.v, unicode.IsControl) {
+			return fmt.Errorf("Options.%s %q must not contain control characters", f.name, f.v)
+		}
+	}
+	for _, tag := range o.Tags {
+		if tag == "" || !isPathSafe(tag) {
+			return fmt.Errorf("Options.Tags: %q is not a network tag", tag)
+		}
+	}
+	for _, id := range o.Licenses {
+		if !isDecimal(id) {
+			return fmt.Errorf("Options.Licenses: %q is not a license id (a decimal number)", id)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"InternalIP", o.InternalIP}, {"ExternalIP", o.ExternalIP}} {
+		if ip := net.ParseIP(f.v); f.v != "" && (ip == nil || ip.To4() == nil) {
+			return fmt.Errorf("Options.%s %q is not an IPv4 address", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// isDecimal reports whether s is a decimal number without leading zeros
+// that fits Compute Engine's ids (at most 20 digits).
+func isDecimal(s string) bool {
+	return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == "" && (s[0] != '0' || s == "0")
 }
 
 func isPathSafe(s string) bool {
@@ -212,6 +300,7 @@ func (o *Options) withDefaults() Options {
 	if c.UniverseDomain == "" {
 		c.UniverseDomain = "googleapis.com"
 	}
+	c.instanceDefaults()
 	if c.MinRemaining == 0 {
 		c.MinRemaining = 5 * time.Minute
 	}
@@ -228,6 +317,25 @@ func (o *Options) withDefaults() Options {
 		c.Now = time.Now
 	}
 	return c
+}
+
+// instanceDefaults sets the optional fields that describe the VM.
+func (c *Options) instanceDefaults() {
+	c.MachineType = cmp.Or(c.MachineType, "e2-medium")
+	c.Image = cmp.Or(c.Image, "projects/debian-cloud/global/images/debian-12-bookworm-v20250101")
+	c.CPUPlatform = cmp.Or(c.CPUPlatform, "Intel Broadwell")
+	c.InternalIP = cmp.Or(c.InternalIP, "10.128.0.2")
+	c.ExternalIP = cmp.Or(c.ExternalIP, "203.0.113.2")
+	c.Network = cmp.Or(c.Network, "default")
+	if c.Licenses == nil {
+		c.Licenses = []string{derivedNumber("license/"+c.Image, 19)}
+	}
+	if c.CreationTime.IsZero() {
+		// A second of 2024, so that tokens say the VM is older than they are.
+		jan2024 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		secs, _ := strconv.ParseInt(derivedNumber("created/"+c.InstanceID, 9), 10, 64)
+		c.CreationTime = jan2024.Add(time.Duration(secs%(366*24*3600)) * time.Second)
+	}
 }
 
 // derivedNumber is a stable decimal number of the given digits (at most 19)
@@ -250,6 +358,7 @@ type Server struct {
 	m      *metrics
 	hosts  *hostcheck.Guard
 
+	instance      *Instance   // for IDTokenRequest.Instance
 	defaultKey    string      // the default scopes, normalized
 	defaultAccess *tokenEntry // never evicted
 	access, ids   *providerCache
@@ -279,6 +388,11 @@ func New(opts *Options) (*Server, error) {
 		upstreamWait: upstreamWait,
 	}
 	flatten(buildTree(&o, o.Scopes), "", s.routes)
+	s.instance = &Instance{
+		ProjectID: o.ProjectID, NumericProjectID: o.NumericProjectID, Zone: o.Zone,
+		InstanceID: o.InstanceID, InstanceName: o.InstanceName, CreationTime: o.CreationTime.UTC(),
+		Licenses: slices.Clone(o.Licenses),
+	}
 
 	scopes := normalizeScopes(strings.Join(o.Scopes, ","))
 	s.defaultKey = strings.Join(scopes, ",")

@@ -55,7 +55,35 @@ func TestPaths(t *testing.T) {
 		{name: "unknown project attribute", target: v1Path + "project/attributes/nope", code: 404, contains: "Error 404 (Not Found)!!1"},
 		{name: "project listing", target: v1Path + "project/", code: 200, body: "attributes/\nnumeric-project-id\nproject-id\n"},
 		{name: "instance listing", target: v1Path + "instance/", code: 200,
-			body: "attributes/\nhostname\nid\nname\nservice-accounts/\nzone\n"},
+			body: "attributes/\ncpu-platform\ndescription\ndisks/\nhostname\nid\nimage\nlicenses/\nmachine-type\n" +
+				"maintenance-event\nname\nnetwork-interfaces/\npreempted\nremaining-cpu-time\nscheduling/\n" +
+				"service-accounts/\ntags\nvirtual-clock/\nzone\n"},
+		{name: "machine-type", target: v1Path + "instance/machine-type", code: 200, body: "projects/" + testNumber + "/machineTypes/n2-standard-4"},
+		{name: "image", target: v1Path + "instance/image", code: 200, body: "projects/debian-cloud/global/images/debian-12-bookworm-v20250101"},
+		{name: "cpu-platform", target: v1Path + "instance/cpu-platform", code: 200, body: "Intel Broadwell"},
+		{name: "description", target: v1Path + "instance/description", code: 200, body: "test vm"},
+		{name: "tags (a JSON array, also as text)", target: v1Path + "instance/tags", code: 200, body: `["http-server","ssh"]`, ctype: ctText},
+		{name: "tags alt=json", target: v1Path + "instance/tags?alt=json", code: 200, body: `["http-server","ssh"]`, ctype: ctJSON},
+		{name: "maintenance-event", target: v1Path + "instance/maintenance-event", code: 200, body: "NONE"},
+		{name: "preempted", target: v1Path + "instance/preempted", code: 200, body: "FALSE"},
+		{name: "scheduling", target: v1Path + "instance/scheduling/", code: 200, body: "automatic-restart\non-host-maintenance\npreemptible\n"},
+		{name: "licenses", target: v1Path + "instance/licenses/", code: 200, body: "0/\n1/\n"},
+		{name: "license id", target: v1Path + "instance/licenses/1/id", code: 200, body: "222"},
+		{name: "disk", target: v1Path + "instance/disks/0/device-name", code: 200, body: "persistent-disk-0"},
+		{name: "network interfaces", target: v1Path + "instance/network-interfaces/", code: 200, body: "0/\n"},
+		{name: "network interface listing", target: v1Path + "instance/network-interfaces/0/", code: 200,
+			body: "access-configs/\ndns-servers\nforwarded-ips/\ngateway\nip\nip-aliases/\nmac\nmtu\nnetwork\nsubnetmask\ntarget-instance-ips/\n"},
+		{name: "internal ip", target: v1Path + "instance/network-interfaces/0/ip", code: 200, body: "10.1.2.3"},
+		{name: "mac from the ip", target: v1Path + "instance/network-interfaces/0/mac", code: 200, body: "42:01:0a:01:02:03"},
+		{name: "gateway of the /20", target: v1Path + "instance/network-interfaces/0/gateway", code: 200, body: "10.1.0.1"},
+		{name: "subnetmask", target: v1Path + "instance/network-interfaces/0/subnetmask", code: 200, body: "255.255.240.0"},
+		{name: "network", target: v1Path + "instance/network-interfaces/0/network", code: 200, body: "projects/" + testNumber + "/networks/default"},
+		{name: "external ip", target: v1Path + "instance/network-interfaces/0/access-configs/0/external-ip", code: 200, body: "203.0.113.9"},
+		{name: "access config type", target: v1Path + "instance/network-interfaces/0/access-configs/0/type", code: 200, body: "ONE_TO_ONE_NAT"},
+		{name: "empty array directory", target: v1Path + "instance/network-interfaces/0/forwarded-ips/", code: 200, body: ""},
+		{name: "no second interface", target: v1Path + "instance/network-interfaces/1/ip", code: 404, contains: "Error 404"},
+		{name: "numbered directory without slash", target: v1Path + "instance/network-interfaces/0", code: 301,
+			location: v1Path + "instance/network-interfaces/0/"},
 		{name: "instance id", target: v1Path + "instance/id", code: 200, body: "1234567890123456789"},
 		{name: "instance name", target: v1Path + "instance/name", code: 200, body: "vm-1"},
 		{name: "zone", target: v1Path + "instance/zone", code: 200, body: "projects/" + testNumber + "/zones/us-central1-a"},
@@ -177,13 +205,38 @@ func TestRecursive(t *testing.T) {
 		}},
 		{"universe", "universe/?recursive=true", map[string]any{"universeDomain": "googleapis.com"}},
 		{"instance", "instance/?recursive=true", map[string]any{
-			"attributes":      map[string]any{"env": "dev", "ssh-keys": "k1"},
-			"hostname":        "vm-1.c." + testProject + ".internal",
-			"id":              json.Number("1234567890123456789"),
-			"name":            "vm-1",
-			"serviceAccounts": map[string]any{"default": account, testEmail: account},
-			"zone":            "projects/" + testNumber + "/zones/us-central1-a",
+			"attributes":  map[string]any{"env": "dev", "ssh-keys": "k1"},
+			"cpuPlatform": "Intel Broadwell",
+			"description": "test vm",
+			"disks": []any{map[string]any{"deviceName": "persistent-disk-0", "index": json.Number("0"), "interface": "SCSI",
+				"mode": "READ_WRITE", "type": "PERSISTENT-BALANCED"}},
+			"hostname":         "vm-1.c." + testProject + ".internal",
+			"id":               json.Number("1234567890123456789"),
+			"image":            "projects/debian-cloud/global/images/debian-12-bookworm-v20250101",
+			"licenses":         []any{map[string]any{"id": "111"}, map[string]any{"id": "222"}},
+			"machineType":      "projects/" + testNumber + "/machineTypes/n2-standard-4",
+			"maintenanceEvent": "NONE",
+			"name":             "vm-1",
+			"networkInterfaces": []any{map[string]any{
+				"accessConfigs": []any{map[string]any{"externalIp": "203.0.113.9", "type": "ONE_TO_ONE_NAT"}},
+				"dnsServers":    []any{"169.254.169.254"}, "forwardedIps": []any{}, "gateway": "10.1.0.1", "ip": "10.1.2.3",
+				"ipAliases": []any{}, "mac": "42:01:0a:01:02:03", "mtu": json.Number("1460"),
+				"network": "projects/" + testNumber + "/networks/default", "subnetmask": "255.255.240.0", "targetInstanceIps": []any{},
+			}},
+			"preempted":        "FALSE",
+			"remainingCpuTime": json.Number("-1"),
+			"scheduling":       map[string]any{"automaticRestart": "TRUE", "onHostMaintenance": "MIGRATE", "preemptible": "FALSE"},
+			"serviceAccounts":  map[string]any{"default": account, testEmail: account},
+			"tags":             []any{"http-server", "ssh"},
+			"virtualClock":     map[string]any{"driftToken": "0"},
+			"zone":             "projects/" + testNumber + "/zones/us-central1-a",
 		}},
+		{"network interfaces", "instance/network-interfaces/?recursive=true&alt=json", []any{map[string]any{
+			"accessConfigs": []any{map[string]any{"externalIp": "203.0.113.9", "type": "ONE_TO_ONE_NAT"}},
+			"dnsServers":    []any{"169.254.169.254"}, "forwardedIps": []any{}, "gateway": "10.1.0.1", "ip": "10.1.2.3",
+			"ipAliases": []any{}, "mac": "42:01:0a:01:02:03", "mtu": json.Number("1460"),
+			"network": "projects/" + testNumber + "/networks/default", "subnetmask": "255.255.240.0", "targetInstanceIps": []any{},
+		}}},
 		{"recursive on a leaf is the leaf", "project/project-id?recursive=true", nil},
 	}
 	for _, tt := range tests {
@@ -237,6 +290,14 @@ func TestRecursive(t *testing.T) {
 		}
 		if got := w.Header().Get("Content-Type"); got != ctText {
 			t.Errorf("got Content-Type = %q; want %q", got, ctText)
+		}
+	})
+	t.Run("alt=text of numbered directories", func(t *testing.T) {
+		t.Parallel()
+		w := get(s, v1Path+"instance/network-interfaces/0/access-configs/?recursive=true&alt=text")
+		want := "0/external-ip 203.0.113.9\n0/type ONE_TO_ONE_NAT\n"
+		if got := w.Body.String(); got != want {
+			t.Errorf("got body = %q; want %q", got, want)
 		}
 	})
 }
@@ -407,6 +468,17 @@ func TestNewValidation(t *testing.T) {
 		{"RefreshBefore below MinRemaining", func(o *Options) { o.RefreshBefore = time.Minute }, "RefreshBefore"},
 		{"MinRemaining above default RefreshBefore", func(o *Options) { o.MinRemaining = 20 * time.Minute }, "RefreshBefore"},
 		{"zone with slash", func(o *Options) { o.Zone = "a/b" }, "Zone"},
+		{"machine type with slash", func(o *Options) { o.MachineType = "zones/x/e2" }, "MachineType"},
+		{"network with space", func(o *Options) { o.Network = "my net" }, "Network"},
+		{"description with a newline", func(o *Options) { o.Description = "a\nb" }, "Description"},
+		{"empty tag", func(o *Options) { o.Tags = []string{""} }, "Tags"},
+		{"license not a number", func(o *Options) { o.Licenses = []string{"debian-12"} }, "Licenses"},
+		{"internal ip not an address", func(o *Options) { o.InternalIP = "10.0.0" }, "InternalIP"},
+		{"external ip IPv6", func(o *Options) { o.ExternalIP = "2001:db8::1" }, "ExternalIP"},
+		{"instance values", func(o *Options) {
+			o.MachineType, o.Image, o.CPUPlatform, o.Description = "c3-standard-4", "projects/p/global/images/i", "Intel Sapphire Rapids", "my vm"
+			o.Tags, o.Licenses, o.InternalIP, o.ExternalIP, o.Network = []string{"web"}, []string{}, "192.168.7.9", "198.51.100.1", "prod"
+		}, ""},
 		{"default scopes refused by the source", func(o *Options) {
 			bad := newFakeSource(time.Now)
 			bad.failScopes = DefaultScope
@@ -459,11 +531,28 @@ func TestDefaults(t *testing.T) {
 		{"universe/universe-domain", "googleapis.com"},
 		{"instance/service-accounts/default/scopes", DefaultScope + "\n"},
 		{"instance/attributes/", ""},
+		{"instance/machine-type", "projects/" + num + "/machineTypes/e2-medium"},
+		{"instance/network-interfaces/0/ip", "10.128.0.2"},
+		{"instance/network-interfaces/0/gateway", "10.128.0.1"},
+		{"instance/network-interfaces/0/mac", "42:01:0a:80:00:02"},
+		{"instance/network-interfaces/0/access-configs/0/external-ip", "203.0.113.2"},
+		{"instance/tags", "[]"},
+		{"instance/description", ""},
 	}
 	for _, tt := range tests {
 		if got := get(s, v1Path+tt.path).Body.String(); got != tt.want {
 			t.Errorf("got %s = %q; want %q", tt.path, got, tt.want)
 		}
+	}
+	license := get(s, v1Path+"instance/licenses/0/id").Body.String()
+	if !regexp.MustCompile(`^[1-9][0-9]{18}$`).MatchString(license) {
+		t.Errorf("got default license id = %q; want 19 digits", license)
+	}
+	if l2 := get(s2, v1Path+"instance/licenses/0/id").Body.String(); l2 != license {
+		t.Errorf("got license ids %q and %q from two servers; want stable", license, l2)
+	}
+	if got := get(s, v1Path+"instance/licenses/1/id").Code; got != http.StatusNotFound {
+		t.Errorf("got status %d for a second default license; want 404 (one license)", got)
 	}
 }
 

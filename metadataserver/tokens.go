@@ -142,12 +142,16 @@ func (s *Server) newEntryProvider(e *tokenEntry, kind, what string, plain gcptok
 		}
 		return tok, err
 	})
-	return gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
+	p, err := gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
 		RefreshBefore: s.opts.RefreshBefore,
 		RefreshJitter: s.opts.RefreshJitter,
 		MinRemaining:  s.opts.MinRemaining,
 		Now:           s.now,
 	})
+	if err != nil { // cannot happen: Options.validate checked the durations
+		return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) { return nil, err })
+	}
+	return p
 }
 
 // accessEntry returns the entry for the scopes of a ?scopes= value ("" means
@@ -255,7 +259,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q query, st 
 
 // serveIdentity answers …/identity?audience=…[&format=…][&licenses=…].
 func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request, q query, st *reqState) {
-	req := IDTokenRequest{Audience: q.get("audience"), Format: q.get("format")}
+	req := IDTokenRequest{Audience: q.get("audience"), Format: q.get("format"), Instance: s.instance}
 	if req.Audience == "" {
 		s.plain(w, st, http.StatusBadRequest, "non-empty audience parameter required") // [emu] wording
 		return

@@ -166,17 +166,17 @@ func TestIdentity(t *testing.T) {
 		want  IDTokenRequest // what the Source is asked for
 		count int            // upstream fetches for want after the request
 	}{
-		{"default format is standard", "audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatStandard, false}, 1},
-		{"explicit standard shares it", "audience=" + url.QueryEscape(aud) + "&format=standard", IDTokenRequest{aud, FormatStandard, false}, 1},
-		{"licenses ignored with standard", "audience=" + url.QueryEscape(aud) + "&format=standard&licenses=TRUE", IDTokenRequest{aud, FormatStandard, false}, 1},
-		{"full", "format=full&audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatFull, false}, 1},
-		{"full again", "format=full&audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatFull, false}, 1},
-		{"full with licenses=FALSE", "format=full&licenses=FALSE&audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatFull, false}, 1},
-		{"full with licenses", "format=full&licenses=TRUE&audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatFull, true}, 1},
-		{"licenses=true lower case", "format=full&licenses=true&audience=" + url.QueryEscape(aud), IDTokenRequest{aud, FormatFull, true}, 1},
+		{"default format is standard", "audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatStandard, Licenses: false}, 1},
+		{"explicit standard shares it", "audience=" + url.QueryEscape(aud) + "&format=standard", IDTokenRequest{Audience: aud, Format: FormatStandard, Licenses: false}, 1},
+		{"licenses ignored with standard", "audience=" + url.QueryEscape(aud) + "&format=standard&licenses=TRUE", IDTokenRequest{Audience: aud, Format: FormatStandard, Licenses: false}, 1},
+		{"full", "format=full&audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatFull, Licenses: false}, 1},
+		{"full again", "format=full&audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatFull, Licenses: false}, 1},
+		{"full with licenses=FALSE", "format=full&licenses=FALSE&audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatFull, Licenses: false}, 1},
+		{"full with licenses", "format=full&licenses=TRUE&audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatFull, Licenses: true}, 1},
+		{"licenses=true lower case", "format=full&licenses=true&audience=" + url.QueryEscape(aud), IDTokenRequest{Audience: aud, Format: FormatFull, Licenses: true}, 1},
 		// Node sends the audience without URL-encoding it.
-		{"unencoded audience (Node)", "format=full&audience=https://other.example/x", IDTokenRequest{"https://other.example/x", FormatFull, false}, 1},
-		{"another audience", "audience=b", IDTokenRequest{"b", FormatStandard, false}, 1},
+		{"unencoded audience (Node)", "format=full&audience=https://other.example/x", IDTokenRequest{Audience: "https://other.example/x", Format: FormatFull, Licenses: false}, 1},
+		{"another audience", "audience=b", IDTokenRequest{Audience: "b", Format: FormatStandard, Licenses: false}, 1},
 	}
 	for _, tt := range tests {
 		w := get(s, identityPath+"?"+tt.query)
@@ -264,7 +264,7 @@ func TestCoalescing(t *testing.T) {
 	}{
 		{"default token", tokenPath, defaultKey},
 		{"scoped token", tokenPath + "?scopes=x,y", "x,y"},
-		{"identity", identityPath + "?audience=aud&format=full", idKey(IDTokenRequest{"aud", FormatFull, false})},
+		{"identity", identityPath + "?audience=aud&format=full", idKey(IDTokenRequest{Audience: "aud", Format: FormatFull, Licenses: false})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,11 +345,13 @@ func TestUpstreamTimeout(t *testing.T) {
 		t.Errorf("got %d %q; want 504 %q", w.Code, w.Body.String(), want)
 	}
 	close(slow.gate)
-	waitFor(t, func() bool { return slow.count(idKey(IDTokenRequest{"slow", FormatStandard, false})) == 1 })
+	waitFor(t, func() bool {
+		return slow.count(idKey(IDTokenRequest{Audience: "slow", Format: FormatStandard, Licenses: false})) == 1
+	})
 	if w := get(s, identityPath+"?audience=slow"); w.Code != 200 {
 		t.Errorf("got status = %d after the fetch finished; want 200", w.Code)
 	}
-	if got := slow.count(idKey(IDTokenRequest{"slow", FormatStandard, false})); got != 1 {
+	if got := slow.count(idKey(IDTokenRequest{Audience: "slow", Format: FormatStandard, Licenses: false})); got != 1 {
 		t.Errorf("got %d fetches; want 1", got)
 	}
 }
@@ -442,7 +444,9 @@ func TestLRU(t *testing.T) {
 	t.Parallel()
 	s, src, _ := newTestServer(t, func(o *Options) { o.MaxIDTokenAudiences = 3 })
 	id := func(aud string) { get(s, identityPath+"?audience="+aud) }
-	key := func(aud string) string { return idKey(IDTokenRequest{aud, FormatStandard, false}) }
+	key := func(aud string) string {
+		return idKey(IDTokenRequest{Audience: aud, Format: FormatStandard, Licenses: false})
+	}
 	id("a")
 	id("b")
 	id("c")
@@ -520,4 +524,42 @@ func TestRefreshJitterOption(t *testing.T) {
 		t.Errorf("got a new token at once; want the stale one served while the refresh runs")
 	}
 	waitFor(t, func() bool { return src.count(defaultKey) == 2 })
+}
+
+// instanceSource records the Instance of the identity requests it gets.
+type instanceSource struct {
+	*fakeSource
+	got chan *Instance
+}
+
+func (s instanceSource) IDTokenProvider(req IDTokenRequest) (gcptoken.TokenProvider, error) {
+	s.got <- req.Instance
+	return s.fakeSource.IDTokenProvider(req)
+}
+
+// TestIdentityInstance checks that a Source is told which VM asks, with
+// the defaults applied, so that it can mint Compute Engine's
+// google.compute_engine claim.
+func TestIdentityInstance(t *testing.T) {
+	t.Parallel()
+	src := instanceSource{newFakeSource(time.Now), make(chan *Instance, 1)}
+	s, err := New(&Options{Source: src, ServiceAccountEmail: testEmail, ProjectID: testProject, Zone: "europe-west1-b", Licenses: []string{"7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := get(s, identityPath+"?audience=a&format=full"); w.Code != http.StatusOK {
+		t.Fatalf("got status %d (%s); want 200", w.Code, w.Body.String())
+	}
+	in := <-src.got
+	body := func(p string) string { return get(s, v1Path+p).Body.String() }
+	want := Instance{
+		ProjectID: testProject, NumericProjectID: body("project/numeric-project-id"), Zone: "europe-west1-b",
+		InstanceID: body("instance/id"), InstanceName: body("instance/name"), CreationTime: in.CreationTime, Licenses: []string{"7"},
+	}
+	if in.CreationTime.Year() != 2024 || in.CreationTime.Location() != time.UTC {
+		t.Errorf("got CreationTime %v; want a UTC time in 2024 by default", in.CreationTime)
+	}
+	if fmt.Sprint(*in) != fmt.Sprint(want) {
+		t.Errorf("got Instance %+v; want %+v", *in, want)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -77,6 +79,7 @@ type node struct {
 	isDir    bool
 	children []*node
 	raw      bool // children's names are data (attribute keys, emails): never camelCased
+	array    bool // children are "0/", "1/", …: ?recursive=true gives a JSON array
 	kind     kind
 	endpoint string
 	text     string
@@ -101,6 +104,17 @@ func dir(name string, raw bool, children ...*node) *node {
 	return &node{name: name + "/", isDir: true, children: children, raw: raw, endpoint: epListing}
 }
 
+// arrayDir is a directory of numbered entries, kept in order.
+func arrayDir(name string, entries ...*node) *node {
+	for i, e := range entries {
+		e.name = strconv.Itoa(i) + "/"
+	}
+	return &node{name: name + "/", isDir: true, children: entries, array: true, endpoint: epListing}
+}
+
+// entry is an unnamed directory for arrayDir.
+func entry(children ...*node) *node { return dir("", false, children...) }
+
 func attributes(m map[string]string, endpoint string) *node {
 	var kids []*node
 	for k, v := range m {
@@ -111,25 +125,8 @@ func attributes(m map[string]string, endpoint string) *node {
 
 // buildTree returns the /computeMetadata/v1/ tree for the defaulted options.
 func buildTree(o *Options, scopes []string) *node {
-	account := func(name string) *node {
-		return dir(name, false,
-			listLeaf("aliases", epInstance, []string{"default"}),
-			leaf("email", epEmail, o.ServiceAccountEmail, o.ServiceAccountEmail),
-			&node{name: "identity", kind: kindIdentity, endpoint: epIdentity},
-			listLeaf("scopes", epScopes, scopes),
-			&node{name: "token", kind: kindToken, endpoint: epToken},
-		)
-	}
-	zone := "projects/" + o.NumericProjectID + "/zones/" + o.Zone
 	root := dir("", false,
-		dir("instance", false,
-			attributes(o.InstanceAttributes, epInstance),
-			leaf("hostname", epInstance, o.Hostname, o.Hostname),
-			leaf("id", epInstance, o.InstanceID, json.Number(o.InstanceID)),
-			leaf("name", epInstance, o.InstanceName, o.InstanceName),
-			dir("service-accounts", true, account("default"), account(o.ServiceAccountEmail)),
-			leaf("zone", epInstance, zone, zone),
-		),
+		instanceTree(o, scopes),
 		dir("project", false,
 			attributes(o.ProjectAttributes, epProject),
 			leaf("numeric-project-id", epProject, o.NumericProjectID, json.Number(o.NumericProjectID)),
@@ -141,6 +138,85 @@ func buildTree(o *Options, scopes []string) *node {
 	)
 	root.name = "" // its path is /computeMetadata/v1/ itself
 	return root
+}
+
+// instanceTree is instance/: the values every Compute Engine VM has, with
+// the shapes (text, and the JSON types of ?recursive=true) seen on real
+// VMs [obs: recursive dumps in public test fixtures].
+func instanceTree(o *Options, scopes []string) *node {
+	account := func(name string) *node {
+		return dir(name, false,
+			listLeaf("aliases", epInstance, []string{"default"}),
+			leaf("email", epEmail, o.ServiceAccountEmail, o.ServiceAccountEmail),
+			&node{name: "identity", kind: kindIdentity, endpoint: epIdentity},
+			listLeaf("scopes", epScopes, scopes),
+			&node{name: "token", kind: kindToken, endpoint: epToken},
+		)
+	}
+	str := func(name, v string) *node { return leaf(name, epInstance, v, v) }
+	zone := "projects/" + o.NumericProjectID + "/zones/" + o.Zone
+	tags := o.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	var licenses []*node
+	for _, id := range o.Licenses {
+		licenses = append(licenses, entry(str("id", id)))
+	}
+	return dir("instance", false,
+		attributes(o.InstanceAttributes, epInstance),
+		str("cpu-platform", o.CPUPlatform),
+		str("description", o.Description),
+		arrayDir("disks", entry(
+			str("device-name", "persistent-disk-0"), leaf("index", epInstance, "0", json.Number("0")),
+			str("interface", "SCSI"), str("mode", "READ_WRITE"), str("type", "PERSISTENT-BALANCED"),
+		)),
+		str("hostname", o.Hostname),
+		leaf("id", epInstance, o.InstanceID, json.Number(o.InstanceID)),
+		str("image", o.Image),
+		arrayDir("licenses", licenses...),
+		str("machine-type", "projects/"+o.NumericProjectID+"/machineTypes/"+o.MachineType),
+		// Values that change on a real VM (a host maintenance, a
+		// preemption) and never here; wait_for_change on them waits.
+		str("maintenance-event", "NONE"),
+		str("name", o.InstanceName),
+		arrayDir("network-interfaces", networkInterface(o)),
+		str("preempted", "FALSE"),
+		leaf("remaining-cpu-time", epInstance, "-1", json.Number("-1")),
+		dir("scheduling", false,
+			str("automatic-restart", "TRUE"), str("on-host-maintenance", "MIGRATE"), str("preemptible", "FALSE"),
+		),
+		dir("service-accounts", true, account("default"), account(o.ServiceAccountEmail)),
+		// The text is the JSON array too: Go's InstanceTags decodes it.
+		leaf("tags", epInstance, string(mustJSON(tags)), tags),
+		dir("virtual-clock", false, str("drift-token", "0")),
+		str("zone", zone),
+	)
+}
+
+// networkInterface is network-interfaces/0/ on a subnet of the default
+// network: a /20 whose first address is the gateway, and a MAC made of
+// 42:01 and the internal address, as Compute Engine assigns them.
+func networkInterface(o *Options) *node {
+	str := func(name, v string) *node { return leaf(name, epInstance, v, v) }
+	ip := net.ParseIP(o.InternalIP).To4()
+	mask := net.CIDRMask(20, 32)
+	gateway := ip.Mask(mask)
+	gateway[3]++
+	mac := fmt.Sprintf("42:01:%02x:%02x:%02x:%02x", ip[0], ip[1], ip[2], ip[3])
+	return entry(
+		arrayDir("access-configs", entry(str("external-ip", o.ExternalIP), str("type", "ONE_TO_ONE_NAT"))),
+		listLeaf("dns-servers", epInstance, []string{"169.254.169.254"}),
+		arrayDir("forwarded-ips"),
+		str("gateway", gateway.String()),
+		str("ip", ip.String()),
+		arrayDir("ip-aliases"),
+		str("mac", mac),
+		leaf("mtu", epInstance, "1460", json.Number("1460")),
+		str("network", "projects/"+o.NumericProjectID+"/networks/"+o.Network),
+		str("subnetmask", net.IP(mask).String()),
+		arrayDir("target-instance-ips"),
+	)
 }
 
 // flatten renders every node into routes keyed by path ("" is the root
@@ -175,7 +251,14 @@ func flatten(n *node, prefix string, routes map[string]*route) {
 // recursive is the ?recursive=true JSON of a directory: camelCase keys
 // (numericProjectId, serviceAccounts) as the real server uses [emu], data keys
 // as they are. token and identity are not values and are left out.
-func (n *node) recursive() map[string]any {
+func (n *node) recursive() any {
+	if n.array {
+		out := make([]any, 0, len(n.children))
+		for _, c := range n.children {
+			out = append(out, c.recursive())
+		}
+		return out
+	}
 	out := map[string]any{}
 	for _, c := range n.children {
 		if c.kind != kindStatic {

@@ -1,11 +1,11 @@
 // Package transport makes HTTP clients that add Google Cloud bearer tokens:
 // an ID token to call a private Cloud Run service, Cloud Function or other
 // service that checks Google-signed ID tokens, or an access token to call a
-// Google API. It is gcptoken's answer to google.golang.org/api/idtoken's
-// NewClient, for every credential gcptoken supports and without that
-// module's dependencies:
+// Google API, for every credential gcptoken supports. idtoken.NewClient
+// (google.golang.org/api/idtoken's name) is built on it; here the audience
+// may also be each request's own origin:
 //
-//	client, err := transport.NewIDTokenClient(ctx, "https://svc-abc-uc.a.run.app", nil)
+//	client, err := transport.NewIDTokenClient(ctx, "", nil) // any Cloud Run service
 //	...
 //	resp, err := client.Get("https://svc-abc-uc.a.run.app/hello")
 //

@@ -63,35 +63,9 @@ func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
 		}
 		creds = c
 	}
-	switch {
-	case o.TokenProvider != nil:
-		t.tokens = gcptoken.NewCachedProvider(o.TokenProvider, nil)
-	case t.kind == gcptoken.AccessToken:
-		scopes := o.Scopes
-		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			scopes = []string{DefaultScope}
-		}
-		tp, err := creds.AccessTokenProvider(scopes)
-		if err != nil {
-			return nil, fmt.Errorf("transport: %w", err)
-		}
-		t.tokens = gcptoken.NewCachedProvider(tp, nil)
-	case o.Audience != "":
-		tp, err := creds.IDTokenProvider(o.Audience)
-		if err != nil {
-			return nil, fmt.Errorf("transport: %w", err)
-		}
-		t.tokens = gcptoken.NewCachedProvider(tp, nil)
-	default:
-		t.audiences = newAudienceCache(maxAudiences, func(aud string) (gcptoken.TokenProvider, error) {
-			tp, err := creds.IDTokenProvider(aud)
-			if err != nil {
-				return nil, err
-			}
-			return gcptoken.NewCachedProvider(tp, nil), nil
-		})
+	if err := t.setTokens(&o, creds); err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
 	}
-
 	if t.kind == gcptoken.AccessToken {
 		t.quota = o.QuotaProject
 		if t.quota == "" && creds != nil {
@@ -124,6 +98,32 @@ func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
 	return t, nil
 }
 
+// setTokens chooses where tokens come from: o.TokenProvider, or creds'
+// (cached) providers, one per audience when the audience is each request's
+// origin.
+func (t *Transport) setTokens(o *Options, creds *credentials.Credentials) error {
+	var err error
+	switch {
+	case o.TokenProvider != nil:
+		t.tokens, err = gcptoken.NewCachedProvider(o.TokenProvider, nil)
+	case t.kind == gcptoken.AccessToken:
+		scopes := o.Scopes
+		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
+			// Asked for explicitly, even of the metadata server (whose
+			// default would be the instance's scopes).
+			scopes = []string{DefaultScope}
+		}
+		t.tokens, err = creds.AccessTokenProvider(scopes)
+	case o.Audience != "":
+		t.tokens, err = creds.IDTokenProvider(o.Audience, nil)
+	default:
+		t.audiences = newAudienceCache(maxAudiences, func(aud string) (gcptoken.TokenProvider, error) {
+			return creds.IDTokenProvider(aud, nil)
+		})
+	}
+	return err
+}
+
 // defaultBase returns a clone of http.DefaultTransport, so that closing idle
 // connections or tuning one client affects no other.
 func defaultBase() http.RoundTripper {
@@ -138,6 +138,11 @@ func defaultBase() http.RoundTripper {
 // sent to req's URL, it returns an error and does not send the request;
 // req.Body is closed either way, as the RoundTripper contract requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.base == nil {
+		// A Transport{} literal: it has no tokens and no policy.
+		closeBody(req)
+		return nil, errors.New("transport: a Transport must be made with NewTransport (or NewClient); this one is a zero value")
+	}
 	if req.URL == nil || req.URL.Host == "" {
 		closeBody(req)
 		return nil, errors.New("transport: request URL has no host")

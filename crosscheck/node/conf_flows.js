@@ -174,6 +174,23 @@ const flows = {
   async mds_project() {
     return {project: await new GoogleAuth().getProjectId()};
   },
+  async mds_tree() {
+    // gcp-metadata: google-auth-library's own metadata client (a
+    // dependency of it, not of this package).
+    const gcp = require('gcp-metadata');
+    const results = {};
+    for (const [k, path] of Object.entries({
+      instance_id: 'id', name: 'name', hostname: 'hostname', internal_ip: 'network-interfaces/0/ip',
+      external_ip: 'network-interfaces/0/access-configs/0/external-ip', machine_type: 'machine-type',
+    })) {
+      results[k] = String(await gcp.instance(path));
+    }
+    results.zone = String(await gcp.instance('zone')).split('/').pop();
+    results.project_id = String(await gcp.project('project-id'));
+    results.numeric_project_id = String(await gcp.project('numeric-project-id'));
+    results.tags = JSON.stringify(await gcp.instance('tags'));
+    return {results, recursive: await gcp.instance({params: {recursive: 'true'}})};
+  },
 };
 
 peer.run(async () => {

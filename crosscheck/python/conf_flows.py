@@ -15,6 +15,7 @@ Params: {"key_file", "user_file", "imp_file", "ext_file", "ext_aws_file",
 "scopes", "lifetime", "id_token", "id_token_audience", "access_token"}.
 """
 
+import json
 import sys
 
 import google.auth
@@ -124,6 +125,24 @@ def mds_project(p, req):
     return {"project": project, "credentials": type(creds).__module__ + "." + type(creds).__name__}
 
 
+def mds_tree(p, req):
+    # google-auth's own metadata client, which compute_engine uses.
+    from google.auth.compute_engine import _metadata
+
+    def get(path):
+        return _metadata.get(req, path)
+
+    results = {k: get(path) for k, path in {
+        "instance_id": "instance/id", "name": "instance/name", "hostname": "instance/hostname",
+        "internal_ip": "instance/network-interfaces/0/ip",
+        "external_ip": "instance/network-interfaces/0/access-configs/0/external-ip",
+        "machine_type": "instance/machine-type", "numeric_project_id": "project/numeric-project-id"}.items()}
+    results["zone"] = get("instance/zone").rsplit("/", 1)[-1]
+    results["project_id"] = _metadata.get_project_id(req)
+    results["tags"] = json.dumps(json.loads(get("instance/tags")), separators=(",", ":"))
+    return {"results": results, "recursive": _metadata.get(req, "instance/", recursive=True)}
+
+
 def ext_file(p, req):
     # The loader Google documents; it also asks Resource Manager for the
     # project id of the pool's project number.
@@ -206,7 +225,8 @@ def invalid_scope(p, req):
 FLOWS = {f.__name__: f for f in (sa_access, sa_id, user_refresh, imp_access, imp_id, downscope,
                                   tokeninfo, verify, mds_token, mds_id, mds_project, ext_file, ext_aws,
                                   ext_project, userinfo, tokeninfo_v1, not_found, sa_keys, firebase, iap,
-                                  invalid_scope)}
+                                  invalid_scope,
+                                  mds_tree)}
 
 
 def main():

@@ -14,8 +14,12 @@
 // host, issued on the fly by a local CA, and answers from the fake, routing
 // on the Host of each request and on the paths Google serves on that host;
 // a path a host does not serve gets Google's 404 page, as at Google.
+// Connections speak HTTP/1.1, and HTTP/2 to iamcredentials.googleapis.com,
+// whose gRPC service Google's generated Go client calls.
 // Plain-HTTP requests for the GCE metadata server (metadata.google.internal,
-// 169.254.169.254) go to a metadata handler when one is configured. Every
+// 169.254.169.254) go to a metadata handler when one is configured, and
+// those for the fake's own loopback address (Options.FakeAliases: gcloud
+// sends even loopback requests through its proxy) go to the fake. Every
 // other host is refused with 403 and a message saying so: nothing is ever
 // forwarded to the internet.
 //

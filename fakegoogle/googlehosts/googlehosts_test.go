@@ -525,3 +525,83 @@ func TestCAFromBeforeNewHosts(t *testing.T) {
 		t.Error("the new CA was not written to ca.pem")
 	}
 }
+
+// TestHTTP2ForGRPC checks that iamcredentials.googleapis.com, which Google's
+// generated Go client calls over gRPC, is offered HTTP/2 and routes the
+// gRPC service to the fake, while the other hosts keep HTTP/1.1.
+func TestHTTP2ForGRPC(t *testing.T) {
+	f := newFront(t, false)
+	proxyURL, _ := url.Parse(f.srv.URL)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:             http.ProxyURL(proxyURL),
+		TLSClientConfig:   &tls.Config{RootCAs: f.ca.Pool()},
+		ForceAttemptHTTP2: true,
+	}}
+	// A gRPC call without credentials: one empty message, answered with
+	// UNAUTHENTICATED (16) in gRPC's framing.
+	req, err := http.NewRequest(http.MethodPost, "https://iamcredentials.googleapis.com/google.iam.credentials.v1.IAMCredentials/GenerateAccessToken",
+		strings.NewReader("\x00\x00\x00\x00\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	status := resp.Header.Get("Grpc-Status") + resp.Trailer.Get("Grpc-Status")
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "application/grpc" || status != "16" {
+		t.Errorf("gRPC call: got %s, Content-Type %q, grpc-status %q; want HTTP/2, application/grpc, 16",
+			resp.Proto, resp.Header.Get("Content-Type"), status)
+	}
+	resp, err = client.Get("https://www.googleapis.com/oauth2/v3/certs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.StatusCode != 200 {
+		t.Errorf("GET certs: got %s %d; want HTTP/1.1 200 (HTTP/2 only where gRPC needs it)", resp.Proto, resp.StatusCode)
+	}
+}
+
+// TestFakeAliasRoute checks that plain-HTTP requests for the fake's own
+// address reach the fake (gcloud sends an AWS external_account's
+// instance-metadata requests there through its proxy), and other loopback
+// addresses stay refused.
+func TestFakeAliasRoute(t *testing.T) {
+	fake, err := fakegoogle.Start("127.0.0.1:0", &fakegoogle.Options{RSAKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	ca, err := googlehosts.NewCA(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(fake.URL, "http://")
+	proxy, err := googlehosts.New(&googlehosts.Options{Fake: fake, CA: ca, FakeAliases: []string{addr},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() { srv.Close(); proxy.Close() })
+
+	region := "http://" + addr + "/latest/meta-data/placement/availability-zone"
+	resp, body := rawRequest(t, srv.Listener.Addr().String(), "GET", region, "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, fakegoogle.FakeAWSRegion) {
+		t.Errorf("GET %s through the proxy = %d %q; want 200 and a zone of %s", region, resp.StatusCode, body, fakegoogle.FakeAWSRegion)
+	}
+	if got := fake.RequestCount("/latest/meta-data/placement/availability-zone"); got != 1 {
+		t.Errorf("fake saw %d instance-metadata requests; want 1", got)
+	}
+	if resp, _ := rawRequest(t, srv.Listener.Addr().String(), "GET", "http://127.0.0.1:1/latest/meta-data/", ""); resp.StatusCode != 403 {
+		t.Errorf("request for another loopback address = %d; want 403", resp.StatusCode)
+	}
+	if resp, _ := rawRequest(t, srv.Listener.Addr().String(), "CONNECT", addr, ""); resp.StatusCode != 403 {
+		t.Errorf("CONNECT to the fake's address = %d; want 403 (only plain HTTP is routed)", resp.StatusCode)
+	}
+}

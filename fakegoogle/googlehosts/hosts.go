@@ -30,7 +30,7 @@ var routes = []route{
 		"/robot/v1/metadata/x509/*", "/robot/v1/metadata/jwk/*",
 		"/service_accounts/v1/metadata/x509/*", "/service_accounts/v1/metadata/jwk/*",
 		"/service_accounts/v1/metadata/raw/*", "/service_accounts/v1/jwk/*"}},
-	{"iamcredentials.googleapis.com", []string{"/v1/projects/*/serviceAccounts/*"}},
+	{"iamcredentials.googleapis.com", []string{"/v1/projects/*/serviceAccounts/*", grpcIAMCredentials}},
 	{"sts.googleapis.com", []string{"/v1/token", "/v1/oauthtoken", "/v1/introspect"}},
 	{"openidconnect.googleapis.com", []string{"/v1/userinfo"}},
 	{"cloudresourcemanager.googleapis.com", []string{"/v1/projects/*", "/v3/projects/*"}},
@@ -38,6 +38,15 @@ var routes = []route{
 	{"www.gstatic.com", []string{"/iap/verify/public_key", "/iap/verify/public_key-jwk"}},
 	// The device flow's verification_url, where the user enters the code.
 	{"www.google.com", []string{"/device"}},
+}
+
+// grpcIAMCredentials is the path prefix of IAM Credentials' gRPC service,
+// which Google's generated Go client calls over HTTP/2.
+const grpcIAMCredentials = "/google.iam.credentials.v1.IAMCredentials/"
+
+// servesGRPC reports whether host answers gRPC, so is offered HTTP/2.
+func servesGRPC(host string) bool {
+	return strings.EqualFold(host, "iamcredentials.googleapis.com")
 }
 
 // metadataHosts are the plain-HTTP names of the GCE metadata server.

@@ -34,6 +34,12 @@ type Options struct {
 	// those through its proxy. Plain-HTTP requests for them go to Metadata
 	// too. Optional; ignored when Metadata is nil.
 	MetadataAliases []string
+	// FakeAliases are "host:port" addresses at which Fake itself listens
+	// (the emulator's --listen address). Plain-HTTP requests for them go
+	// to Fake: gcloud sends every request through its proxy property,
+	// loopback included, among them an AWS external_account's requests
+	// to the fake's instance metadata (/latest/…). Optional.
+	FakeAliases []string
 	// Logger receives one line per tunnel and per refusal (hosts and paths
 	// only: queries and bodies can carry tokens). Optional; default
 	// discards.
@@ -61,11 +67,12 @@ func (o *Options) validate() error {
 // never do, and what is left (reply 200, wrap the connection in tls.Server,
 // hand it to an http.Server) is a few lines of the standard library.
 type Proxy struct {
-	fake     http.Handler
-	metadata http.Handler
-	aliases  []string
-	ca       *CA
-	log      *slog.Logger
+	fake        http.Handler
+	metadata    http.Handler
+	aliases     []string // of the metadata server
+	fakeAliases []string
+	ca          *CA
+	log         *slog.Logger
 
 	// Tunnelled connections are served by two in-process http.Servers fed
 	// through channel listeners, so keep-alive, timeouts and shutdown are
@@ -83,7 +90,8 @@ func New(opts *Options) (*Proxy, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{fake: opts.Fake, metadata: opts.Metadata, aliases: opts.MetadataAliases, ca: opts.CA, log: opts.Logger}
+	p := &Proxy{fake: opts.Fake, metadata: opts.Metadata, aliases: opts.MetadataAliases, fakeAliases: opts.FakeAliases,
+		ca: opts.CA, log: opts.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -141,10 +149,8 @@ func (p *Proxy) GoogleHandler() http.Handler { return http.HandlerFunc(p.serveGo
 func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// HTTP/1.1 only: every client of Google's auth endpoints speaks it,
-		// and the in-process server stays simple.
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		// Each connection gets the certificate and protocols of its host.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			name := strings.ToLower(hello.ServerName)
 			if name == "" {
 				name = connectHost // clients that connect by address send no SNI
@@ -152,9 +158,24 @@ func (p *Proxy) tlsConfig(connectHost string) *tls.Config {
 			if connectHost != "" && name != connectHost {
 				return nil, fmt.Errorf("googlehosts: TLS server name %q differs from the CONNECT host %q", name, connectHost)
 			}
-			return p.ca.Leaf(name)
+			leaf, err := p.ca.Leaf(name)
+			if err != nil {
+				return nil, err
+			}
+			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*leaf}, NextProtos: nextProtos(name)}, nil
 		},
 	}
+}
+
+// nextProtos are the ALPN protocols offered for host: HTTP/1.1, which
+// every client of Google's auth endpoints speaks, and HTTP/2 only where a
+// client needs it, gRPC to IAM Credentials, so every other host keeps one
+// simple path (and the fake's faults can still drop a connection).
+func nextProtos(host string) []string {
+	if servesGRPC(host) {
+		return []string{"h2", "http/1.1"}
+	}
+	return []string{"http/1.1"}
 }
 
 // ServeHTTP implements the proxy.
@@ -231,14 +252,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	alias := slices.Contains(p.aliases, r.URL.Host)
 	switch {
 	case r.URL.Scheme == "http" && (isMetadataHost(host) && port == "80" || alias) && p.metadata != nil:
-		r2 := r.Clone(r.Context())
-		r2.URL.Scheme, r2.URL.Host = "", ""
-		r2.RequestURI = r2.URL.RequestURI()
-		r2.Host = r.URL.Host
-		r2.Header.Del("Proxy-Connection")
-		r2.Header.Del("Proxy-Authorization")
 		p.log.Debug("googlehosts: metadata", "method", r.Method, "host", host, "path", r.URL.Path)
-		p.metadata.ServeHTTP(w, r2)
+		p.metadata.ServeHTTP(w, originForm(r))
+	case r.URL.Scheme == "http" && slices.Contains(p.fakeAliases, r.URL.Host):
+		p.log.Debug("googlehosts: fake by address", "method", r.Method, "host", r.URL.Host, "path", r.URL.Path)
+		p.fake.ServeHTTP(w, originForm(r))
 	case isMetadataHost(host):
 		p.refuse(w, r, http.StatusForbidden, r.URL.Host,
 			"the metadata route is off (no Options.Metadata; `gcptoken emulator` needs --metadata-listen), or the request is not http:// on port 80")
@@ -247,6 +265,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.refuseHost(w, r, r.URL.Host)
 	}
+}
+
+// originForm turns an absolute-form proxy request into the request its
+// server would have received directly.
+func originForm(r *http.Request) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host = "", ""
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Host = r.URL.Host
+	r2.Header.Del("Proxy-Connection")
+	r2.Header.Del("Proxy-Authorization")
+	return r2
 }
 
 func (p *Proxy) refuseHost(w http.ResponseWriter, r *http.Request, target string) {

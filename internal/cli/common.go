@@ -16,16 +16,21 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // Environment variables the CLI reads (besides Google's own ADC variables).
+// The endpoint variables (GCPTOKEN_EMULATOR_HOST and the per-endpoint
+// overrides) are read by the library, through internal/endpoints, from
+// App.Getenv; the CLI names them in help texts.
 const (
 	envCacheDir     = "GCPTOKEN_CACHE_DIR"
-	envTokenInfoURL = "GCPTOKEN_TOKENINFO_URL"
-	envIAMEndpoint  = "GCPTOKEN_IAM_ENDPOINT"
-	envSTSEndpoint  = "GCPTOKEN_STS_ENDPOINT"
+	envEmulatorHost = endpoints.EnvEmulatorHost
+	envTokenInfoURL = endpoints.EnvTokenInfoURL
+	envIAMEndpoint  = endpoints.EnvIAMEndpoint
+	envSTSEndpoint  = endpoints.EnvSTSEndpoint
 	// envImpersonate is gcloud's environment form of
 	// auth/impersonate_service_account; gcptoken honours it the same way.
 	envImpersonate = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
@@ -56,9 +61,9 @@ func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.impersonate, "impersonate-service-account", "", "impersonate `SA[,SA…]`: the last is the target, earlier ones are delegates, as in gcloud (default $"+envImpersonate+")")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "impersonated access-token `DURATION` (default 1h; up to 12h where the org policy allows more than 1h)")
 	fs.StringVar(&f.subject, "subject", "", "domain-wide delegation: act as `USER` (needs a service-account key, or impersonation)")
-	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else Google's)")
+	fs.StringVar(&f.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for impersonation (default $"+envIAMEndpoint+", else $"+envEmulatorHost+"'s, else Google's)")
 	fs.StringVar(&f.accessBoundary, "access-boundary", "", `downscope access tokens to the Credential Access Boundary in `+"`FILE`"+` ({"accessBoundary":{"accessBoundaryRules":[…]}}) through STS`)
-	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else https://sts.googleapis.com/v1/token)")
+	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS token-exchange `URL` for --access-boundary (default $"+envSTSEndpoint+", else $"+envEmulatorHost+"'s, else https://sts.googleapis.com/v1/token)")
 }
 
 // load finds the credentials the flags and environment select.
@@ -76,10 +81,12 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HTTPClient:      app.HTTPClient,
 	}
 	creds, err := credentials.Detect(ctx, opts)
-	if err != nil && f.file != "" {
+	switch {
+	case err != nil && f.file != "":
 		return nil, fmt.Errorf("--credentials: %w", err)
-	}
-	if err != nil {
+	case errors.Is(err, credentials.ErrNoCredentials):
+		return nil, fmt.Errorf("%w (with --credentials FILE)", err)
+	case err != nil:
 		return nil, err
 	}
 	if creds, err = f.impersonateIfAsked(app, creds); err != nil {
@@ -107,11 +114,9 @@ func (f *credFlags) downscopeIfAsked(ctx context.Context, app *App, creds *crede
 	if err != nil {
 		return nil, usagef("--access-boundary %q: %v", f.accessBoundary, err)
 	}
-	endpoint := f.stsEndpoint
-	if endpoint == "" {
-		endpoint = app.Getenv(envSTSEndpoint)
-	}
-	d, err := credentials.Downscope(creds, &credentials.DownscopeOptions{Boundary: data, STSEndpoint: endpoint})
+	// Without --sts-endpoint the library picks $GCPTOKEN_STS_ENDPOINT, the
+	// emulator's, or Google's.
+	d, err := credentials.Downscope(creds, &credentials.DownscopeOptions{Boundary: data, STSEndpoint: f.stsEndpoint})
 	var be *credentials.AccessBoundaryError
 	switch {
 	case errors.As(err, &be):
@@ -166,15 +171,13 @@ func (f *credFlags) impersonateIfAsked(app *App, creds *credentials.Credentials)
 		}
 		accounts = append(accounts, a)
 	}
-	endpoint := f.iamEndpoint
-	if endpoint == "" {
-		endpoint = app.Getenv(envIAMEndpoint)
-	}
+	// Without --iam-endpoint the library picks $GCPTOKEN_IAM_ENDPOINT, the
+	// emulator's, or Google's.
 	imp, err := credentials.Impersonate(creds, &credentials.ImpersonateOptions{
 		Target:      accounts[len(accounts)-1],
 		Delegates:   accounts[:len(accounts)-1],
 		Lifetime:    f.lifetime,
-		IAMEndpoint: endpoint,
+		IAMEndpoint: f.iamEndpoint,
 		TokenURL:    f.tokenURL,
 	})
 	if err != nil {
@@ -268,7 +271,7 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 	}
 	cache := f.diskCache(app)
 	if cache == nil {
-		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}), nil
+		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
 	}
 	pinned, err := creds.Snapshot(ctx)
 	if err != nil {
@@ -279,10 +282,14 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 			return nil, err
 		}
 	}
+	cached, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	if err != nil {
+		return nil, err
+	}
 	return &diskcache.Provider{
 		Cache:  cache,
 		Key:    cacheKey(pinned, req),
-		Source: gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}),
+		Source: cached,
 		OnError: func(err error) {
 			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s\n", safetext.OneLine(err.Error()))
 		},
@@ -293,22 +300,21 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 func plainSource(creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
 	switch {
 	case req.selfSigned:
-		src, err := creds.SelfSignedJWTProvider(req.audience, req.scopes)
+		src, err := creds.SelfSignedJWTSource(req.audience, req.scopes)
 		if err != nil {
 			return nil, usagef("--self-signed: %v", err)
 		}
 		return src, nil
 	case req.kind == gcptoken.IDToken:
-		var opts []credentials.IDTokenOption
-		if req.tokenFormat != "" {
-			opts = append(opts, credentials.WithTokenFormat(req.tokenFormat), credentials.WithLicenses(req.licenses))
+		src, err := creds.IDTokenSource(req.audience, &credentials.IDTokenOptions{
+			TokenFormat: req.tokenFormat, Licenses: req.licenses, IncludeEmail: req.includeEmail,
+		})
+		if err != nil && creds.Type == credentials.TypeExternalAccount {
+			return nil, fmt.Errorf("%w (`gcptoken create-cred-config --service-account EMAIL` writes one)", err)
 		}
-		if req.includeEmail {
-			opts = append(opts, credentials.WithIncludeEmail(true))
-		}
-		return creds.IDTokenProvider(req.audience, opts...)
+		return src, err
 	}
-	return creds.AccessTokenProvider(req.scopes)
+	return creds.AccessTokenSource(req.scopes)
 }
 
 // diskCache is the on-disk cache, or nil with --no-cache or when there is

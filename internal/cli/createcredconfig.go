@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -218,7 +219,13 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 		WorkforcePoolUserProject: o.userProject,
 		UniverseDomain:           "googleapis.com",
 	}
-	sts, err := endpointFlag("--sts-endpoint", o.stsEndpoint, getenv(envSTSEndpoint), defaultSTSTokenURL)
+	// Under GCPTOKEN_EMULATOR_HOST the file names the emulator, so that
+	// every client that reads it (not only gcptoken) talks to the fake.
+	ends, err := endpoints.FromEnv(getenv)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	sts, err := endpointFlag("--sts-endpoint", o.stsEndpoint, getenv(envSTSEndpoint), ends.Rewrite(defaultSTSTokenURL))
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +317,7 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 		if !strings.Contains(o.serviceAccount, "@") || strings.ContainsAny(o.serviceAccount, "/: ") {
 			return nil, usagef("--service-account %q: want a service account email", o.serviceAccount)
 		}
-		iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, getenv(envIAMEndpoint), defaultIAMCredsURL)
+		iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, getenv(envIAMEndpoint), ends.Rewrite(defaultIAMCredsURL))
 		if err != nil {
 			return nil, err
 		}

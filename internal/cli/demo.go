@@ -56,11 +56,7 @@ func demoRun(ctx context.Context, app *App) error {
 
 	w.heading("1. Service-account key -> access token")
 	w.line("Like: gcloud auth print-access-token / google.auth.default() + credentials.refresh()")
-	src, err := sa.AccessTokenProvider([]string{defaultScope})
-	if err != nil {
-		return err
-	}
-	at, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now}).Token(ctx)
+	at, err := demoToken(ctx, app, sa.AccessTokenSource, []string{defaultScope})
 	if err != nil {
 		return err
 	}
@@ -74,11 +70,9 @@ func demoRun(ctx context.Context, app *App) error {
 	w.heading("2. Service-account key -> ID token for the sample service")
 	w.line("Like: gcloud auth print-identity-token --audiences=URL /")
 	w.line("      service_account.IDTokenCredentials.from_service_account_file(key, target_audience=URL)")
-	idSrc, err := sa.IDTokenProvider(audience)
-	if err != nil {
-		return err
-	}
-	idt, err := gcptoken.NewCachedProvider(idSrc, &gcptoken.CacheOptions{Now: app.Now}).Token(ctx)
+	idt, err := demoToken(ctx, app, func([]string) (gcptoken.TokenProvider, error) {
+		return sa.IDTokenSource(audience, nil)
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -128,7 +122,7 @@ func demoRun(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	userSrc, err := user.AccessTokenProvider(nil)
+	userSrc, err := user.AccessTokenSource(nil)
 	if err != nil {
 		return err
 	}
@@ -139,7 +133,7 @@ func demoRun(ctx context.Context, app *App) error {
 	w.field("credential", fmt.Sprintf("%s (client %s)", user.Type, user.ClientID))
 	w.field("access token", shorten(uat.Value))
 	w.field("granted scope", uat.Metadata[gcptoken.MetaScope])
-	userID, err := user.IDTokenProvider(audience)
+	userID, err := user.IDTokenSource(audience, nil)
 	if err != nil {
 		return err
 	}
@@ -165,7 +159,7 @@ func demoRun(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	impID, err := imp.IDTokenProvider(audience, credentials.WithIncludeEmail(true))
+	impID, err := imp.IDTokenSource(audience, &credentials.IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		return err
 	}
@@ -194,6 +188,20 @@ func demoRun(ctx context.Context, app *App) error {
 	return w.err
 }
 
+// demoToken gets one token from the source src makes for scopes, through
+// the in-process cache on the app's clock, as the token commands do.
+func demoToken(ctx context.Context, app *App, src func([]string) (gcptoken.TokenProvider, error), scopes []string) (*gcptoken.Token, error) {
+	plain, err := src(scopes)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gcptoken.NewCachedProvider(plain, &gcptoken.CacheOptions{Now: app.Now})
+	if err != nil {
+		return nil, err
+	}
+	return p.Token(ctx)
+}
+
 // demoFederation is step 7: a workload on AWS, without any Google key,
 // calls the sample service through workload identity federation.
 func demoFederation(ctx context.Context, app *App, w *demoWriter, fake *fakegoogle.Running, audience, target string) error {
@@ -219,7 +227,7 @@ func demoFederation(ctx context.Context, app *App, w *demoWriter, fake *fakegoog
 	}
 	w.line("chain: AWS role credentials (instance metadata, IMDSv2) -> signed GetCallerIdentity")
 	w.line("       -> STS token exchange -> IAM generateIdToken as the service account")
-	idp, err := ext.IDTokenProvider(audience, credentials.WithIncludeEmail(true))
+	idp, err := ext.IDTokenSource(audience, &credentials.IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
-	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
 type emulatorOptions struct {
@@ -302,26 +300,6 @@ func prepareStateDir(dir string) (string, error) {
 
 type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
 
-// newEmulatorMetadataServer serves the fake service account through a real
-// metadataserver, minting its tokens at the fake token endpoint.
-func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
-	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := credentials.FromJSON(key, nil)
-	if err != nil {
-		return nil, err
-	}
-	return metadataserver.New(&metadataserver.Options{
-		Source:              credentialSource{creds},
-		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
-		ProjectID:           fakegoogle.DefaultProjectID,
-		AllowedHosts:        allowedHosts,
-		Logger:              logger,
-	})
-}
-
 func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (*emulatorFiles, error) {
 	f := &emulatorFiles{
 		serviceAccount: filepath.Join(dir, "service-account.json"),
@@ -348,10 +326,9 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		"export GCPTOKEN_EMULATOR_URL=" + shellQuote(base),
 		"export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.serviceAccount),
 		"export GOOGLE_CLOUD_PROJECT=" + shellQuote(fakegoogle.DefaultProjectID),
-		"export " + envTokenInfoURL + "=" + shellQuote(base+"/tokeninfo"),
-		"export " + envCertsURL + "=" + shellQuote(base+"/oauth2/v3/certs"),
-		"export " + envIAMEndpoint + "=" + shellQuote(fake.IAMCredentialsURL()),
-		"export " + envSTSEndpoint + "=" + shellQuote(fake.STSURL()),
+		"# gcptoken and its Go library: every Google endpoint (token, IAM, STS,",
+		"# certs, tokeninfo) is the emulator; GCPTOKEN_IAM_ENDPOINT and friends override one.",
+		"export " + envEmulatorHost + "=" + shellQuote(strings.TrimPrefix(base, "http://")),
 		"export " + envAuthURL + "=" + shellQuote(fake.AuthURL()), // gcptoken login
 		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
 		"# gcloud: send its token requests to the emulator too.",

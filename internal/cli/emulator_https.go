@@ -61,7 +61,10 @@ func (o *emulatorOptions) startHTTPS(fake *fakegoogle.Server, stateDir string, m
 	if err != nil {
 		return nil, fmt.Errorf("--ca-dir %s: %w", caDir, err)
 	}
-	opts := &googlehosts.Options{Fake: fake, CA: ca, Logger: logger}
+	// gcloud sends even loopback requests through its proxy property: an
+	// AWS external_account's instance-metadata requests to the fake among
+	// them.
+	opts := &googlehosts.Options{Fake: fake, CA: ca, Logger: logger, FakeAliases: []string{strings.TrimPrefix(fake.BaseURL(), "http://")}}
 	if mdsLn != nil {
 		mds, err := newEmulatorMetadataServer(fake, logger, o.metadataHosts())
 		if err != nil {
@@ -117,7 +120,9 @@ func (h *emulatorHTTPS) appendEnv(envPath string, withMetadata bool) error {
 	lines := []string{
 		"# --https-proxy: programs reach the fake under Google's own host names",
 		"# (https://oauth2.googleapis.com/token, ...) through this proxy, trusting",
-		"# its local CA. It refuses every other host; loopback goes direct.",
+		"# its local CA. It refuses every other host; loopback goes direct, but for",
+		"# gcloud, whose proxy setting covers loopback too: the proxy answers the",
+		"# fake's own address (AWS instance metadata) and the metadata server's.",
 		"export HTTPS_PROXY=" + proxyURL + " https_proxy=" + proxyURL,
 		"export NO_PROXY='127.0.0.1,localhost,::1' no_proxy='127.0.0.1,localhost,::1'",
 		"export SSL_CERT_FILE=" + ca + "             # Go, OpenSSL",

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 	"github.com/gcptoken/gcptoken/internal/redirect"
@@ -55,7 +56,7 @@ With no argument or "-", the token is read from standard input.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
-	cmd.Flags().StringVar(&o.tokenInfoURL, "tokeninfo-url", "", "tokeninfo endpoint `URL` for opaque tokens (default $"+envTokenInfoURL+", else Google's)")
+	cmd.Flags().StringVar(&o.tokenInfoURL, "tokeninfo-url", "", "tokeninfo endpoint `URL` for opaque tokens (default $"+envTokenInfoURL+", else $"+envEmulatorHost+"'s, else Google's)")
 	return cmd
 }
 
@@ -78,10 +79,13 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 	}
 	endpoint := o.tokenInfoURL
 	if endpoint == "" {
-		endpoint = app.Getenv(envTokenInfoURL)
-	}
-	if endpoint == "" {
-		endpoint = defaultTokenInfoURL
+		env, err := endpoints.FromEnv(app.Getenv)
+		if err != nil {
+			return usagef("info: %v", err)
+		}
+		if endpoint, err = env.URL(envTokenInfoURL, defaultTokenInfoURL); err != nil {
+			return usagef("info: %v", err)
+		}
 	}
 	info, err := lookupTokenInfo(cmd, app, endpoint, token)
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/metadataserver"
@@ -50,12 +50,40 @@ type metadataConfig struct {
 	UniverseDomain      string            `json:"universe_domain"`
 	ProjectAttributes   map[string]string `json:"project_attributes"`
 	Instance            struct {
-		ID         string            `json:"id"`
-		Name       string            `json:"name"`
-		Zone       string            `json:"zone"`
-		Hostname   string            `json:"hostname"`
-		Attributes map[string]string `json:"attributes"`
+		ID          string            `json:"id"`
+		Name        string            `json:"name"`
+		Zone        string            `json:"zone"`
+		Hostname    string            `json:"hostname"`
+		Attributes  map[string]string `json:"attributes"`
+		MachineType string            `json:"machine_type"`
+		Image       string            `json:"image"`
+		CPUPlatform string            `json:"cpu_platform"`
+		Description string            `json:"description"`
+		Tags        []string          `json:"tags"`
+		Licenses    []string          `json:"licenses"`
+		InternalIP  string            `json:"internal_ip"`
+		ExternalIP  string            `json:"external_ip"`
+		Network     string            `json:"network"`
+		// CreationTimestamp is RFC 3339; full-format ID tokens carry it.
+		CreationTimestamp string `json:"creation_timestamp"`
 	} `json:"instance"`
+}
+
+// instanceOptions copies the config file's description of the VM into
+// opts.
+func (cfg *metadataConfig) instanceOptions(opts *metadataserver.Options) error {
+	in := &cfg.Instance
+	opts.MachineType, opts.Image, opts.CPUPlatform, opts.Description = in.MachineType, in.Image, in.CPUPlatform, in.Description
+	opts.Tags, opts.Licenses = in.Tags, in.Licenses
+	opts.InternalIP, opts.ExternalIP, opts.Network = in.InternalIP, in.ExternalIP, in.Network
+	if in.CreationTimestamp != "" {
+		t, err := time.Parse(time.RFC3339, in.CreationTimestamp)
+		if err != nil {
+			return usagef("--config: instance.creation_timestamp %q: want RFC 3339, e.g. 2024-05-06T07:08:09Z", in.CreationTimestamp)
+		}
+		opts.CreationTime = t
+	}
+	return nil
 }
 
 func newMetadataServerCmd(app *App) *cobra.Command {
@@ -88,10 +116,23 @@ theirs is always the OAuth client. An identity request for another audience
 gets 400 with the reason, rather than a token the service would refuse;
 --allow-client-audience serves the client's token anyway.
 
-A config file (--config) holds the same settings as JSON:
+Besides tokens it serves what every VM has (instance/id, name, hostname,
+zone, machine-type, image, cpu-platform, tags, network-interfaces/0/...,
+licenses/, scheduling/, project/...), with ?recursive=true and ?alt=json|text.
+ID tokens are what the credential mints: over a service-account key that is
+the token endpoint's claim set (with email, azp the email), whatever format=
+asks for; only a VM (or gcptoken emulator's metadata server) adds
+google.compute_engine or leaves email out of format=standard.
+
+A config file (--config) holds the same settings as JSON, and the rest of
+the VM's description:
   {"project_id": "p", "numeric_project_id": "123", "service_account_email": "…",
    "scopes": ["…"], "project_attributes": {"k": "v"},
-   "instance": {"name": "vm", "zone": "us-central1-a", "attributes": {"k": "v"}}}`,
+   "instance": {"name": "vm", "zone": "us-central1-a", "attributes": {"k": "v"},
+     "id": "123", "hostname": "…", "machine_type": "e2-medium", "image": "projects/…",
+     "cpu_platform": "…", "description": "…", "tags": ["web"], "licenses": ["123"],
+     "internal_ip": "10.128.0.2", "external_ip": "203.0.113.2", "network": "default",
+     "creation_timestamp": "2024-05-06T07:08:09Z"}}`,
 		Example: `  gcptoken metadata-server --credentials key.json
   gcptoken metadata-server --project my-project --instance-attribute env=dev`,
 		Args: cobra.NoArgs,
@@ -155,7 +196,7 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 		return err
 	}
 	opts := &metadataserver.Options{
-		Source:                credentialSource{creds},
+		Source:                metadataserver.FromCredentials(creds),
 		ServiceAccountEmail:   firstNonEmpty(o.email, cfg.ServiceAccountEmail, creds.Principal),
 		ProjectID:             firstNonEmpty(o.project, cfg.ProjectID, creds.ProjectID),
 		NumericProjectID:      firstNonEmpty(o.numericProject, cfg.NumericProjectID),
@@ -174,6 +215,9 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 	}
 	if len(opts.Scopes) == 0 {
 		opts.Scopes = parseScopes(cfg.Scopes)
+	}
+	if err := cfg.instanceOptions(opts); err != nil {
+		return err
 	}
 	if opts.ServiceAccountEmail == "" {
 		return usagef("metadata-server: the %s credentials name no account: pass --service-account-email", creds.Type)
@@ -215,18 +259,6 @@ func printMetadataBanner(app *App, o *metadataServerOptions, opts *metadataserve
 		opts.ServiceAccountEmail, opts.ProjectID, credType, addr)
 	fmt.Fprintf(app.Out, "Point clients at it with:\n  export GCE_METADATA_HOST=%s GCE_METADATA_IP=%s GCE_METADATA_ROOT=%s\n", addr, addr, addr)
 	fmt.Fprintf(app.Out, "Health: http://%s/healthz  Metrics: http://%s/metrics\n", addr, addr)
-}
-
-// credentialSource adapts credentials to what the metadata server consumes.
-type credentialSource struct{ creds *credentials.Credentials }
-
-func (s credentialSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s credentialSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience,
-		credentials.WithTokenFormat(req.Format), credentials.WithLicenses(req.Licenses))
 }
 
 func readMetadataConfig(path string) (*metadataConfig, error) {

@@ -78,7 +78,9 @@ func TestMetadataServerCommand(t *testing.T) {
 	t.Parallel()
 	f := startFake(t)
 	e := newEnv(t)
-	cfg := writeFile(t, "mds.json", []byte(`{"instance": {"name": "vm-1", "attributes": {"env": "file", "team": "a"}}}`))
+	cfg := writeFile(t, "mds.json", []byte(`{"instance": {"name": "vm-1", "attributes": {"env": "file", "team": "a"},
+		"machine_type": "c3-standard-4", "tags": ["web", "ssh"], "internal_ip": "10.2.0.7", "external_ip": "198.51.100.7",
+		"licenses": ["42"], "creation_timestamp": "2024-05-06T07:08:09Z"}}`))
 	addr := startMetadataServer(t, e, "--credentials", saKeyFile(t, f), "--config", cfg, "--instance-attribute", "env=flag")
 
 	tests := []struct {
@@ -90,6 +92,11 @@ func TestMetadataServerCommand(t *testing.T) {
 		{"/computeMetadata/v1/instance/name", "vm-1"},
 		{"/computeMetadata/v1/instance/attributes/env", "flag"},
 		{"/computeMetadata/v1/instance/attributes/team", "a"},
+		{"/computeMetadata/v1/instance/machine-type", "/machineTypes/c3-standard-4"},
+		{"/computeMetadata/v1/instance/tags", `["web","ssh"]`},
+		{"/computeMetadata/v1/instance/network-interfaces/0/ip", "10.2.0.7"},
+		{"/computeMetadata/v1/instance/network-interfaces/0/access-configs/0/external-ip", "198.51.100.7"},
+		{"/computeMetadata/v1/instance/licenses/0/id", "42"},
 		{"/computeMetadata/v1/instance/service-accounts/default/token", `"access_token":"ya29.`},
 		{"/healthz", "ok"},
 	}
@@ -124,6 +131,7 @@ func TestMetadataServerBadInput(t *testing.T) {
 	key := saKeyFile(t, f)
 	user, _ := userFile(t, f)
 	badCfg := writeFile(t, "bad.json", []byte(`{"instance": {"nmae": "typo"}}`))
+	badTime := writeFile(t, "badtime.json", []byte(`{"instance": {"creation_timestamp": "yesterday"}}`))
 	tests := []struct {
 		name      string
 		args      []string
@@ -133,6 +141,7 @@ func TestMetadataServerBadInput(t *testing.T) {
 		{"bad listen", []string{"metadata-server", "--listen", "nope"}, ExitUsage, []string{"--listen"}},
 		{"missing config", []string{"metadata-server", "--credentials", key, "--config", filepath.Join(t.TempDir(), "none.json")}, ExitUsage, []string{"--config"}},
 		{"unknown config field", []string{"metadata-server", "--credentials", key, "--config", badCfg}, ExitUsage, []string{"nmae"}},
+		{"bad creation timestamp", []string{"metadata-server", "--credentials", key, "--config", badTime}, ExitUsage, []string{"creation_timestamp", "RFC 3339"}},
 		{"bad log format", []string{"metadata-server", "--credentials", key, "--log-format", "xml"}, ExitUsage, []string{"--log-format"}},
 		{"bad allowed host", []string{"metadata-server", "--credentials", key, "--allow-host", "mds.example:99999"}, ExitUsage, []string{"--allow-host", "mds.example:99999"}},
 		{"user credentials without project", []string{"metadata-server", "--credentials", user, "--service-account-email", "u@example.com"}, ExitUsage, []string{"--project"}},

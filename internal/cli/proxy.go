@@ -149,17 +149,20 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
 			scopes = []string{defaultScope}
 		}
-		src, err = creds.AccessTokenProvider(scopes)
+		src, err = creds.AccessTokenSource(scopes)
 		what = "access token"
 	} else {
-		src, err = creds.IDTokenProvider(audience)
+		src, err = creds.IDTokenSource(audience, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
 	// The in-memory cache only: the proxy keeps its token warm itself, and
 	// the request path must not touch the disk.
-	tokens := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	tokens, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
 
 	// Fail fast on a credential the token server refuses; an unreachable
 	// token endpoint may come back, so start anyway.

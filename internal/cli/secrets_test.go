@@ -118,7 +118,7 @@ func TestSecretsAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms, err := metadataserver.New(&metadataserver.Options{
-		Source: credentialSource{creds}, ServiceAccountEmail: fakegoogle.DefaultServiceAccount, ProjectID: fakegoogle.DefaultProjectID,
+		Source: metadataserver.FromCredentials(creds), ServiceAccountEmail: fakegoogle.DefaultServiceAccount, ProjectID: fakegoogle.DefaultProjectID,
 		Logger: slog.New(slog.NewTextHandler(mdsLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -94,7 +94,7 @@ func TestEmulatorWritesUsableFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"GOOGLE_APPLICATION_CREDENTIALS=", "GCPTOKEN_TOKENINFO_URL='" + base + "/tokeninfo'", "CLOUDSDK_AUTH_TOKEN_HOST="} {
+	for _, want := range []string{"GOOGLE_APPLICATION_CREDENTIALS=", "GCPTOKEN_EMULATOR_HOST='" + strings.TrimPrefix(base, "http://") + "'", "CLOUDSDK_AUTH_TOKEN_HOST="} {
 		if !strings.Contains(string(envSh), want) {
 			t.Errorf("env.sh lacks %q:\n%s", want, envSh)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -14,14 +13,15 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/idtoken"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 // envCertsURL names the JWKS that verify uses when --certs-url is not
-// given (the emulator's env.sh exports it, pointing at the fake). It does
-// not apply to --iap, whose keys live elsewhere.
-const envCertsURL = "GCPTOKEN_CERTS_URL"
+// given. It does not apply to --iap, whose keys live elsewhere;
+// GCPTOKEN_EMULATOR_HOST (the emulator's env.sh) moves both.
+const envCertsURL = endpoints.EnvCertsURL
 
 type verifyOptions struct {
 	audiences       []string
@@ -44,7 +44,8 @@ the issuer, the audience and the expiry (with 30 seconds of clock skew).
 With no argument or "-", the token is read from standard input; an
 "Authorization: Bearer" prefix is dropped.
 
-The keys come from --certs-url, else $` + envCertsURL + `, else Google's
+The keys come from --certs-url, else $` + envCertsURL + `, else the
+emulator's ($` + envEmulatorHost + `), else Google's
 https://www.googleapis.com/oauth2/v3/certs. --iap checks an Identity-Aware
 Proxy assertion instead: ES256, issuer https://cloud.google.com/iap, keys
 from https://www.gstatic.com/iap/verify/public_key-jwk (or --certs-url).
@@ -81,18 +82,9 @@ func verifyRun(cmd *cobra.Command, app *App, o *verifyOptions, args []string) er
 	case slices.Contains(o.audiences, "") || slices.Contains(o.issuers, "") || slices.Contains(o.allowedEmails, ""):
 		return usagef("verify: --audience, --issuer and --allowed-email values must not be empty")
 	}
-	certsURL := o.certsURL
-	if certsURL == "" && !o.iap {
-		certsURL = app.Getenv(envCertsURL)
-	}
-	if certsURL == "" {
-		certsURL = idtoken.GoogleKeysURL
-		if o.iap {
-			certsURL = idtoken.IAPKeysURL
-		}
-	}
-	if u, err := url.Parse(certsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("verify: certificate URL %q is not an absolute http(s) URL", certsURL)
+	certsURL, err := o.keysURL(app)
+	if err != nil {
+		return err
 	}
 	token, err := readTokenArg(cmd.Context(), app, "verify", args)
 	if err != nil {
@@ -208,4 +200,29 @@ func writeVerified(w io.Writer, format string, c *idtoken.Claims, certsURL strin
 	line("keys", certsURL)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// keysURL is --certs-url, else what the environment says for Google's
+// (or, with --iap, IAP's) keys: $GCPTOKEN_CERTS_URL (not for --iap), the
+// emulator's, or Google's.
+func (o *verifyOptions) keysURL(app *App) (string, error) {
+	if o.certsURL != "" {
+		if err := endpoints.CheckURL(o.certsURL); err != nil {
+			return "", usagef("verify: --certs-url: %v", err)
+		}
+		return o.certsURL, nil
+	}
+	env, err := endpoints.FromEnv(app.Getenv)
+	if err != nil {
+		return "", usagef("verify: %v", err)
+	}
+	override, def := envCertsURL, idtoken.GoogleKeysURL
+	if o.iap {
+		override, def = "", idtoken.IAPKeysURL
+	}
+	u, err := env.URL(override, def)
+	if err != nil {
+		return "", usagef("verify: %v", err)
+	}
+	return u, nil
 }

@@ -349,7 +349,7 @@ func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
 			due[k] = t + f.TokenLifetime - f.RefreshBefore - f.extraLead(draw[k])
 			return &gcptoken.Token{Value: "tok", Kind: gcptoken.AccessToken, Expiry: now().Add(f.TokenLifetime)}, nil
 		})
-		providers[k] = gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{
+		providers[k], _ = gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{ // valid options
 			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, RefreshJitter: f.RefreshJitter, MaxAttempts: 1, Now: now,
 			Rand: func() float64 {
 				mu.Lock()

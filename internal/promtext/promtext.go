@@ -7,7 +7,8 @@
 // init code registers protobuf descriptors and default collectors, and the
 // CLI's start-up time is a product goal. The daemons only need a handful of
 // counters, so this package does that much and no more. Tests check the
-// output with client_golang's own parser (prometheus/common/expfmt).
+// output with client_golang's own parser (prometheus/common/expfmt), in
+// crosscheck/promtext_test.go so that the parser stays out of this module.
 //
 // The hot path is lock-free: a vector's children live in a copy-on-write
 // map read through an atomic pointer, and values are updated with atomics.

@@ -163,16 +163,6 @@ func faultyFake(cfg Config) (*fakegoogle.Running, *credentials.Credentials, erro
 	return f, creds, nil
 }
 
-type mdSource struct{ creds *credentials.Credentials }
-
-func (s mdSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenProvider(scopes)
-}
-
-func (s mdSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenProvider(req.Audience)
-}
-
 func runMetadataServer(ctx context.Context, cfg Config) (*Report, error) {
 	f, creds, err := faultyFake(cfg)
 	if err != nil {
@@ -180,7 +170,7 @@ func runMetadataServer(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer f.Close()
 	ms, err := metadataserver.New(&metadataserver.Options{
-		Source:              mdSource{creds},
+		Source:              metadataserver.FromCredentials(creds),
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
 		RefreshBefore:       refreshBefore,
@@ -226,11 +216,14 @@ func runProxy(ctx context.Context, cfg Config) (*Report, error) {
 	}))
 	defer backend.Close()
 	target, _ := url.Parse(backend.URL)
-	plain, err := creds.AccessTokenProvider([]string{"https://www.googleapis.com/auth/cloud-platform"})
+	plain, err := creds.AccessTokenSource(nil)
 	if err != nil {
 		return nil, err
 	}
-	tokens := gcptoken.NewCachedProvider(plain, &gcptoken.CacheOptions{RefreshBefore: refreshBefore, MinRemaining: minRemaining})
+	tokens, err := gcptoken.NewCachedProvider(plain, &gcptoken.CacheOptions{RefreshBefore: refreshBefore, MinRemaining: minRemaining})
+	if err != nil {
+		return nil, err
+	}
 	if _, err := tokens.Token(ctx); err != nil { // a token exists before clients start
 		return nil, err
 	}

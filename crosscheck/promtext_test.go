@@ -1,6 +1,12 @@
-package promtext
+// Tests of the Prometheus text writer, checked with Prometheus's own parser
+// (github.com/prometheus/common/expfmt). They live here, not beside
+// internal/promtext, so that the parser stays out of the root module's
+// dependencies.
+
+package crosscheck_test
 
 import (
+	"github.com/gcptoken/gcptoken/internal/promtext"
 	"io"
 	"maps"
 	"math"
@@ -35,7 +41,7 @@ func labelsOf(m *dto.Metric) map[string]string {
 
 func TestWriteToParses(t *testing.T) {
 	t.Parallel()
-	r := NewRegistry()
+	r := promtext.NewRegistry()
 	reqs := r.NewCounterVec("app_requests_total", "Requests.\nBy \\ code.", "endpoint", "code")
 	inflight := r.NewGaugeVec("app_in_flight", "In flight.")
 	lat := r.NewHistogramVec("app_latency_seconds", "Latency.", []float64{0.01, 0.1, 1}, "kind")
@@ -108,7 +114,7 @@ func TestWriteToParses(t *testing.T) {
 
 func TestWriteToFormat(t *testing.T) {
 	t.Parallel()
-	r := NewRegistry()
+	r := promtext.NewRegistry()
 	r.NewCounterVec("b_total", "B.", "x").With("2").Inc()
 	r.NewCounterVec("b_total_other", "B2.", "x") // no series yet
 	h := r.NewHistogramVec("a_seconds", "A.", []float64{0.5})
@@ -142,7 +148,7 @@ b_total_other2{x="1"} 1
 
 func TestHandler(t *testing.T) {
 	t.Parallel()
-	r := NewRegistry()
+	r := promtext.NewRegistry()
 	r.NewGaugeVec("g", "G.").With().Set(1.5)
 	rec := httptest.NewRecorder()
 	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -157,7 +163,7 @@ func TestHandler(t *testing.T) {
 
 func TestConcurrentUpdates(t *testing.T) {
 	t.Parallel()
-	r := NewRegistry()
+	r := promtext.NewRegistry()
 	c := r.NewCounterVec("c_total", "C.", "k")
 	h := r.NewHistogramVec("h", "H.", []float64{1, 2}, "k")
 	const workers, each = 8, 1000
@@ -201,15 +207,15 @@ func TestPanics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		f    func(r *Registry)
+		f    func(r *promtext.Registry)
 	}{
-		{"bad name", func(r *Registry) { r.NewCounterVec("bad-name", "x") }},
-		{"bad label", func(r *Registry) { r.NewCounterVec("ok", "x", "bad-label") }},
-		{"reserved le", func(r *Registry) { r.NewHistogramVec("ok", "x", []float64{1}, "le") }},
-		{"duplicate", func(r *Registry) { r.NewCounterVec("dup", "x"); r.NewGaugeVec("dup", "x") }},
-		{"label count", func(r *Registry) { r.NewCounterVec("ok", "x", "a").With("1", "2") }},
-		{"unsorted buckets", func(r *Registry) { r.NewHistogramVec("ok", "x", []float64{2, 1}) }},
-		{"negative counter", func(r *Registry) { r.NewCounterVec("ok", "x").With().Add(-1) }},
+		{"bad name", func(r *promtext.Registry) { r.NewCounterVec("bad-name", "x") }},
+		{"bad label", func(r *promtext.Registry) { r.NewCounterVec("ok", "x", "bad-label") }},
+		{"reserved le", func(r *promtext.Registry) { r.NewHistogramVec("ok", "x", []float64{1}, "le") }},
+		{"duplicate", func(r *promtext.Registry) { r.NewCounterVec("dup", "x"); r.NewGaugeVec("dup", "x") }},
+		{"label count", func(r *promtext.Registry) { r.NewCounterVec("ok", "x", "a").With("1", "2") }},
+		{"unsorted buckets", func(r *promtext.Registry) { r.NewHistogramVec("ok", "x", []float64{2, 1}) }},
+		{"negative counter", func(r *promtext.Registry) { r.NewCounterVec("ok", "x").With().Add(-1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,13 +225,13 @@ func TestPanics(t *testing.T) {
 					t.Errorf("got no panic; want one")
 				}
 			}()
-			tt.f(NewRegistry())
+			tt.f(promtext.NewRegistry())
 		})
 	}
 }
 
 func BenchmarkCounterWith(b *testing.B) {
-	c := NewRegistry().NewCounterVec("c_total", "C.", "endpoint", "code")
+	c := promtext.NewRegistry().NewCounterVec("c_total", "C.", "endpoint", "code")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

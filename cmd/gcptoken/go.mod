@@ -1,0 +1,26 @@
+module github.com/gcptoken/gcptoken/cmd/gcptoken
+
+go 1.26.0
+
+replace github.com/gcptoken/gcptoken => ../..
+
+replace github.com/gcptoken/gcptoken/internal/cli => ../../internal/cli
+
+require github.com/gcptoken/gcptoken/internal/cli v0.0.0-00010101000000-000000000000
+
+require (
+	cloud.google.com/go/auth v0.24.3 // indirect
+	cloud.google.com/go/compute/metadata v0.10.0 // indirect
+	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
+	github.com/aws/smithy-go v1.28.9 // indirect
+	github.com/docker/docker-credential-helpers v0.9.12 // indirect
+	github.com/gcptoken/gcptoken v0.0.0-00010101000000-000000000000 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+	github.com/googleapis/gax-go/v2 v2.27.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/cobra v1.10.2 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
+	golang.org/x/oauth2 v0.37.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
