@@ -96,17 +96,17 @@ wine-test: deps-wine
 		echo "wine-test: wine or binutils-mingw-w64 is missing: Windows tests not run"; \
 		if [ "$$CI" = true ]; then exit 1; fi; exit 0; \
 	fi; \
-	set -e; w=$(CURDIR)/bin/wine; mkdir -p "$$w/overlay"; \
+	set -e; w=$(CURDIR)/bin/wine; mkdir -p "$$w/_overlay"; \
 	x86_64-w64-mingw32-dlltool -d internal/tools/wine/advapi32.def -l "$$w/libadvapi32.a"; \
 	x86_64-w64-mingw32-as internal/tools/wine/bcryptprimitives.s -o "$$w/bcryptprimitives.o"; \
 	x86_64-w64-mingw32-ld -shared --no-insert-timestamp -e DllEntry -o "$$w/bcryptprimitives.dll" \
 		"$$w/bcryptprimitives.o" internal/tools/wine/bcryptprimitives.def "$$w/libadvapi32.a"; \
 	src=$$($(GO) env GOROOT)/src/internal/syscall/windows/at_windows.go; \
-	sed 's|^\([[:space:]]*\)STATUS_NOT_SUPPORTED:|\1STATUS_NOT_SUPPORTED, NTStatus(0xC0000002):|' "$$src" >"$$w/overlay/at_windows.go"; \
-	if cmp -s "$$src" "$$w/overlay/at_windows.go"; then \
+	sed 's|^\([[:space:]]*\)STATUS_NOT_SUPPORTED:|\1STATUS_NOT_SUPPORTED, NTStatus(0xC0000002):|' "$$src" >"$$w/_overlay/at_windows.go"; \
+	if cmp -s "$$src" "$$w/_overlay/at_windows.go"; then \
 		echo "wine-test: $$src changed: update the overlay in the Makefile (internal/tools/wine/README.md)"; exit 1; \
 	fi; \
-	printf '{"Replace":{"%s":"%s"}}\n' "$$src" "$$w/overlay/at_windows.go" >"$$w/overlay.json"; \
+	printf '{"Replace":{"%s":"%s"}}\n' "$$src" "$$w/_overlay/at_windows.go" >"$$w/overlay.json"; \
 	export WINEPREFIX="$(WINE_PREFIX)" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="; \
 	umask 077; wineserver -k 2>/dev/null || true; \
 	if [ ! -f "$$WINEPREFIX/system.reg" ]; then echo "wine-test: making the Wine prefix $$WINEPREFIX"; wineboot -i >/dev/null 2>&1; fi; \

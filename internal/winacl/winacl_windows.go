@@ -118,8 +118,8 @@ func Mkdir(path string) error {
 	return nil
 }
 
-// Restrict replaces the DACL of the open file or directory f with the
-// private one; the handle needs WRITE_DAC (see OpenForDACL).
+// Restrict replaces the DACL of the file or directory open as h with the
+// private, protected one; h needs WRITE_DAC (see OpenForDACL).
 func Restrict(h windows.Handle) error {
 	id, err := me()
 	if err != nil {
