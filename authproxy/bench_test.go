@@ -11,9 +11,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gcptoken/gcptoken/internal/cputime"
 )
 
 // BenchmarkProxy compares the same upstream reached directly and through
@@ -164,9 +165,6 @@ func (e *badResponse) Error() string {
 
 // cpuTime is the user+system CPU time this process has used.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cputime.Process()
+	return d
 }

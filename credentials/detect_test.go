@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -254,10 +255,10 @@ func TestDetect(t *testing.T) {
 			if opts == nil {
 				opts = &Options{}
 			}
-			opts.Getenv = env(st.vars)
 			if opts.HomeDir == "" {
 				opts.HomeDir = t.TempDir()
 			}
+			opts.Getenv = withAPPDATA(env(st.vars), opts.HomeDir)
 			c, err := Detect(t.Context(), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -268,7 +269,9 @@ func TestDetect(t *testing.T) {
 			}
 			wk := filepath.Join(opts.HomeDir, ".config", "gcloud", "application_default_credentials.json")
 			expand := func(s string) string {
-				return strings.NewReplacer("{path}", c.Path, "{host}", host, "{wellknown}", wk).Replace(s)
+				// Sources quote the path with %q (backslashes doubled on
+				// Windows); steps show it as it is.
+				return strings.NewReplacer(`"{path}"`, strconv.Quote(c.Path), "{path}", c.Path, "{host}", host, "{wellknown}", wk).Replace(s)
 			}
 			if c.Type != tt.wantType {
 				t.Errorf("got Type = %q; want %q", c.Type, tt.wantType)
@@ -394,7 +397,7 @@ func TestDetectNothingFound(t *testing.T) {
 		wantDetail string // Steps[3].Detail
 	}{
 		{"nothing listens", map[string]string{"GCE_METADATA_IP": closed},
-			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): dial tcp " + closed + ": connect: connection refused"},
+			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): " + dialRefused(t, closed)},
 		{"answer without Metadata-Flavor", map[string]string{"GCE_METADATA_IP": flavorless},
 			"GCE_METADATA_HOST not set; probed http://" + flavorless + " (GCE_METADATA_IP): answered HTTP 200 without the header Metadata-Flavor: Google; not a metadata server"},
 		{"no answer in time", map[string]string{"GCE_METADATA_IP": slow},
@@ -404,7 +407,7 @@ func TestDetectNothingFound(t *testing.T) {
 		{"NO_GCE_CHECK=True", map[string]string{"GCE_METADATA_IP": unprobed, "NO_GCE_CHECK": "True"},
 			"GCE_METADATA_HOST not set; not probed: NO_GCE_CHECK=true"},
 		{"CLOUDSDK_CONFIG without the file", map[string]string{"GCE_METADATA_IP": closed, "CLOUDSDK_CONFIG": "/nonexistent/gcloud"},
-			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): dial tcp " + closed + ": connect: connection refused"},
+			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): " + dialRefused(t, closed)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -416,7 +419,7 @@ func TestDetectNothingFound(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := Detect(t.Context(), &Options{
-				Getenv:               env(tt.vars),
+				Getenv:               withAPPDATA(env(tt.vars), home),
 				HomeDir:              home,
 				MetadataProbeTimeout: 50 * time.Millisecond,
 			})

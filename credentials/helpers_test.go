@@ -11,11 +11,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +130,37 @@ func env(m map[string]string) func(string) string {
 
 // isolated returns Options that see an empty environment and an empty home.
 func isolated(t *testing.T, vars map[string]string) *Options {
-	return &Options{Getenv: env(vars), HomeDir: t.TempDir()}
+	home := t.TempDir()
+	return &Options{Getenv: withAPPDATA(env(vars), home), HomeDir: home}
+}
+
+// withAPPDATA makes the tests' HomeDir hold gcloud's well-known file on
+// Windows too, where gcloud keeps it under %APPDATA% instead: APPDATA, if
+// getenv does not set it, is home/.config, which puts the file at the
+// same path as on Unix. Elsewhere getenv is returned as it is.
+func withAPPDATA(getenv func(string) string, home string) func(string) string {
+	if runtime.GOOS != "windows" {
+		return getenv
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" || k != "APPDATA" {
+			return v
+		}
+		return filepath.Join(home, ".config")
+	}
+}
+
+// dialRefused is the error text of a TCP connection to addr refused, as
+// this platform words it ("connect: connection refused" on Unix,
+// "connectex: …" on Windows).
+func dialRefused(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		c.Close()
+		t.Fatalf("%s accepted a connection; want it refused", addr)
+	}
+	return err.Error()
 }
 
 // fakeJWT returns an unsigned-looking JWT with claims; the credentials

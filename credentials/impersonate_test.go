@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -663,7 +664,7 @@ func TestImpersonatedFileErrors(t *testing.T) {
 			t.Parallel()
 			path := writeFile(t, "imp.json", tt.data)
 			_, err := FromFile(path, isolated(t, nil))
-			wantErrContains(t, err, append([]string{`credentials "` + path + `": `}, tt.want...)...)
+			wantErrContains(t, err, append([]string{"credentials " + strconv.Quote(path) + ": "}, tt.want...)...)
 			if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
 				t.Errorf("errors.Is(%v, ErrInvalidCredentials) = false; want true", err)
 			}

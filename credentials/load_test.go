@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestFromFileErrors(t *testing.T) {
 				path = tt.path(t)
 			}
 			_, err := FromFile(path, isolated(t, nil))
-			wantErrContains(t, err, append([]string{`credentials "` + path + `": `}, tt.want...)...)
+			wantErrContains(t, err, append([]string{"credentials " + strconv.Quote(path) + ": "}, tt.want...)...)
 			if !errors.Is(err, gcptoken.ErrInvalidCredentials) {
 				t.Errorf("errors.Is(%v, ErrInvalidCredentials) = false; want true", err)
 			}
@@ -156,7 +157,7 @@ func TestLoadFields(t *testing.T) {
 				{"QuotaProjectID", c.QuotaProjectID, tt.want.QuotaProjectID},
 				{"UniverseDomain", c.UniverseDomain, tt.want.UniverseDomain},
 				{"Path", c.Path, path},
-				{"Source", c.Source, `file "` + path + `"`},
+				{"Source", c.Source, "file " + strconv.Quote(path)},
 			} {
 				if f.got != f.want {
 					t.Errorf("got %s = %q; want %q", f.name, f.got, f.want)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,7 +326,7 @@ func TestSecurityHostileSubjectTokenRefused(t *testing.T) {
 		wantErr  string
 		wantSent bool // whether STS is reached (only with a good subject token)
 	}{
-		{"file", file(hostileFile), `file "` + hostileFile + `": does not hold a subject token`, false},
+		{"file", file(hostileFile), "file " + strconv.Quote(hostileFile) + ": does not hold a subject token", false},
 		{"url json", map[string]any{"url": subjectURL.URL, "format": map[string]any{"type": "json", "subject_token_field_name": "id_token"}},
 			"does not hold a subject token", false},
 		{"sts answer", file(goodFile), "access token from " + sts.URL, true},

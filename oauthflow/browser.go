@@ -15,18 +15,9 @@ import (
 // Unix machine without a display (an SSH session), where xdg-open would
 // fall back to a text browser in the same terminal.
 func OpenSystemBrowser(_ context.Context, url string) error {
-	var name string
-	var args []string
-	switch runtime.GOOS {
-	case "darwin":
-		name, args = "open", []string{url}
-	case "windows":
-		name, args = "rundll32", []string{"url.dll,FileProtocolHandler", url}
-	default:
-		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-			return errors.New("no graphical display (DISPLAY and WAYLAND_DISPLAY are unset)")
-		}
-		name, args = "xdg-open", []string{url}
+	name, args, err := browserCommand(runtime.GOOS, os.Getenv, url)
+	if err != nil {
+		return err
 	}
 	// Not CommandContext: the browser must outlive the sign-in.
 	cmd := exec.Command(name, args...)
@@ -35,4 +26,22 @@ func OpenSystemBrowser(_ context.Context, url string) error {
 	}
 	go cmd.Wait() // reap it
 	return nil
+}
+
+// browserCommand is the program that opens url on goos. On Windows it is
+// rundll32's URL handler (as in github.com/pkg/browser), which gets the
+// URL as one argument: "cmd /c start URL" would hand it to cmd.exe's
+// parser, which splits it at every & of the query string. gcloud's Python
+// opens it with ShellExecute, which is what the handler calls.
+func browserCommand(goos string, getenv func(string) string, url string) (name string, args []string, err error) {
+	switch goos {
+	case "darwin":
+		return "open", []string{url}, nil
+	case "windows":
+		return "rundll32", []string{"url.dll,FileProtocolHandler", url}, nil
+	}
+	if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return "", nil, errors.New("no graphical display (DISPLAY and WAYLAND_DISPLAY are unset)")
+	}
+	return "xdg-open", []string{url}, nil
 }

@@ -124,6 +124,10 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// AddrInUse reports whether the address was taken: EADDRINUSE on Unix,
+// WSAEADDRINUSE on Windows, whose syscall.Errno differs.
+func (e *ListenError) AddrInUse() bool { return isAddrInUse(e.Err) }
+
 // outcome is how one sign-in ended.
 type outcome struct {
 	tok *Token

@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/cputime"
 )
 
 func startFake(t *testing.T) *fakegoogle.Running {
@@ -174,11 +174,11 @@ func TestRunInstalledForgedState(t *testing.T) {
 // cpuTime is the process's user+system CPU time.
 func cpuTime(t *testing.T) time.Duration {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := cputime.Process()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // TestRunInstalledTimeoutDoesNotSpin: while it waits for a browser that
@@ -231,7 +231,7 @@ func TestRunInstalledPortInUse(t *testing.T) {
 		Config: fakeConfig(f), Port: port, Opener: func(context.Context, string) error { opened = true; return nil },
 	})
 	var le *ListenError
-	if !errors.As(err, &le) || !errors.Is(err, syscall.EADDRINUSE) {
+	if !errors.As(err, &le) || !le.AddrInUse() {
 		t.Fatalf("err = %v; want a ListenError with EADDRINUSE", err)
 	}
 	if !strings.Contains(err.Error(), "127.0.0.1:"+strconv.Itoa(port)) {

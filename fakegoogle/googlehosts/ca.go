@@ -140,10 +140,8 @@ func LoadOrCreateCA(dir string, now func() time.Time, hosts ...string) (*CA, err
 	case keyErr != nil:
 		return nil, fmt.Errorf("googlehosts: read CA key: %w (delete %s and %s to create a new CA)", keyErr, certPath, keyPath)
 	}
-	if st, err := os.Stat(keyPath); err != nil {
-		return nil, fmt.Errorf("googlehosts: CA key: %w", err)
-	} else if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("googlehosts: CA key %s has mode %v: other users can read it; run chmod 600 %s", keyPath, st.Mode().Perm(), keyPath)
+	if err := fileutil.CheckPrivate(keyPath); err != nil {
+		return nil, fmt.Errorf("googlehosts: CA key %s %w", keyPath, err)
 	}
 	certBlock, _ := pem.Decode(certPEM)
 	if certBlock == nil || certBlock.Type != "CERTIFICATE" {

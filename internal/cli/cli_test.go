@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,11 @@ func newEnv(t *testing.T) env {
 	t.Helper()
 	home := t.TempDir()
 	return env{
-		"HOME":               home,
+		"HOME": home,
+		// Windows' homes: docker's (and, without HOME, kubectl's and
+		// git's) and gcloud's configuration directory.
+		"USERPROFILE":        home,
+		"APPDATA":            filepath.Join(home, "AppData", "Roaming"),
 		"GCPTOKEN_CACHE_DIR": filepath.Join(home, "cache"),
 		// Nothing listens here: ADC must not find a metadata server.
 		"GCE_METADATA_HOST_UNUSED": "",
@@ -137,10 +142,22 @@ func wantOneLineError(t *testing.T, r result, fragments ...string) {
 		t.Errorf("error spans %d lines; want one:\n%s", len(lines), r.stderr)
 	}
 	for _, f := range fragments {
-		if !strings.Contains(lines[0], f) {
+		if !mentions(lines[0], f) {
 			t.Errorf("error %q does not mention %q", lines[0], f)
 		}
 	}
+}
+
+// mentions reports whether line holds fragment as written or, on Windows,
+// as messages write it there: paths quoted with %q have their backslashes
+// doubled, and Winsock's errors are capitalised ("connectex: Connection
+// refused.").
+func mentions(line, fragment string) bool {
+	if strings.Contains(line, fragment) {
+		return true
+	}
+	return runtime.GOOS == "windows" && (strings.Contains(line, strings.ReplaceAll(fragment, `\`, `\\`)) ||
+		strings.Contains(strings.ToLower(line), strings.ToLower(fragment)))
 }
 
 func TestPrintAccessTokenCachesOnDisk(t *testing.T) {
@@ -211,8 +228,12 @@ func TestPrintAccessTokenFormats(t *testing.T) {
 			}
 		}},
 		{"env", func(t *testing.T, out string) {
-			if !strings.Contains(out, "export GOOGLE_OAUTH_ACCESS_TOKEN='ya29.") || !strings.Contains(out, "export CLOUDSDK_AUTH_ACCESS_TOKEN='ya29.") {
-				t.Errorf("got %q; want shell exports", out)
+			prefix := "export " // the default dialect: see TestPrintEnvShells
+			if runtime.GOOS == "windows" {
+				prefix = "$env:"
+			}
+			if !strings.Contains(out, prefix+"GOOGLE_OAUTH_ACCESS_TOKEN") || !strings.Contains(out, prefix+"CLOUDSDK_AUTH_ACCESS_TOKEN") {
+				t.Errorf("got %q; want shell assignments starting %q", out, prefix)
 			}
 		}},
 		{"json", func(t *testing.T, out string) {

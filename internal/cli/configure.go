@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,17 @@ func selfPath() (string, error) {
 		return "", fmt.Errorf("find the gcptoken executable: %w", err)
 	}
 	return exe, nil
+}
+
+// userHome is the home directory kubectl and git use: $HOME, or on
+// Windows, where HOME is usually unset, %USERPROFILE% (client-go's
+// homedir.HomeDir and Git for Windows fall back to it). Its second result
+// names what to set when there is none.
+func userHome(app *App) (home, want string) {
+	if h := app.Getenv("HOME"); h != "" || runtime.GOOS != "windows" {
+		return h, "HOME"
+	}
+	return app.Getenv("USERPROFILE"), "HOME or USERPROFILE"
 }
 
 // shellWord quotes s for POSIX sh when it needs quoting.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -155,12 +156,20 @@ func runProcess(t *testing.T, envv []string, stdin, name string, args ...string)
 	return r
 }
 
-// wantMode checks a file's permission bits.
+// wantMode checks a file's or directory's permission bits; on Windows,
+// where those do not exist, a private want (nothing for group and others)
+// is checked against the DACL instead (mode_windows_test.go).
 func wantMode(t *testing.T, path string, want os.FileMode) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if runtime.GOOS == "windows" {
+		if want&0o077 == 0 {
+			wantPrivateACL(t, path)
+		}
+		return
 	}
 	if got := fi.Mode().Perm(); got != want {
 		t.Errorf("%s has mode %v; want %v", filepath.Base(path), got, want)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +34,11 @@ func mainArgs(argv []string) []string {
 	if len(argv) == 0 {
 		return nil
 	}
-	name := strings.TrimSuffix(filepath.Base(argv[0]), ".exe")
+	name := filepath.Base(argv[0])
+	if runtime.GOOS == "windows" {
+		name = strings.ToLower(name) // Windows names are case-insensitive
+	}
+	name = strings.TrimSuffix(name, ".exe")
 	if name != dockerHelperName {
 		return argv[1:]
 	}
@@ -111,14 +114,20 @@ func dockerCredentialRun(cmd *cobra.Command, app *App, o *helperOptions, action 
 	return &quietError{code: ExitError, err: err}
 }
 
-// dockerConfigPath is docker's client configuration file.
+// dockerConfigPath is docker's client configuration file:
+// $DOCKER_CONFIG/config.json, else .docker\config.json in the home
+// directory, which on Windows docker takes from %USERPROFILE% alone.
 func dockerConfigPath(app *App) (string, error) {
 	if dir := app.Getenv("DOCKER_CONFIG"); dir != "" {
 		return filepath.Join(dir, "config.json"), nil
 	}
-	home := app.Getenv("HOME")
+	homeVar := "HOME"
+	if runtime.GOOS == "windows" {
+		homeVar = "USERPROFILE"
+	}
+	home := app.Getenv(homeVar)
 	if home == "" {
-		return "", errors.New("neither DOCKER_CONFIG nor HOME is set")
+		return "", fmt.Errorf("neither DOCKER_CONFIG nor %s is set", homeVar)
 	}
 	return filepath.Join(home, ".docker", "config.json"), nil
 }
@@ -223,9 +232,16 @@ func configureDockerRun(app *App, o *configureDockerOptions) error {
 		}
 		fmt.Fprintln(app.Out)
 	}
-	if _, ok := lookPath(dockerHelperName, app.Getenv("PATH")); !ok {
-		fmt.Fprintf(app.Err, "gcptoken: warning: %s is not on PATH, so docker cannot run it; link it: ln -s %s DIR/%s (DIR on PATH)\n",
-			dockerHelperName, shellWord(exeOrName()), dockerHelperName)
+	if _, ok := lookPath(dockerHelperName, app.Getenv("PATH"), app.Getenv("PATHEXT")); !ok {
+		if runtime.GOOS == "windows" {
+			// Symbolic links need administrator rights or developer mode
+			// there; a copy (or a hard link) works as well.
+			fmt.Fprintf(app.Err, "gcptoken: warning: %s.exe is not on PATH, so docker cannot run it; copy it: Copy-Item '%s' DIR\\%s.exe (DIR on PATH)\n",
+				dockerHelperName, strings.ReplaceAll(exeOrName(), "'", "''"), dockerHelperName)
+		} else {
+			fmt.Fprintf(app.Err, "gcptoken: warning: %s is not on PATH, so docker cannot run it; link it: ln -s %s DIR/%s (DIR on PATH)\n",
+				dockerHelperName, shellWord(exeOrName()), dockerHelperName)
+		}
 	}
 	return nil
 }
@@ -267,11 +283,21 @@ func mergeDockerConfig(old []byte, registries []string) (data []byte, changed []
 }
 
 // lookPath finds an executable name in the directories of path (a PATH
-// value), so tests can pass their own PATH.
-func lookPath(name, path string) (string, bool) {
+// value), so tests can pass their own PATH. On Windows the name takes each
+// extension of pathext (a PATHEXT value; default .com, .exe, .bat, .cmd),
+// as os/exec, which docker runs helpers with, does.
+func lookPath(name, path, pathext string) (string, bool) {
 	names := []string{name}
 	if runtime.GOOS == "windows" {
-		names = []string{name + ".exe"}
+		if pathext == "" {
+			pathext = ".com;.exe;.bat;.cmd"
+		}
+		names = nil
+		for _, ext := range strings.Split(strings.ToLower(pathext), ";") {
+			if strings.HasPrefix(ext, ".") {
+				names = append(names, name+ext)
+			}
+		}
 	}
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -32,11 +34,26 @@ func programFunc(path string, envv []string) client.ProgramFunc {
 }
 
 // dockerHelperLink links the test binary as docker-credential-gcptoken, so
-// the argv[0] dispatch is what runs.
+// the argv[0] dispatch is what runs. On Windows, where symbolic links need
+// privileges, it is a copy named
+// docker-credential-gcptoken.exe, as the README tells users to make.
 func dockerHelperLink(t *testing.T) string {
 	t.Helper()
 	link := filepath.Join(t.TempDir(), dockerHelperName)
-	if err := os.Symlink(selfExe(t), link); err != nil {
+	if runtime.GOOS != "windows" {
+		if err := os.Symlink(selfExe(t), link); err != nil {
+			t.Fatal(err)
+		}
+		return link
+	}
+	// A copy, not a hard link: the test binary is running, and Windows
+	// does not delete a running program's file under any of its names.
+	data, err := os.ReadFile(selfExe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link += ".exe"
+	if err := os.WriteFile(link, data, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	return link
@@ -203,7 +220,7 @@ func TestConfigureDocker(t *testing.T) {
 		if !strings.Contains(r.stdout, "gcr.io, us-docker.pkg.dev") {
 			t.Errorf("got %q; want the changed registries named", r.stdout)
 		}
-		if !strings.Contains(r.stderr, "docker-credential-gcptoken is not on PATH") {
+		if !regexp.MustCompile(`docker-credential-gcptoken(\.exe)? is not on PATH`).MatchString(r.stderr) {
 			t.Errorf("got stderr %q; want the PATH warning", r.stderr)
 		}
 		var doc struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,13 +29,10 @@ func TestEmulatorHTTPSProxy(t *testing.T) {
 	base, stop := startEmulatorWith(t, stateDir, "--https-proxy", "127.0.0.1:0", "--metadata-listen", "127.0.0.1:0")
 
 	for name, want := range map[string]os.FileMode{"ca-key.pem": 0o600, "ca.pem": 0o644, "env.sh": 0o600, "service-account.json": 0o600} {
-		fi, err := os.Stat(filepath.Join(stateDir, name))
-		if err != nil {
+		if _, err := os.Stat(filepath.Join(stateDir, name)); err != nil {
 			t.Fatalf("emulator did not write %s: %v", name, err)
 		}
-		if perm := fi.Mode().Perm(); perm != want {
-			t.Errorf("%s mode %o; want %o", name, perm, want)
-		}
+		wantMode(t, filepath.Join(stateDir, name), want)
 	}
 	envSh, err := os.ReadFile(filepath.Join(stateDir, "env.sh"))
 	if err != nil {
@@ -191,10 +189,15 @@ func TestEmulatorHTTPSBadFlags(t *testing.T) {
 	// A CA key other users can read is refused, naming the file.
 	caDir := t.TempDir()
 	os.WriteFile(filepath.Join(caDir, "ca.pem"), []byte("x"), 0o644)
-	os.WriteFile(filepath.Join(caDir, "ca-key.pem"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(caDir, "ca-key.pem"), []byte("x"), 0o600)
+	letOthersRead(t, filepath.Join(caDir, "ca-key.pem"))
 	r := run(t, newEnv(t), "", "emulator", "--listen", "127.0.0.1:0", "--state-dir", stateDir,
 		"--https-proxy", "127.0.0.1:0", "--ca-dir", caDir)
-	if r.code == 0 || !strings.Contains(r.stderr, "ca-key.pem") || !strings.Contains(r.stderr, "chmod 600") {
-		t.Errorf("world-readable CA key: exit %d, stderr %q; want a failure naming ca-key.pem and chmod 600", r.code, r.stderr)
+	fix := "chmod 600"
+	if runtime.GOOS == "windows" {
+		fix = "icacls"
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "ca-key.pem") || !strings.Contains(r.stderr, fix) {
+		t.Errorf("world-readable CA key: exit %d, stderr %q; want a failure naming ca-key.pem and %s", r.code, r.stderr, fix)
 	}
 }

@@ -52,13 +52,7 @@ func TestCreateCredConfigFile(t *testing.T) {
 	e := fedEnv(t, f)
 	out := writeCredConfig(t, e, "//iam.googleapis.com/"+testAWSProvider, "--aws", "--enable-imdsv2",
 		"--service-account", fakegoogle.DefaultTargetServiceAccount, "--service-account-token-lifetime-seconds", "1200")
-	st, err := os.Stat(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v; want 0600", st.Mode().Perm())
-	}
+	wantMode(t, out, 0o600)
 	data, _ := os.ReadFile(out)
 	var got struct {
 		Type             string `json:"type"`
@@ -149,6 +143,7 @@ func (c *shiftedClock) now() time.Time { return time.Now().Add(time.Duration(c.o
 
 func script(t *testing.T, body string) string {
 	t.Helper()
+	skipOnWindows(t, "its executable credential sources are sh scripts")
 	p := filepath.Join(t.TempDir(), "cred.sh")
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o700); err != nil {
 		t.Fatal(err)

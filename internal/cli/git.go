@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -118,13 +119,7 @@ func configureGitRun(cmd *cobra.Command, app *App, o *configureGitOptions) error
 	if err != nil {
 		return err
 	}
-	// git runs a helper given by absolute path through the shell, with the
-	// action appended.
-	words := []string{shellWord(exe), "git-credential"}
-	for _, a := range args {
-		words = append(words, shellWord(a))
-	}
-	helper := strings.Join(words, " ")
+	helper := gitHelperCommand(runtime.GOOS, exe, args)
 
 	var cmds [][]string
 	for _, h := range hosts {
@@ -166,6 +161,29 @@ func configureGitRun(cmd *cobra.Command, app *App, o *configureGitOptions) error
 	return nil
 }
 
+// gitHelperCommand is the credential helper value that runs exe
+// git-credential ARGS. git runs a helper that is an absolute path through
+// its shell (Git for Windows' sh too) with the action appended. A path
+// that needs quoting (a space, as in C:\Program Files) no longer looks
+// absolute to git, which would run "git credential-'…'" instead, so it is
+// written as a shell snippet ("!…"). sh reads backslashes as escapes, so
+// Windows paths are written with forward slashes, which Windows accepts
+// and git still sees as absolute (C:/…). goos is a parameter for the tests.
+func gitHelperCommand(goos, exe string, args []string) string {
+	if goos == "windows" {
+		exe = strings.ReplaceAll(exe, `\`, "/")
+	}
+	words := []string{shellWord(exe), "git-credential"}
+	for _, a := range args {
+		words = append(words, shellWord(a))
+	}
+	helper := strings.Join(words, " ")
+	if words[0] != exe {
+		helper = "!" + helper
+	}
+	return helper
+}
+
 // servedByDefault reports whether git-credential serves the host pattern
 // without --hosts.
 func servedByDefault(pattern string) bool {
@@ -180,9 +198,15 @@ func servedByDefault(pattern string) bool {
 // gitEnv is the environment git (and kubectl) run in: PATH, the home
 // directory and the variables that choose git's global configuration file,
 // taken from app so that tests can point them at a temporary directory.
+//
+// On Windows a program started without SystemRoot cannot even load its
+// networking DLLs, and Git for Windows finds the home directory through
+// USERPROFILE or HOMEDRIVE and HOMEPATH when HOME is unset (as it usually
+// is there; an empty HOME would be taken as the home), so those pass too.
 func gitEnv(app *App) []string {
-	env := []string{"PATH=" + app.Getenv("PATH"), "HOME=" + app.Getenv("HOME")}
-	for _, k := range []string{"GIT_CONFIG_GLOBAL", "XDG_CONFIG_HOME", "GIT_CONFIG_NOSYSTEM", "USERPROFILE", "HOMEDRIVE", "HOMEPATH"} {
+	env := []string{"PATH=" + app.Getenv("PATH")}
+	for _, k := range []string{"HOME", "GIT_CONFIG_GLOBAL", "XDG_CONFIG_HOME", "GIT_CONFIG_NOSYSTEM", "USERPROFILE", "HOMEDRIVE", "HOMEPATH",
+		"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP", "ProgramData"} {
 		if v := app.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

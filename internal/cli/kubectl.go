@@ -114,7 +114,7 @@ func configureKubectlRun(ctx context.Context, app *App, o *configureKubectlOptio
 		_, err := io.WriteString(app.Out, kubeUserYAML(o.user, exe, args, o.apiVersion))
 		return err
 	}
-	kubectl, ok := lookPath("kubectl", app.Getenv("PATH"))
+	kubectl, ok := lookPath("kubectl", app.Getenv("PATH"), app.Getenv("PATHEXT"))
 	if !ok {
 		return usagef("configure-kubectl --write: kubectl is not on PATH; install it, or print the entry without --write and add it to the kubeconfig yourself")
 	}
@@ -278,9 +278,9 @@ func kubeconfigPath(app *App, flag string) (string, error) {
 			}
 		}
 	}
-	home := app.Getenv("HOME")
+	home, want := userHome(app)
 	if home == "" {
-		return "", usagef("configure-kubectl: HOME is not set; name the file with --kubeconfig")
+		return "", usagef("configure-kubectl: %s is not set; name the file with --kubeconfig", want)
 	}
 	return filepath.Join(home, ".kube", "config"), nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -262,7 +261,7 @@ func loginError(o *loginOptions, err error) error {
 		return credentialErrorf("login: the browser came back with a different state (a stale or forged redirect), so it was rejected; nothing was saved; run gcptoken login again")
 	case errors.Is(err, oauthflow.ErrTimeout):
 		return fmt.Errorf("login: timed out after %v waiting for the sign-in in the browser; nothing was saved (raise --timeout, or use --paste if the browser cannot reach this machine)", o.timeout)
-	case errors.As(err, &le) && errors.Is(le.Err, syscall.EADDRINUSE):
+	case errors.As(err, &le) && le.AddrInUse():
 		if o.port != 0 {
 			return usagef("login: --port %d: the port is already in use; choose another or omit --port for a free one", o.port)
 		}

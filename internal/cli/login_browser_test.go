@@ -3,19 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/internal/cputime"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser; `make
@@ -27,6 +26,7 @@ const chromiumPath = "/usr/bin/chromium"
 // requirePeer).
 func requireChromium(t *testing.T) {
 	t.Helper()
+	skipOnWindows(t, "drives Debian's Chromium (/usr/bin/chromium); the Windows build's browser opener is oauthflow.TestBrowserCommand's")
 	if _, err := os.Stat(chromiumPath); err == nil {
 		return
 	}
@@ -174,13 +174,7 @@ func TestLoginInBrowser(t *testing.T) {
 		if b.status != "Signed in" {
 			t.Errorf("success page heading = %q; want %q", b.status, "Signed in")
 		}
-		fi, err := os.Stat(adc)
-		if err != nil {
-			t.Fatalf("ADC file: %v", err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("ADC file mode %v; want 0600", fi.Mode().Perm())
-		}
+		wantMode(t, adc, 0o600)
 		p := run(t, e, "", "print-access-token", "--no-cache")
 		wantCode(t, p, 0)
 		if !strings.HasPrefix(strings.TrimSpace(p.stdout), "ya29.") {
@@ -264,9 +258,9 @@ func TestLoginInBrowser(t *testing.T) {
 // processCPU is this process's user+system CPU time.
 func processCPU(t *testing.T) time.Duration {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(errors.New("getrusage: " + err.Error()))
+	d, err := cputime.Process()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }

@@ -139,16 +139,11 @@ func TestLoginLogout(t *testing.T) {
 	if !strings.Contains(r.stderr, "Signed in as "+fakegoogle.DefaultUser) || !strings.Contains(r.stderr, adc) {
 		t.Errorf("stderr %q does not say who signed in and where the file is", r.stderr)
 	}
-	fi, err := os.Stat(adc)
-	if err != nil {
+	if _, err := os.Stat(adc); err != nil {
 		t.Fatalf("ADC file: %v", err)
 	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("ADC file mode %v; want 0600", fi.Mode().Perm())
-	}
-	if di, _ := os.Stat(filepath.Dir(adc)); di.Mode().Perm() != 0o700 {
-		t.Errorf("ADC directory mode %v; want 0700", di.Mode().Perm())
-	}
+	wantMode(t, adc, 0o600)
+	wantMode(t, filepath.Dir(adc), 0o700)
 	data, _ := os.ReadFile(adc)
 	var file map[string]string
 	if err := json.Unmarshal(data, &file); err != nil {

@@ -17,6 +17,7 @@ import (
 type printOptions struct {
 	creds        credFlags
 	format       string
+	shell        string
 	scopes       []string
 	audience     string
 	tokenFormat  string
@@ -25,7 +26,7 @@ type printOptions struct {
 	selfSigned   bool
 }
 
-const formatHelp = "output `FORMAT`: text (the token), json, header (Authorization: Bearer …) or env (shell exports)"
+const formatHelp = "output `FORMAT`: text (the token), json, header (Authorization: Bearer …) or env (shell assignments, see --shell)"
 
 func newPrintAccessTokenCmd(app *App) *cobra.Command {
 	o := &printOptions{}
@@ -47,6 +48,7 @@ minutes before they expire.`,
 	}
 	o.creds.bind(cmd.Flags())
 	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
+	cmd.Flags().StringVar(&o.shell, "shell", "", shellHelp)
 	cmd.Flags().StringSliceVar(&o.scopes, "scopes", nil, "OAuth `SCOPES`, comma-separated; short names get Google's prefix (default cloud-platform; user credentials: the scopes they were granted)")
 	cmd.Flags().BoolVar(&o.selfSigned, "self-signed", false, "sign a JWT access token locally with the service-account key (no token endpoint); needs --audience or --scopes")
 	cmd.Flags().StringVar(&o.audience, "audience", "", "with --self-signed: the API's `AUDIENCE`, e.g. https://pubsub.googleapis.com/")
@@ -76,6 +78,7 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 	}
 	o.creds.bind(cmd.Flags())
 	cmd.Flags().StringVar(&o.format, "format", "text", formatHelp)
+	cmd.Flags().StringVar(&o.shell, "shell", "", shellHelp)
 	cmd.Flags().StringVar(&o.audience, "audience", "", "the token's `AUDIENCE` (required), e.g. the service URL")
 	cmd.Flags().StringVar(&o.audience, "audiences", "", "alias of --audience, as in gcloud")
 	cmd.Flags().StringVar(&o.tokenFormat, "token-format", "", "metadata server only: `FORMAT` standard, or full (adds the google.compute_engine claims)")
@@ -86,6 +89,10 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 
 func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind) error {
 	if err := checkFormat(o.format); err != nil {
+		return err
+	}
+	shell, err := checkShell(app, o.shell, o.format)
+	if err != nil {
 		return err
 	}
 	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses,
@@ -111,7 +118,7 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err != nil {
 		return err
 	}
-	return writeToken(app.Out, o.format, tok, creds, app.Now())
+	return writeToken(app.Out, o.format, shell, tok, creds, app.Now())
 }
 
 func checkFormat(f string) error {
@@ -136,7 +143,8 @@ type tokenJSON struct {
 	Principal      string `json:"principal,omitempty"`
 }
 
-func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credentials.Credentials, now time.Time) error {
+// writeToken prints tok in format; shell is --format env's dialect.
+func writeToken(w io.Writer, format, shell string, tok *gcptoken.Token, creds *credentials.Credentials, now time.Time) error {
 	if err := checkPrintable(tok); err != nil {
 		return err
 	}
@@ -148,13 +156,12 @@ func writeToken(w io.Writer, format string, tok *gcptoken.Token, creds *credenti
 		_, err = fmt.Fprintf(w, "Authorization: %s %s\n", tok.TokenType(), tok.Value)
 	case "env":
 		if tok.Kind == gcptoken.IDToken {
-			_, err = fmt.Fprintf(w, "export GOOGLE_ID_TOKEN=%s\n", quoteForEval(tok.Value))
+			err = writeEnv(w, shell, [][2]string{{"GOOGLE_ID_TOKEN", tok.Value}})
 			break
 		}
 		// GOOGLE_OAUTH_ACCESS_TOKEN is read by Terraform's Google provider,
 		// CLOUDSDK_AUTH_ACCESS_TOKEN by gcloud.
-		v := quoteForEval(tok.Value)
-		_, err = fmt.Fprintf(w, "export GOOGLE_OAUTH_ACCESS_TOKEN=%s\nexport CLOUDSDK_AUTH_ACCESS_TOKEN=%s\n", v, v)
+		err = writeEnv(w, shell, [][2]string{{"GOOGLE_OAUTH_ACCESS_TOKEN", tok.Value}, {"CLOUDSDK_AUTH_ACCESS_TOKEN", tok.Value}})
 	case "json":
 		doc := tokenJSON{
 			Token:          tok.Value,

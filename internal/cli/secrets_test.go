@@ -197,21 +197,12 @@ func checkCacheFiles(t *testing.T, dir string, forbidden map[string]string) {
 		if err != nil {
 			return err
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		mode := info.Mode().Perm()
 		if d.IsDir() {
-			if mode != 0o700 {
-				t.Errorf("cache directory %s has mode %o; want 700", path, mode)
-			}
+			wantMode(t, path, 0o700)
 			return nil
 		}
 		files++
-		if mode != 0o600 {
-			t.Errorf("cache file %s has mode %o; want 600", path, mode)
-		}
+		wantMode(t, path, 0o600)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err

@@ -83,21 +83,12 @@ func TestEmulatorWritesUsableFiles(t *testing.T) {
 	stateDir := filepath.Join(t.TempDir(), "state")
 	base, stop := startEmulator(t, stateDir)
 
-	fi, err := os.Stat(stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o700 {
-		t.Errorf("state dir mode %o; want 700", perm)
-	}
+	wantMode(t, stateDir, 0o700)
 	for _, name := range []string{"service-account.json", "authorized-user.json", "env.sh", "state.json"} {
-		fi, err := os.Stat(filepath.Join(stateDir, name))
-		if err != nil {
+		if _, err := os.Stat(filepath.Join(stateDir, name)); err != nil {
 			t.Fatalf("emulator did not write %s: %v", name, err)
 		}
-		if perm := fi.Mode().Perm(); perm != 0o600 {
-			t.Errorf("%s mode %o; want 600", name, perm)
-		}
+		wantMode(t, filepath.Join(stateDir, name), 0o600)
 	}
 	envSh, err := os.ReadFile(filepath.Join(stateDir, "env.sh"))
 	if err != nil {

@@ -202,19 +202,18 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 	}
 }
 
+// TestGetRejectsLooseFile: an entry others can read (0644 on Unix, an
+// Everyone entry in its DACL on Windows) may have leaked, and is not served.
 func TestGetRejectsLooseFile(t *testing.T) {
 	t.Parallel()
-	skipPermsOnWindows(t)
 	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
 	key := testKey("a")
 	if err := c.Put(key, newToken("v", t0.Add(time.Hour))); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if err := os.Chmod(fileOf(c, key, entrySuffix), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	exposeToOthers(t, fileOf(c, key, entrySuffix))
 	if _, ok := c.Get(key, 0); ok {
-		t.Errorf("Get of a 0644 entry hit; want miss")
+		t.Errorf("Get of an entry others can read hit; want miss")
 	}
 	// A fresh Put replaces it with a private file again.
 	if err := c.Put(key, newToken("v2", t0.Add(time.Hour))); err != nil {
@@ -455,6 +454,15 @@ func TestDefaultDir(t *testing.T) {
 	}
 	if got, err := DefaultDir(); got != filepath.Join(base, "gcptoken") || err != nil {
 		t.Errorf("DefaultDir() = %q, %v; want %q, nil", got, err, filepath.Join(base, "gcptoken"))
+	}
+	// Where each desktop keeps caches (docs/desktops.md).
+	want := map[string]string{
+		"linux":   filepath.Join(home, "xdg-cache", "gcptoken"),
+		"darwin":  filepath.Join(home, "Library", "Caches", "gcptoken"),
+		"windows": filepath.Join(home, "appdata", "gcptoken"),
+	}[runtime.GOOS]
+	if got, _ := DefaultDir(); want != "" && got != want {
+		t.Errorf("DefaultDir() on %s = %q; want %q", runtime.GOOS, got, want)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
 // dir is a verified cache directory, open. Every file operation goes
@@ -43,7 +45,7 @@ func (c *Cache) open(create bool) (*dir, error) {
 		return nil, errors.New("token cache: no cache directory")
 	}
 	if create {
-		if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		if err := mkdirPrivate(c.Dir); err != nil {
 			return nil, fmt.Errorf("create token cache directory: %w", err)
 		}
 	}
@@ -62,7 +64,7 @@ func (c *Cache) open(create bool) (*dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token cache directory %s: %w", c.Dir, err)
 	}
-	if err := checkParent(pfi); err != nil {
+	if err := checkParent(parent, pfi); err != nil {
 		return nil, fmt.Errorf("token cache directory %s: its parent %s %v", c.Dir, parent, err)
 	}
 	root, err := os.OpenRoot(c.Dir)
@@ -92,10 +94,10 @@ func (d *dir) verify(lfi os.FileInfo) error {
 	if !os.SameFile(lfi, fi) {
 		return fmt.Errorf("token cache directory %s was replaced while being opened", d.path)
 	}
-	if err := checkDirOwner(fi); err != nil {
+	if err := checkDirOwner(f, fi); err != nil {
 		return fmt.Errorf("token cache directory %s %v", d.path, err)
 	}
-	if err := tighten(f, fi); err != nil {
+	if err := tighten(d.path, f, fi); err != nil {
 		return fmt.Errorf("restrict token cache directory %s: %w", d.path, err)
 	}
 	return nil
@@ -139,7 +141,7 @@ func (d *dir) openFile(name string, create bool) (*os.File, os.FileInfo, error) 
 		// A file others can read may already have leaked, and one others
 		// own may have been planted; neither is trusted. It is not removed
 		// either: removing other users' files is not our business.
-		if perr := checkPrivate(fi); perr != nil {
+		if perr := checkPrivate(f, fi); perr != nil {
 			err = fmt.Errorf("%s: %w; ignored", d.file(name), perr)
 		}
 	}
@@ -202,6 +204,15 @@ func (d *dir) writeAtomic(name string, data []byte) (err error) {
 	if err = f.Chmod(0o600); err != nil {
 		return err
 	}
+	// On Windows the file's DACL comes from the directory's inheritable
+	// entries (see mkdirPrivate); check it before the token goes in.
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err = checkPrivate(f, fi); err != nil {
+		return fmt.Errorf("new entry: %w", err)
+	}
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
@@ -211,7 +222,11 @@ func (d *dir) writeAtomic(name string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return d.root.Rename(tmp, name)
+	// Readers open entries through os.Root, which shares delete access, so
+	// a rename with POSIX semantics (os.Root asks for them) replaces an
+	// entry even while it is being read; where Windows cannot, it waits for
+	// the reader.
+	return fileutil.RetryIfBusy(func() error { return d.root.Rename(tmp, name) })
 }
 
 // names lists the directory.

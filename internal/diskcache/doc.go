@@ -21,11 +21,16 @@
 //     private to the current user. The directory must be the user's own,
 //     not a symlink, not writable by others, in a parent nobody else
 //     controls; all file operations go through its open descriptor, and
-//     planted symlinks and special files are refused, never followed.
+//     planted symlinks and special files are refused, never followed. On
+//     Windows the owner and the DACL stand in for the owner and mode
+//     bits: the directory is made with a protected DACL granting only the
+//     user, SYSTEM and Administrators (package winacl), which every entry
+//     inherits, and each file is checked against it on every read.
 //   - A token inside the caller's refresh window is never served.
 //   - Forget and ForgetOwner drop tokens a server refused or whose
 //     credential was revoked (credential helpers' erase, logout).
 //
 // Provider wraps a TokenProvider with the cache and a per-key inter-process
-// lock, so N processes racing on a cold key make one request, not N.
+// lock (flock; LockFileEx on Windows), so N processes racing on a cold key
+// make one request, not N.
 package diskcache

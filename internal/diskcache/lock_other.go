@@ -1,4 +1,4 @@
-//go:build !(darwin || dragonfly || freebsd || illumos || linux || netbsd || openbsd)
+//go:build !(darwin || dragonfly || freebsd || illumos || linux || netbsd || openbsd || windows)
 
 package diskcache
 
@@ -10,9 +10,9 @@ import (
 // lockSupported tells tests whether lockFile really excludes other processes.
 const lockSupported = false
 
-// lockFile is a no-op here: without flock, concurrent processes may each
-// fetch once, which costs requests but not correctness, because writes are
-// atomic renames either way.
+// lockFile is a no-op here (no flock, no LockFileEx): concurrent processes
+// may each fetch once, which costs requests but not correctness, because
+// writes are atomic renames either way.
 func lockFile(ctx context.Context, f *os.File) (unlock func(), err error) {
 	f.Close()
 	return func() {}, ctx.Err()

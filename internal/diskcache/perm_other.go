@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package diskcache
 
@@ -11,12 +11,13 @@ import (
 // dir.openFile refuses symlinks by Lstat.
 const openNoFollow = 0
 
-// The checks below accept everything where Unix owners and permission bits
-// do not exist (Windows reports 0666 for every writable file): the per-user
-// cache directory's ACL is what protects entries there. Symlinks and
-// non-regular files are still refused, by dir.openFile and Cache.open.
+func mkdirPrivate(path string) error { return os.MkdirAll(path, 0o700) }
 
-func checkPrivate(fs.FileInfo) error      { return nil }
-func checkDirOwner(fs.FileInfo) error     { return nil }
-func checkParent(fs.FileInfo) error       { return nil }
-func tighten(*os.File, fs.FileInfo) error { return nil }
+// The checks below accept everything where neither Unix owners and
+// permission bits nor Windows ACLs exist. Symlinks and non-regular files
+// are still refused, by dir.openFile and Cache.open.
+
+func checkPrivate(*os.File, fs.FileInfo) error    { return nil }
+func checkDirOwner(*os.File, fs.FileInfo) error   { return nil }
+func checkParent(string, fs.FileInfo) error       { return nil }
+func tighten(string, *os.File, fs.FileInfo) error { return nil }

@@ -23,8 +23,11 @@ func owner(fi fs.FileInfo) (int, error) {
 	return int(st.Uid), nil
 }
 
+// mkdirPrivate makes the cache directory (and missing parents) 0700.
+func mkdirPrivate(path string) error { return os.MkdirAll(path, 0o700) }
+
 // checkPrivate refuses entries and locks others could have read or written.
-func checkPrivate(fi fs.FileInfo) error {
+func checkPrivate(_ *os.File, fi fs.FileInfo) error {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("permissions %#o, want 0600", perm)
 	}
@@ -40,7 +43,7 @@ func checkPrivate(fi fs.FileInfo) error {
 
 // checkDirOwner refuses a cache directory that is not the user's alone. Its
 // error completes "token cache directory DIR …".
-func checkDirOwner(fi fs.FileInfo) error {
+func checkDirOwner(_ *os.File, fi fs.FileInfo) error {
 	uid, err := owner(fi)
 	if err != nil {
 		return err
@@ -58,7 +61,7 @@ func checkDirOwner(fi fs.FileInfo) error {
 
 // checkParent refuses a parent directory in which someone else could swap
 // the cache directory. Its error completes "its parent DIR …".
-func checkParent(fi fs.FileInfo) error {
+func checkParent(_ string, fi fs.FileInfo) error {
 	uid, err := owner(fi)
 	if err != nil {
 		return err
@@ -76,7 +79,7 @@ func checkParent(fi fs.FileInfo) error {
 // tighten makes the user's own directory 0700 if it is readable by others:
 // a listable cache directory tells which identities are in use. It works on
 // the open descriptor, so it can only ever change the verified directory.
-func tighten(f *os.File, fi fs.FileInfo) error {
+func tighten(_ string, f *os.File, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}

@@ -8,7 +8,6 @@ package fileutil
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // TempSuffix ends the names of WriteAtomic's temporary files
@@ -20,10 +19,11 @@ const TempSuffix = ".tmp"
 // directory (so the rename cannot cross file systems), sets perm before any
 // byte is written, fsyncs it (so a crash cannot leave a renamed but empty
 // file) and renames it into place: readers see the old or the new content,
-// never a mix.
+// never a mix. On Windows a private perm (0600) is a DACL for the user,
+// SYSTEM and Administrators only, and the replace succeeds while another
+// process reads the file (see replace).
 func WriteAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*"+TempSuffix)
+	tmp, err := createTemp(path, perm)
 	if err != nil {
 		return err
 	}
@@ -45,5 +45,5 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return replace(tmp.Name(), path)
 }

@@ -1,9 +1,11 @@
 package fileutil
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteAtomic(t *testing.T) {
@@ -21,13 +23,7 @@ func TestWriteAtomic(t *testing.T) {
 		if string(got) != content {
 			t.Errorf("got %q; want %q", got, content)
 		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if perm := fi.Mode().Perm(); perm != 0o600 {
-			t.Errorf("got mode %o; want 600", perm)
-		}
+		assertPrivate(t, path)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -43,5 +39,37 @@ func TestWriteAtomicMissingDirectory(t *testing.T) {
 	err := WriteAtomic(filepath.Join(t.TempDir(), "no", "such", "dir", "f"), []byte("x"), 0o600)
 	if err == nil {
 		t.Fatal("got no error writing into a missing directory")
+	}
+}
+
+// TestWriteAtomicWhileReaderHoldsFile: a replace succeeds while another
+// reader (gcloud, another gcptoken) holds the file open through ReadFile's
+// open, and that reader keeps reading the old content. On Windows this
+// needs the reader to share delete access and the rename to have POSIX
+// semantics, or, where it cannot (Wine, FAT), a retry until the reader
+// closes the file.
+func TestWriteAtomicWhileReaderHoldsFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "application_default_credentials.json")
+	if err := WriteAtomic(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held, err := openContext(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- WriteAtomic(path, []byte("new"), 0o600) }()
+	time.Sleep(200 * time.Millisecond)
+	old, err := io.ReadAll(held)
+	held.Close()
+	if err != nil || string(old) != "old" {
+		t.Errorf("the reader's open file = %q, %v; want old", old, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("WriteAtomic while a reader holds the file open: %v", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "new" {
+		t.Errorf("after the replace: %q, %v; want new", got, err)
 	}
 }

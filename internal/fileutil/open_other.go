@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package fileutil
 
@@ -7,9 +7,8 @@ import (
 	"os"
 )
 
-// openContext opens path for reading. Outside Unix there are no FIFOs in
-// the file system whose open blocks; named pipes on Windows live in their
-// own namespace and fail to open when no server is listening.
+// openContext opens path for reading. These platforms have no FIFOs in
+// the file system whose open blocks.
 func openContext(_ context.Context, path string) (*os.File, error) {
 	return os.Open(path)
 }

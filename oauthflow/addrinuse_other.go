@@ -1,0 +1,10 @@
+//go:build !windows
+
+package oauthflow
+
+import (
+	"errors"
+	"syscall"
+)
+
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
