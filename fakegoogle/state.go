@@ -71,6 +71,9 @@ type stateSA struct {
 	TokenCreators     []string `json:"token_creators,omitempty"`
 	LifetimeExtension bool     `json:"lifetime_extension,omitempty"`
 	DWDScopes         []string `json:"dwd_scopes,omitempty"`
+	// WorkloadIdentityUsers are federated members (principal://…,
+	// principalSet://…) holding roles/iam.workloadIdentityUser.
+	WorkloadIdentityUsers []string `json:"workload_identity_users,omitempty"`
 }
 
 type stateClient struct {
@@ -102,7 +105,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 	for _, sa := range s.sas {
 		sas = append(sas, saSnap{sa.info, slices.Clone(sa.keys), stateSA{
 			TokenCreators: tokenCreatorsOf(sa), LifetimeExtension: sa.lifetimeExtension,
-			DWDScopes: slices.Clone(sa.dwdScopes),
+			DWDScopes: slices.Clone(sa.dwdScopes), WorkloadIdentityUsers: workloadIdentityUsersOf(sa),
 		}})
 	}
 	for _, u := range s.users {
@@ -175,6 +178,7 @@ func (s *Server) MarshalState() ([]byte, error) {
 			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID,
 			Disabled: sa.info.Disabled, Keys: keys,
 			TokenCreators: sa.iam.TokenCreators, LifetimeExtension: sa.iam.LifetimeExtension, DWDScopes: sa.iam.DWDScopes,
+			WorkloadIdentityUsers: sa.iam.WorkloadIdentityUsers,
 		})
 	}
 	// Sorted so the same registry always gives the same file.
@@ -256,6 +260,9 @@ func (s *Server) LoadState(data []byte) error {
 				sa.tokenCreators = map[string]bool{}
 			}
 			sa.tokenCreators[email] = true
+		}
+		if err := loadWorkloadIdentityUsers(sa, v.WorkloadIdentityUsers); err != nil {
+			return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
 		}
 		sas[v.Email] = sa
 	}
