@@ -56,8 +56,12 @@ func NewNode(opts *Options) (*Node, error) {
 	n.pods = n.informer("pods", &corev1.Pod{}, trimPod, cache.Indexers{ipIndex: podIPs},
 		fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", opts.NodeName),
 			fields.OneTermEqualSelector("spec.hostNetwork", "false")),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return core.Pods("").List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return core.Pods("").Watch(ctx, o) })
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Pods("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Pods("").Watch(ctx, o)
+		})
 	n.accounts = n.informer("serviceaccounts", &corev1.ServiceAccount{}, trimServiceAccount, cache.Indexers{}, fields.Everything(),
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return core.ServiceAccounts("").List(ctx, o)
@@ -66,8 +70,12 @@ func NewNode(opts *Options) (*Node, error) {
 			return core.ServiceAccounts("").Watch(ctx, o)
 		})
 	n.nodes = n.informer("nodes", &corev1.Node{}, trimNode, cache.Indexers{}, fields.OneTermEqualSelector("metadata.name", opts.NodeName),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return core.Nodes().List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return core.Nodes().Watch(ctx, o) })
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Nodes().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Nodes().Watch(ctx, o)
+		})
 	return n, nil
 }
 
