@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -32,14 +33,26 @@ var errAmbiguous = errors.New("several live pods claim the address")
 // Options.HostNetworkAddresses) is the node or a hostNetwork pod: the
 // caller acts as the ServiceAccount the Node's HostNetworkAnnotation
 // names (Pod.HostNetwork set), or is refused.
-func (n *Node) PodByIP(_ context.Context, ip netip.Addr) (metadataserver.Pod, error) {
+//
+// An answer that the watch may yet change (not synced, no pod, two pods)
+// is retried until ctx is done: a new pod's containers may start before
+// the kubelet's status write with its IP reaches the watch, and Google's
+// clients give up on the metadata server for good if their first request
+// fails (Python's detection does). metadataserver.PodIdentityOptions'
+// LookupTimeout bounds the wait; other callers must give ctx a deadline.
+func (n *Node) PodByIP(ctx context.Context, ip netip.Addr) (metadataserver.Pod, error) {
+	return untilSettled(ctx, func() (metadataserver.Pod, bool, error) { return n.lookup(ip.Unmap()) })
+}
+
+// lookup is one PodByIP attempt; settled reports whether the answer is
+// final.
+func (n *Node) lookup(ip netip.Addr) (_ metadataserver.Pod, settled bool, _ error) {
 	if !n.synced() {
-		return metadataserver.Pod{}, n.notSynced()
+		return metadataserver.Pod{}, false, n.notSynced()
 	}
-	ip = ip.Unmap()
 	objs, err := n.pods.GetIndexer().ByIndex(ipIndex, ip.String())
 	if err != nil {
-		return metadataserver.Pod{}, err
+		return metadataserver.Pod{}, true, err
 	}
 	var live, ended []*corev1.Pod
 	for _, obj := range objs {
@@ -54,19 +67,40 @@ func (n *Node) PodByIP(_ context.Context, ip netip.Addr) (metadataserver.Pod, er
 	switch len(live) {
 	case 1:
 		p := live[0]
-		return metadataserver.Pod{Namespace: p.Namespace, Name: p.Name, ServiceAccount: serviceAccountOf(p), UID: string(p.UID)}, nil
+		return metadataserver.Pod{Namespace: p.Namespace, Name: p.Name, ServiceAccount: serviceAccountOf(p), UID: string(p.UID)}, true, nil
 	case 0:
 	default:
-		return metadataserver.Pod{}, fmt.Errorf("%w %s: %s (an IP reused before the watch saw its old pod end; try again)", errAmbiguous, ip, podNames(live))
+		return metadataserver.Pod{}, false, fmt.Errorf("%w %s: %s (an IP reused before the watch saw its old pod end; try again)", errAmbiguous, ip, podNames(live))
 	}
 	if node, ok := n.node(); ok && n.isNodeAddress(node, ip) {
-		return n.hostNetworkPod(node)
+		pod, err := n.hostNetworkPod(node)
+		return pod, true, err
 	}
 	if len(ended) > 0 {
-		return metadataserver.Pod{}, fmt.Errorf("%w: no live pod on node %s has the address %s (%s ended and released it)",
+		return metadataserver.Pod{}, false, fmt.Errorf("%w: no live pod on node %s has the address %s (%s ended and released it)",
 			metadataserver.ErrPodNotFound, n.opts.NodeName, ip, podNames(ended))
 	}
-	return metadataserver.Pod{}, fmt.Errorf("%w: no pod on node %s has the address %s", metadataserver.ErrPodNotFound, n.opts.NodeName, ip)
+	return metadataserver.Pod{}, false, fmt.Errorf("%w: no pod on node %s has the address %s", metadataserver.ErrPodNotFound, n.opts.NodeName, ip)
+}
+
+// settlePoll is how often an unsettled answer is looked at again.
+const settlePoll = 20 * time.Millisecond
+
+// untilSettled calls attempt until its answer is settled or ctx is done,
+// and returns the last answer. ctx must have a deadline, or an answer that
+// never settles is waited for forever.
+func untilSettled[T any](ctx context.Context, attempt func() (T, bool, error)) (T, error) {
+	for {
+		v, settled, err := attempt()
+		if settled {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(settlePoll):
+		}
+	}
 }
 
 // serviceAccountOf is the pod's ServiceAccount; the API server sets

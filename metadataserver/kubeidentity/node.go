@@ -51,46 +51,35 @@ func NewNode(opts *Options) (*Node, error) {
 	if n.opts.TokenLifetime == 0 {
 		n.opts.TokenLifetime = DefaultTokenLifetime
 	}
-	n.tokens = &tokenRequests{client: opts.Client, audience: opts.Audience, lifetime: n.opts.TokenLifetime}
-	core := opts.Client.CoreV1()
-	n.pods = n.informer("pods", &corev1.Pod{}, trimPod, cache.Indexers{ipIndex: podIPs},
-		fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", opts.NodeName),
-			fields.OneTermEqualSelector("spec.hostNetwork", "false")),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Pods("").List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Pods("").Watch(ctx, o)
-		})
-	n.accounts = n.informer("serviceaccounts", &corev1.ServiceAccount{}, trimServiceAccount, cache.Indexers{}, fields.Everything(),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.ServiceAccounts("").List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.ServiceAccounts("").Watch(ctx, o)
-		})
-	n.nodes = n.informer("nodes", &corev1.Node{}, trimNode, cache.Indexers{}, fields.OneTermEqualSelector("metadata.name", opts.NodeName),
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Nodes().List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Nodes().Watch(ctx, o)
-		})
+	core, err := newCoreClient(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubeidentity: %w", err)
+	}
+	n.tokens = &tokenRequests{client: core, audience: opts.Audience, lifetime: n.opts.TokenLifetime}
+	onNode := fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", opts.NodeName),
+		fields.OneTermEqualSelector("spec.hostNetwork", "false"))
+	n.pods = n.informer(core, "pods", &corev1.Pod{}, func() runtime.Object { return &corev1.PodList{} },
+		onNode, trimPod, cache.Indexers{ipIndex: podIPs})
+	n.accounts = n.informer(core, "serviceaccounts", &corev1.ServiceAccount{}, func() runtime.Object { return &corev1.ServiceAccountList{} },
+		fields.Everything(), trimServiceAccount, cache.Indexers{})
+	n.nodes = n.informer(core, "nodes", &corev1.Node{}, func() runtime.Object { return &corev1.NodeList{} },
+		fields.OneTermEqualSelector("metadata.name", opts.NodeName), trimNode, cache.Indexers{})
 	return n, nil
 }
 
-// informer makes an informer of the objects selected, stored trimmed by
-// trim, whose watch errors are remembered for lookups to report.
-func (n *Node) informer(resource string, example runtime.Object, trim cache.TransformFunc, indexers cache.Indexers,
-	selector fields.Selector, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+// informer makes an informer of the objects of resource that selector
+// picks, stored trimmed by trim, whose watch errors are remembered for
+// lookups to report.
+func (n *Node) informer(core *coreClient, resource string, example runtime.Object, newList func() runtime.Object,
+	selector fields.Selector, trim cache.TransformFunc, indexers cache.Indexers) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector.String()
-			return list(ctx, o)
+			return core.list(ctx, resource, o, newList())
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = selector.String()
-			return watchFn(ctx, o)
+			return core.watch(ctx, resource, o)
 		},
 	}
 	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{Indexers: indexers, ObjectDescription: resource})

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/gcptoken/gcptoken/credentials"
 )
@@ -40,9 +41,9 @@ const (
 
 // Options configure NewNode.
 type Options struct {
-	// Client is the Kubernetes API client (RESTConfig makes its
-	// configuration). Required.
-	Client kubernetes.Interface
+	// Config is the Kubernetes API client configuration (RESTConfig makes
+	// one: in-cluster, or from a kubeconfig). Required.
+	Config *rest.Config
 	// NodeName is the node whose pods are served, as the downward API's
 	// spec.nodeName gives it. Required.
 	NodeName string
@@ -74,18 +75,29 @@ type Options struct {
 
 func (o *Options) validate() error {
 	switch {
-	case o.Client == nil:
-		return errors.New("Options.Client is required")
+	case o.Config == nil:
+		return errors.New("Options.Config is required")
 	case o.NodeName == "":
 		return errors.New("Options.NodeName is required: the node whose pods are served (the downward API's spec.nodeName)")
 	case strings.ContainsAny(o.NodeName, "/, \t\n"):
 		return fmt.Errorf("Options.NodeName %q is not a node name", o.NodeName)
-	case !strings.HasPrefix(o.Audience, "//iam.googleapis.com/") || !strings.Contains(o.Audience, "/workloadIdentityPools/") || !strings.Contains(o.Audience, "/providers/"):
-		return fmt.Errorf("Options.Audience %q is not a workload identity pool provider: want //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER", o.Audience)
+	case CheckProvider(o.Audience) != nil:
+		return fmt.Errorf("Options.Audience: %w", CheckProvider(o.Audience))
 	case o.ProjectID == "" || strings.ContainsAny(o.ProjectID, "/ \t\n"):
 		return fmt.Errorf("Options.ProjectID %q is not a project id", o.ProjectID)
 	case o.TokenLifetime != 0 && o.TokenLifetime < minTokenLifetime:
 		return fmt.Errorf("Options.TokenLifetime %s is shorter than the TokenRequest API's minimum, %s", o.TokenLifetime, minTokenLifetime)
+	}
+	return nil
+}
+
+// CheckProvider checks that audience is a workload identity pool
+// provider's full resource name.
+func CheckProvider(audience string) error {
+	parts := strings.Split(strings.TrimPrefix(audience, "//iam.googleapis.com/"), "/")
+	if !strings.HasPrefix(audience, "//iam.googleapis.com/projects/") || len(parts) != 8 || parts[2] != "locations" ||
+		parts[4] != "workloadIdentityPools" || parts[6] != "providers" || slices.Contains(parts, "") || strings.ContainsAny(audience, " \t\n?#") {
+		return fmt.Errorf("%q is not a workload identity pool provider: want //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER", audience)
 	}
 	return nil
 }

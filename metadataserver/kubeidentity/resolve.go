@@ -18,24 +18,15 @@ import (
 // identity's key holds the ServiceAccount's UID and annotation, so a
 // changed annotation or a re-created ServiceAccount is a new identity with
 // a cache of its own.
-func (n *Node) Identity(_ context.Context, pod metadataserver.Pod) (metadataserver.Identity, error) {
-	if !n.synced() {
-		return metadataserver.Identity{}, n.notSynced()
+//
+// A ServiceAccount the watch has not seen is waited for until ctx is done,
+// as PodByIP waits for pods.
+func (n *Node) Identity(ctx context.Context, pod metadataserver.Pod) (metadataserver.Identity, error) {
+	sa, err := untilSettled(ctx, func() (*corev1.ServiceAccount, bool, error) { return n.serviceAccount(pod) })
+	if err != nil {
+		return metadataserver.Identity{}, err
 	}
 	ksa := pod.Namespace + "/" + pod.ServiceAccount
-	obj, ok, err := n.accounts.GetStore().GetByKey(ksa)
-	switch {
-	case err != nil:
-		return metadataserver.Identity{}, err
-	case !ok && pod.HostNetwork:
-		return metadataserver.Identity{}, fmt.Errorf("%w: node %s's annotation %s names the service account %s, which does not exist",
-			metadataserver.ErrNoIdentity, n.opts.NodeName, HostNetworkAnnotation, ksa)
-	case !ok:
-		// A pod cannot be created for a missing ServiceAccount: the watch is
-		// behind, or the account was deleted under the pod. 503 either way.
-		return metadataserver.Identity{}, fmt.Errorf("service account %s of pod %s/%s is not (yet) known", ksa, pod.Namespace, pod.Name)
-	}
-	sa := obj.(*corev1.ServiceAccount)
 	if pod.HostNetwork && sa.Annotations[AllowHostNetworkAnnotation] != "true" {
 		return metadataserver.Identity{}, fmt.Errorf("%w: node %s's annotation %s names the service account %s, which does not allow it: annotate it %s=true",
 			metadataserver.ErrNoIdentity, n.opts.NodeName, HostNetworkAnnotation, ksa, AllowHostNetworkAnnotation)
@@ -82,6 +73,28 @@ type federatedSource struct {
 func (f federatedSource) IDTokenProvider(metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
 	return nil, fmt.Errorf("the Kubernetes service account %s has no %s annotation: ID tokens need a Google service account to impersonate "+
 		"(annotate it with one that grants the service account's principal roles/iam.workloadIdentityUser)", f.ksa, GoogleServiceAccountAnnotation)
+}
+
+// serviceAccount returns pod's ServiceAccount; settled reports whether the
+// answer is final.
+func (n *Node) serviceAccount(pod metadataserver.Pod) (_ *corev1.ServiceAccount, settled bool, _ error) {
+	if !n.synced() {
+		return nil, false, n.notSynced()
+	}
+	ksa := pod.Namespace + "/" + pod.ServiceAccount
+	obj, ok, err := n.accounts.GetStore().GetByKey(ksa)
+	switch {
+	case err != nil:
+		return nil, true, err
+	case !ok && pod.HostNetwork:
+		return nil, false, fmt.Errorf("%w: node %s's annotation %s names the service account %s, which does not exist",
+			metadataserver.ErrNoIdentity, n.opts.NodeName, HostNetworkAnnotation, ksa)
+	case !ok:
+		// A pod cannot be created for a missing ServiceAccount: the watch is
+		// behind, or the account was deleted under the pod. 503 either way.
+		return nil, false, fmt.Errorf("service account %s of pod %s/%s is not (yet) known", ksa, pod.Namespace, pod.Name)
+	}
+	return obj.(*corev1.ServiceAccount), true, nil
 }
 
 // isServiceAccountEmail accepts what can name a Google service account in

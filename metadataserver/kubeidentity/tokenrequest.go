@@ -8,8 +8,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
@@ -18,7 +16,7 @@ import (
 // tokenRequests asks the TokenRequest API for service-account tokens with
 // the provider's audience.
 type tokenRequests struct {
-	client   kubernetes.Interface
+	client   *coreClient
 	audience string
 	lifetime time.Duration
 }
@@ -49,9 +47,9 @@ func (t *tokenRequests) supplier(namespace, name string) credentials.SubjectToke
 // STS checks the signature, not whether the pod still exists.)
 func (t *tokenRequests) request(ctx context.Context, namespace, name string) (*gcptoken.Token, error) {
 	seconds := int64(t.lifetime / time.Second)
-	tr, err := t.client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+	tr, err := t.client.createToken(ctx, namespace, name, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{t.audience}, ExpirationSeconds: &seconds},
-	}, metav1.CreateOptions{})
+	})
 	op := "Kubernetes TokenRequest for service account " + namespace + "/" + name
 	if err != nil {
 		return nil, apiError(op, err)

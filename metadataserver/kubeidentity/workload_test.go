@@ -205,7 +205,9 @@ func waitHTTP(t *testing.T, addr, source, path string, code int, want string) {
 	t.Helper()
 	var gotCode int
 	var body string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// A minute and a half: a watch that lost the API server backs off
+	// for up to 30 seconds between attempts.
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if gotCode, body = httpFrom(t, addr, source, path); gotCode == code && strings.Contains(body, want) {
 			return
 		}
@@ -296,9 +298,15 @@ func testAPIServerRestart(t *testing.T, w *world) {
 	must(t, w.c.StartAPIServer(ctx))
 	stopped = false
 
+	restarted := time.Now()
 	w.serviceAccount(t, "late", nil)
 	late := w.runPod(t, "late-1", "late", ipLate)
 	waitLookup(t, w.node, ipLate, isPod(string(late.UID)))
+	// The ServiceAccount watch may reconnect later than the pod watch
+	// (each backs off on its own): the pod's identity resolves once both
+	// have.
+	waitHTTP(t, w.addr, ipLate, emailPath, 200, fakegoogle.DefaultProjectID+".svc.id.goog")
+	t.Logf("watches caught up %s after the API server was back", time.Since(restarted).Round(time.Millisecond))
 	eachPeer(t, w.addr, ipLate, "", func(t *testing.T, r podResult) {
 		if r.Error != "" {
 			t.Fatalf("pod created after the restart: error %q", r.Error)

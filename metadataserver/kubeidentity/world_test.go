@@ -132,13 +132,9 @@ func (w *world) serve(t *testing.T, cfg *rest.Config) (*kubeidentity.Node, strin
 }
 
 func (w *world) newNode(cfg *rest.Config) (*kubeidentity.Node, error) {
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	emulator := strings.TrimPrefix(w.fake.URL, "http://")
 	return kubeidentity.NewNode(&kubeidentity.Options{
-		Client: client, NodeName: nodeName, Audience: w.provider.Audience(), ProjectID: fakegoogle.DefaultProjectID,
+		Config: cfg, NodeName: nodeName, Audience: w.provider.Audience(), ProjectID: fakegoogle.DefaultProjectID,
 		Credentials: &credentials.Options{Getenv: func(k string) string {
 			if k == "GCPTOKEN_EMULATOR_HOST" {
 				return emulator
@@ -242,7 +238,11 @@ func waitLookup(t *testing.T, node *kubeidentity.Node, ip string, check func(met
 	var pod metadataserver.Pod
 	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if pod, err = node.PodByIP(t.Context(), addr); check(pod, err) {
+		// A short deadline: PodByIP waits that long for an unsettled answer.
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		pod, err = node.PodByIP(ctx, addr)
+		cancel()
+		if check(pod, err) {
 			return
 		}
 	}
@@ -397,7 +397,10 @@ func runNode(t *testing.T, addr, source, audience string) podResult {
 		missing = "google-auth-library is not installed: run `make deps` (crosscheck/node)"
 	}
 	requirePeer(t, missing)
-	return runPeer(t, peerEnv(t, addr, "NODE_PATH="+nodeModules), source, audience, node, "testdata/pod.js")
+	// GOOGLE_CLOUD_PROJECT, as in crosscheck/: without it GoogleAuth's
+	// project lookup spawns gcloud first, seconds per pod on a busy machine.
+	env := peerEnv(t, addr, "NODE_PATH="+nodeModules, "GOOGLE_CLOUD_PROJECT="+fakegoogle.DefaultProjectID)
+	return runPeer(t, env, source, audience, node, "testdata/pod.js")
 }
 
 func runPeer(t *testing.T, env []string, source, audience, name string, args ...string) podResult {
@@ -418,4 +421,10 @@ func runPeer(t *testing.T, env []string, source, audience, name string, args ...
 		t.Fatalf("%s: output is not JSON: %v\n%s\nstderr:\n%s", name, err, stdout.String(), stderr.String())
 	}
 	return r
+}
+
+var metav1CreateOptions = metav1.CreateOptions{}
+
+func serviceAccountObject(name string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
