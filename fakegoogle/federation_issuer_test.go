@@ -245,7 +245,9 @@ func TestIdentityProviderIssuerValidation(t *testing.T) {
 		{"JWKS not JSON", func(p *IdentityProvider) { p.Issuer, p.JWKS = k.url, []byte("{") }, "JSON Web Key Set"},
 		{"JWKS without RSA keys", func(p *IdentityProvider) { p.Issuer, p.JWKS = k.url, []byte(`{"keys":[{"kty":"EC"}]}`) }, "no RSA"},
 		{"AWS provider with issuer", func(p *IdentityProvider) { p.Type, p.Issuer, p.JWKS = ProviderAWS, k.url, k.jwks }, "oidc"},
-		{"CEL beyond paths", func(p *IdentityProvider) { p.AttributeMapping = map[string]string{"google.subject": "assertion.sub + 'x'"} }, "only assertion"},
+		{"CEL beyond paths", func(p *IdentityProvider) {
+			p.AttributeMapping = map[string]string{"google.subject": "assertion.sub + 'x'"}
+		}, "only assertion"},
 		{"no google.subject", func(p *IdentityProvider) { p.AttributeMapping = map[string]string{"attribute.ns": "assertion.ns"} }, "google.subject"},
 		{"unknown key", func(p *IdentityProvider) {
 			p.AttributeMapping = map[string]string{"google.subject": "assertion.sub", "google.groups": "assertion.g"}
