@@ -33,7 +33,7 @@ func TestSecurityReusedIPDoesNotInheritIdentity(t *testing.T) {
 	// Running to the watch.
 	w.runPod(t, "intruder-1", "intruder", ipWeb)
 	waitLookup(t, w.node, ipWeb, func(_ metadataserver.Pod, err error) bool { return err != nil })
-	for range 20 {
+	for range 3 { // each waits the lookup timeout for the watch to settle
 		code, body := httpFrom(t, w.addr, ipWeb, emailPath)
 		if code == 200 || strings.Contains(body, w.gsa) {
 			t.Fatalf("an address two live pods claim was served %d %q; want 503 and no identity", code, body)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -92,13 +91,11 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 
-	// The cluster: the server's namespace and ServiceAccount, the overlay's
-	// RBAC and admission policy, the workloads' ServiceAccounts, the Node.
-	must(t, w.c.Apply(ctx, []byte(fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n",
-		serverNS, appNamespace, serverSA, serverNS))))
-	for _, f := range []string{"rbac.yaml", "token-audience-policy.yaml"} {
-		must(t, w.c.Apply(ctx, readOverlay(t, f)))
-	}
+	// The cluster: the deploy overlay as `kubectl apply -k` would create it
+	// (namespace, ServiceAccount, RBAC, admission policy, DaemonSet, which
+	// nothing runs here), the workloads' ServiceAccounts, the Node.
+	must(t, w.c.Apply(ctx, renderedOverlay(t)))
+	must(t, w.c.Apply(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: "+appNamespace+"}\n")))
 	w.serviceAccount(t, "web", map[string]string{kubeidentity.GoogleServiceAccountAnnotation: w.gsa})
 	w.serviceAccount(t, "batch", nil)
 	node, err := w.admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{})
@@ -186,10 +183,15 @@ func (w *world) anonymousGet(t *testing.T, path string) []byte {
 	return body
 }
 
-func readOverlay(t *testing.T, name string) []byte {
+// renderedOverlay is deploy/overlays/kubernetes rendered by kustomize, as
+// deploy's tests keep it (make manifests).
+func renderedOverlay(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "overlays", "kubernetes", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "rendered", "overlays-kubernetes.yaml"))
 	must(t, err)
+	if !bytes.Contains(data, []byte("--kubernetes")) || !bytes.Contains(data, []byte("name: "+serverSA)) {
+		t.Fatalf("the rendered overlay does not run metadata-server --kubernetes as %s", serverSA)
+	}
 	return data
 }
 
