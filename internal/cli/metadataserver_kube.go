@@ -26,7 +26,7 @@ type kubeFlags struct {
 	provider     string
 	hostNetwork  []string
 	syncTimeout  time.Duration
-	maxIdentites int
+	maxIdentities int
 }
 
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
@@ -36,7 +36,7 @@ func (k *kubeFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&k.provider, "workload-identity-provider", "", "with --kubernetes: the workload identity pool `PROVIDER` that trusts the cluster's service-account issuer, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
 	f.StringSliceVar(&k.hostNetwork, "host-network-address", nil, "with --kubernetes: more source `IP`s that mean the node itself (besides the Node's InternalIP and ExternalIP), e.g. the address a DNAT or a bridge gives the node's own connections")
 	f.DurationVar(&k.syncTimeout, "kubernetes-sync-timeout", 2*time.Minute, "with --kubernetes: how long to wait for the first list of pods, ServiceAccounts and the Node before giving up")
-	f.IntVar(&k.maxIdentites, "max-identities", 0, "with --kubernetes: identities whose token caches are kept, the least recently used dropped beyond (default 1000)")
+	f.IntVar(&k.maxIdentities, "max-identities", 0, "with --kubernetes: identities whose token caches are kept, the least recently used dropped beyond (default 1000)")
 }
 
 // checkKubernetesFlags refuses the flags that --kubernetes replaces, and
@@ -100,7 +100,7 @@ func metadataServerKubernetesRun(ctx context.Context, app *App, o *metadataServe
 		return usagef("--kubernetes: %v", err)
 	}
 	srv, err := metadataserver.NewPodIdentityServer(&metadataserver.PodIdentityOptions{
-		Pods: node, Resolver: node, Server: *opts, MaxIdentities: k.maxIdentites,
+		Pods: node, Resolver: node, Server: *opts, MaxIdentities: k.maxIdentities,
 	})
 	if err != nil {
 		return err
