@@ -138,6 +138,9 @@ func (c *Credentials) AccessTokenSource(scopes []string) (gcptoken.TokenProvider
 			return nil, errors.New("credentials: empty scope")
 		}
 	}
+	if len(scopes) == 0 {
+		return c.impl.accessTokenProvider(defaultScopes(c.impl))
+	}
 	return c.impl.accessTokenProvider(slices.Clone(scopes))
 }
 

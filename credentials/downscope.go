@@ -256,7 +256,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		return nil, fmt.Errorf("credentials: Downscope: %w", err)
 	}
 	// Cached: every token of the result exchanges a token of source.
-	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp, err := source.AccessTokenProvider([]string{ScopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: source credential: %w", err)
 	}

@@ -318,12 +318,9 @@ func stripQueryForError(u string) string {
 }
 
 // accessTokenProvider exchanges a fresh subject token at STS for each
-// token. Without scopes it asks for cloud-platform, as Google's libraries
-// do before impersonating.
+// token. Without scopes it is asked for cloud-platform (defaultScopes), as
+// Google's libraries do before impersonating.
 func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		return ea.exchange(ctx, scopes)
 	}), nil

@@ -26,13 +26,6 @@ import (
 // Authorization header (google-cloud-go #19939).
 
 const (
-	// scopeCloudPlatform is the scope of the source credential's token: the
-	// IAM Credentials API accepts cloud-platform or iam, and cloud-platform
-	// is what Google's Go library and gcloud use.
-	scopeCloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
-	// scopeIAM is the narrower scope google-auth's self-signed JWT asks
-	// for when a key of another universe calls generateIdToken on itself.
-	scopeIAM = "https://www.googleapis.com/auth/iam"
 	// maxResponseBody caps what is read of an IAM or token-endpoint answer;
 	// real ones are a few KiB.
 	maxResponseBody = 1 << 20

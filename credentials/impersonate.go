@@ -216,7 +216,7 @@ func newImpersonatedFile(f *credsfile.File, source, path string, s *settings, de
 // newImpersonated completes imp with its source and wraps it in
 // Credentials; the one constructor behind Impersonate and the file type.
 func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, error) {
-	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp, err := source.AccessTokenProvider([]string{ScopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("source credential: %w", err)
 	}
@@ -279,9 +279,6 @@ func (imp *impersonated) wireDelegates() []string {
 }
 
 func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	if imp.subject != "" {
 		return imp.subjectProvider(scopes), nil
 	}

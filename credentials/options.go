@@ -27,10 +27,6 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
-	// DefaultScope is the scope of access tokens asked for without scopes,
-	// by credentials that need one (see Credentials.AccessTokenProvider):
-	// what gcloud asks for.
-	DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
 	// it has chosen (email, project, universe): those facts are nice to
 	// have, and must not hold up a command that only wants a token.

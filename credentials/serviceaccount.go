@@ -144,9 +144,6 @@ func (sa *serviceAccount) options() *auth.Options2LO {
 }
 
 func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	if !isDefaultUniverse(sa.universe) {
 		if sa.subject != "" {
 			return nil, errUniverseDWD
