@@ -3,12 +3,10 @@ package credentials
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -56,12 +54,9 @@ var workforceAudience = regexp.MustCompile(`^//iam\.googleapis\.com/locations/[^
 type externalAccount struct {
 	audience    string
 	tokenType   string
-	tokenURL    string
-	clientID    string
-	secret      string
+	sts         *tokenEndpoint // with the file's OAuth client, if any, in a Basic header
 	userProject string
 	src         credentialSource
-	client      *http.Client
 }
 
 // credentialSource is one credential_source: it fetches the workload's own
@@ -125,14 +120,12 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 		return nil, &credsfile.FieldError{Field: "credential_source", Err: err}
 	}
 	fed := &externalAccount{
-		audience:    ea.Audience,
-		tokenType:   ea.SubjectTokenType,
-		tokenURL:    tokenURL,
-		clientID:    ea.ClientID,
-		secret:      ea.ClientSecret,
+		audience:  ea.Audience,
+		tokenType: ea.SubjectTokenType,
+		sts: &tokenEndpoint{tokenURL: tokenURL, client: s.client,
+			clientID: ea.ClientID, clientSecret: ea.ClientSecret, basicAuth: true},
 		userProject: ea.WorkforcePoolUserProject,
 		src:         src,
-		client:      s.client,
 	}
 	c := &Credentials{
 		Type:           TypeExternalAccount,
@@ -340,53 +333,25 @@ func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcpt
 	if err != nil {
 		return nil, ea.subjectError(ctx, err)
 	}
-	form := url.Values{
-		"grant_type":           {grantTokenExchange},
-		"audience":             {ea.audience},
-		"scope":                {strings.Join(scopes, " ")},
-		"requested_token_type": {tokenTypeAccessToken},
-		"subject_token":        {subject},
-		"subject_token_type":   {ea.tokenType},
+	x := stsExchange{
+		subjectToken:     subject,
+		subjectTokenType: ea.tokenType,
+		audience:         ea.audience,
+		scope:            strings.Join(scopes, " "),
 	}
 	// Google's libraries send userProject only without client
 	// authentication: the OAuth client already names the project.
-	if ea.userProject != "" && ea.clientID == "" {
+	if ea.userProject != "" && ea.sts.clientID == "" {
 		o, _ := json.Marshal(map[string]string{"userProject": ea.userProject})
-		form.Set("options", string(o))
+		x.options = string(o)
 	}
-	var h http.Header
-	if ea.clientID != "" {
-		// client_secret_basic, with the RFC 6749 §2.3.1 escaping.
-		cred := url.QueryEscape(ea.clientID) + ":" + url.QueryEscape(ea.secret)
-		h = http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(cred))}}
-	}
-	data, err := post(ctx, ea.client, opSTSExchange, ea.tokenURL, "application/x-www-form-urlencoded", []byte(form.Encode()), h)
+	a, err := ea.sts.exchange(ctx, opSTSExchange, x)
 	if err != nil {
 		return nil, err
 	}
-	var r struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s from %s: malformed response: %v", opSTSExchange, ea.tokenURL, jsonMessage(err))
-	}
-	switch {
-	case r.AccessToken == "":
-		return nil, fmt.Errorf("%s from %s: the response has no access_token", opSTSExchange, ea.tokenURL)
-	case r.ExpiresIn <= 0:
-		// Google's Go library refuses this too: a federated token must say
-		// when it expires.
-		return nil, fmt.Errorf("%s from %s: the response has no positive expires_in", opSTSExchange, ea.tokenURL)
-	}
-	return checked(&gcptoken.Token{
-		Value:    r.AccessToken,
-		Type:     cmp.Or(r.TokenType, "Bearer"),
-		Kind:     gcptoken.AccessToken,
-		Expiry:   time.Now().Add(time.Duration(r.ExpiresIn) * time.Second),
-		Metadata: map[string]string{gcptoken.MetaScope: strings.Join(scopes, " ")},
-	}, ea.tokenURL)
+	// Google's Go library refuses a federated token without expires_in
+	// too: it must say when it expires.
+	return ea.sts.reply(opSTSExchange).accessToken(a, expiryRule{required: true}, x.scope)
 }
 
 // subjectError words a failure to get the subject token.
@@ -404,10 +369,10 @@ func (ea *externalAccount) subjectError(ctx context.Context, err error) error {
 // differ in any of them get different tokens. Only a snapshot's source
 // names the subject token (snapshot.go).
 func (ea *externalAccount) identity() string {
-	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.tokenURL, ea.clientID, ea.userProject,
+	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.sts.tokenURL, ea.sts.clientID, ea.userProject,
 		ea.tokenType, ea.src.identity()}, "|")
 }
 
 func (ea *externalAccount) tokenEndpoints() []string {
-	return append([]string{ea.tokenURL}, ea.src.endpoints()...)
+	return append([]string{ea.sts.tokenURL}, ea.src.endpoints()...)
 }

@@ -3,9 +3,7 @@ package credentials
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
 )
 
@@ -182,7 +179,7 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 			return aws.Credentials{}, "", err
 		}
 		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", imdsTTL)
-		tok, err := a.do(req, "get an IMDSv2 session token")
+		tok, err := sendExpectingOK(a.client, req, "get an IMDSv2 session token")
 		if err != nil {
 			return aws.Credentials{}, "", err
 		}
@@ -192,7 +189,7 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 		if a.regionURL == "" {
 			return aws.Credentials{}, "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
 		}
-		zone, err := a.get(ctx, "read the AWS availability zone", a.regionURL, md)
+		zone, err := get(ctx, a.client, "read the AWS availability zone", a.regionURL, md)
 		if err != nil {
 			return aws.Credentials{}, "", err
 		}
@@ -209,7 +206,7 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 		if a.credsURL == "" {
 			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
 		}
-		role, err := a.get(ctx, "read the AWS role name", a.credsURL, md)
+		role, err := get(ctx, a.client, "read the AWS role name", a.credsURL, md)
 		if err != nil {
 			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
 		}
@@ -217,7 +214,7 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 		if name == "" || strings.ContainsAny(name, "/\n") {
 			return aws.Credentials{}, "", fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
 		}
-		data, err := a.get(ctx, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
+		data, err := get(ctx, a.client, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
 		if err != nil {
 			return aws.Credentials{}, "", err
 		}
@@ -266,58 +263,4 @@ func (a *awsSource) sign(ctx context.Context, creds aws.Credentials, region stri
 		return "", err
 	}
 	return url.QueryEscape(string(b)), nil
-}
-
-func (a *awsSource) get(ctx context.Context, op, u string, h http.Header) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	return a.do(req, op)
-}
-
-func (a *awsSource) do(req *http.Request, op string) ([]byte, error) {
-	return doRequest(a.client, req, op)
-}
-
-// get sends one GET and returns the body of a 2xx answer; failures are
-// *gcptoken.Error naming op and u.
-func get(ctx context.Context, client *http.Client, op, u string, h http.Header) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	return doRequest(client, req, op)
-}
-
-func doRequest(client *http.Client, req *http.Request, op string) ([]byte, error) {
-	endpoint := req.URL.String()
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, gcptoken.NewTransportError(op, endpoint, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return nil, gcptoken.NewTransportError(op, endpoint, err)
-	}
-	if len(data) > maxResponseBody {
-		return nil, fmt.Errorf("%s from %s: the response is larger than %d bytes", op, endpoint, maxResponseBody)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// The body of a refused metadata or token request is no use and
-		// may echo a secret: keep the status only.
-		return nil, gcptoken.NewResponseError(op, endpoint, resp.StatusCode, nil)
-	}
-	return data, nil
 }

@@ -3,6 +3,7 @@ package credentials
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -289,25 +290,11 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		Lifetime  string   `json:"lifetime"`
 	}{imp.wireDelegates(), scopes, fmt.Sprintf("%ds", int64(imp.lifetime/time.Second))}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
+		body, err := imp.call(ctx, opAccessToken, endpoint, req)
 		if err != nil {
 			return nil, err
 		}
-		var r struct {
-			AccessToken string `json:"accessToken"`
-			ExpireTime  string `json:"expireTime"`
-		}
-		if err := iamPost(ctx, imp.client, opAccessToken, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
-		}
-		if r.AccessToken == "" {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no accessToken", opAccessToken, endpoint), false)
-		}
-		exp, err := time.Parse(time.RFC3339, r.ExpireTime)
-		if err != nil {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no RFC 3339 expireTime", opAccessToken, endpoint), false)
-		}
-		t, err := checked(&gcptoken.Token{Value: r.AccessToken, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: exp}, endpoint)
+		t, err := tokenReply{opAccessToken, endpoint}.iamAccessToken(body)
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
@@ -328,25 +315,30 @@ func (imp *impersonated) idTokenProvider(audience string, o IDTokenOptions) (gcp
 		Delegates    []string `json:"delegates,omitempty"`
 	}{audience, o.IncludeEmail, imp.wireDelegates()}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
+		body, err := imp.call(ctx, opIDToken, endpoint, req)
 		if err != nil {
 			return nil, err
 		}
-		var r struct {
-			Token string `json:"token"`
-		}
-		if err := iamPost(ctx, imp.client, opIDToken, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
-		}
-		if r.Token == "" {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no token", opIDToken, endpoint), false)
-		}
-		t, err := idToken(r.Token, opIDToken, endpoint)
+		t, err := tokenReply{opIDToken, endpoint}.iamIDToken(body)
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
 		return t, nil
 	}), nil
+}
+
+// call makes one IAM Credentials call to endpoint, authenticated with the
+// source's token. Its errors are imp.fail's.
+func (imp *impersonated) call(ctx context.Context, op, endpoint string, req any) ([]byte, error) {
+	src, err := imp.sourceToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := iamPost(ctx, imp.client, op, endpoint, src, req)
+	if err != nil {
+		return nil, imp.fail(err, true)
+	}
+	return body, nil
 }
 
 // subjectProvider gets access tokens for imp.subject (domain-wide
@@ -358,19 +350,7 @@ func (imp *impersonated) subjectProvider(scopes []string) gcptoken.TokenProvider
 	endpoint := imp.prefix + iamSignJWTOp
 	scope := strings.Join(scopes, " ")
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := time.Now()
-		claims, err := marshalJSON(jwtClaims{
-			Iss:   imp.target,
-			Scope: scope,
-			Aud:   imp.tokenURL,
-			Iat:   now.Unix(),
-			Exp:   now.Add(time.Hour).Unix(), // the token endpoint's maximum
-			Sub:   imp.subject,
-		})
+		claims, err := marshalJSON(newClaims(imp.target, imp.subject, imp.tokenURL, scope, time.Now()))
 		if err != nil {
 			return nil, err
 		}
@@ -378,17 +358,22 @@ func (imp *impersonated) subjectProvider(scopes []string) gcptoken.TokenProvider
 			Delegates []string `json:"delegates,omitempty"`
 			Payload   string   `json:"payload"`
 		}{imp.wireDelegates(), string(claims)}
+		body, err := imp.call(ctx, opSignJWT, endpoint, req)
+		if err != nil {
+			return nil, err
+		}
 		var r struct {
 			KeyID     string `json:"keyId"`
 			SignedJWT string `json:"signedJwt"`
 		}
-		if err := iamPost(ctx, imp.client, opSignJWT, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, imp.fail(tokenReply{opSignJWT, endpoint}.malformed(err), false)
 		}
 		if r.SignedJWT == "" {
 			return nil, imp.fail(fmt.Errorf("%s at %s: the response has no signedJwt", opSignJWT, endpoint), false)
 		}
-		t, err := exchangeJWT(ctx, imp.client, imp.tokenURL, r.SignedJWT)
+		te := &tokenEndpoint{tokenURL: imp.tokenURL, client: imp.client}
+		t, err := te.assertionToken(ctx, opExchangeJWT, r.SignedJWT, expiryRule{required: true})
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
