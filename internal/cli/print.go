@@ -88,8 +88,8 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses,
-		includeEmail: o.includeEmail, selfSigned: o.selfSigned}
+	req := credentials.TokenRequest{Kind: kind, Audience: o.audience, SelfSigned: o.selfSigned,
+		IDTokenOptions: credentials.IDTokenOptions{TokenFormat: o.tokenFormat, Licenses: o.licenses, IncludeEmail: o.includeEmail}}
 	if kind == gcptoken.AccessToken && o.audience != "" && !o.selfSigned {
 		return usagef("print-access-token: --audience is only for --self-signed (ID tokens: print-identity-token --audience)")
 	}
@@ -105,7 +105,7 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 		return usagef("--include-license needs --token-format full")
 	}
 	if kind == gcptoken.AccessToken {
-		req.scopes = parseScopes(o.scopes)
+		req.Scopes = parseScopes(o.scopes)
 	}
 	tok, creds, err := o.creds.token(cmd.Context(), app, req)
 	if err != nil {

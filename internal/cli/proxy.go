@@ -142,18 +142,12 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 	if err != nil {
 		return err
 	}
-	var src gcptoken.TokenProvider
+	req := credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: audience}
 	what := "ID token for " + audience
 	if o.accessToken {
-		scopes := parseScopes(o.scopes)
-		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			scopes = []string{defaultScope}
-		}
-		src, err = creds.AccessTokenSource(scopes)
-		what = "access token"
-	} else {
-		src, err = creds.IDTokenSource(audience, nil)
+		req, what = credentials.TokenRequest{Scopes: parseScopes(o.scopes)}, "access token"
 	}
+	src, err := creds.SourceFor(&req)
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
