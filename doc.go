@@ -26,6 +26,7 @@
 //	the token of a request (kind, scopes, …)    credentials.TokenRequest, (*Credentials).ProviderFor
 //	a RoundTripper over any TokenProvider       transport.NewTransport
 //	verify ID tokens, protect a handler         idtoken.Validate, NewVerifier, Middleware
+//	what an access token grants (tokeninfo)     credentials.TokenInfo
 //	Cloud client libraries, x/oauth2 code       (*credentials.Credentials).AuthCredentials, TokenSource
 //	sign in as a user (browser flow)            oauthflow
 //	serve tokens: metadata server, proxy        metadataserver (FromCredentials), authproxy

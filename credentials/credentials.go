@@ -396,7 +396,7 @@ func tokenURL(s *settings, fromFile, universe string) (string, error) {
 	case fromFile == "":
 		return s.ends.Rewrite(defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain))), nil
 	}
-	if err := checkURL(fromFile); err != nil {
+	if err := endpoints.CheckURL(fromFile); err != nil {
 		return "", &credsfile.FieldError{Field: "token_uri", Err: err}
 	}
 	return s.ends.Rewrite(fromFile), nil

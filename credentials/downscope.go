@@ -78,7 +78,7 @@ func (o *DownscopeOptions) validate() (*accessBoundaryDoc, error) {
 		return nil, fmt.Errorf("DownscopeOptions.Boundary: %w", err)
 	}
 	if o.STSEndpoint != "" {
-		if err := checkURL(o.STSEndpoint); err != nil {
+		if err := endpoints.CheckURL(o.STSEndpoint); err != nil {
 			return nil, fmt.Errorf("DownscopeOptions.STSEndpoint: %w", err)
 		}
 	}

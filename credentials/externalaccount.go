@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Workload and workforce identity federation: external_account credentials
@@ -93,7 +94,7 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	}
 	universe := cmp.Or(ea.UniverseDomain, DefaultUniverseDomain)
 	tokenURL := cmp.Or(ea.TokenURL, defaultSTSEndpoint(universe))
-	if err := checkURL(tokenURL); err != nil {
+	if err := endpoints.CheckURL(tokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
 	tokenURL = s.ends.Rewrite(tokenURL)
@@ -189,7 +190,7 @@ func newSubjectSource(cs *credsfile.CredentialSource, ea *credsfile.ExternalAcco
 		if err != nil {
 			return nil, err
 		}
-		if err := checkURL(cs.URL); err != nil {
+		if err := endpoints.CheckURL(cs.URL); err != nil {
 			return nil, &credsfile.FieldError{Field: "url", Err: err}
 		}
 		return &urlSource{url: cs.URL, headers: cs.Headers, format: ff, client: s.client}, nil

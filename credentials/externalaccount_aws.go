@@ -15,6 +15,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // AWS subject tokens (protocol.md §8.4): a GetCallerIdentity request signed
@@ -85,7 +86,7 @@ func newAWSSource(cs *credsfile.CredentialSource, audience string, s *settings) 
 		{"region_url", a.regionURL}, {"url", a.credsURL}, {"imdsv2_session_token_url", a.sessionURL},
 	} {
 		if f.v != "" {
-			if err := checkURL(f.v); err != nil {
+			if err := endpoints.CheckURL(f.v); err != nil {
 				return nil, &credsfile.FieldError{Field: f.name, Err: err}
 			}
 		}

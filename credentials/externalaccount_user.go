@@ -6,6 +6,7 @@ import (
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // externalAccountUser is a workforce user's credential
@@ -33,7 +34,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 			return nil, missing(r.field, u.Type)
 		}
 	}
-	if err := checkURL(u.TokenURL); err != nil {
+	if err := endpoints.CheckURL(u.TokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
 	return &Credentials{

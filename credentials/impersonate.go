@@ -103,7 +103,7 @@ func (o *ImpersonateOptions) validate() error {
 		}
 	}
 	if o.TokenURL != "" {
-		if err := checkURL(o.TokenURL); err != nil {
+		if err := endpoints.CheckURL(o.TokenURL); err != nil {
 			return fmt.Errorf("ImpersonateOptions.TokenURL: %w", err)
 		}
 	}
@@ -594,7 +594,7 @@ func trimForError(s string) string {
 // checkBaseURL is checkURL without a query or fragment, which an
 // endpoint that gets paths appended cannot have.
 func checkBaseURL(s string) error {
-	if err := checkURL(s); err != nil {
+	if err := endpoints.CheckURL(s); err != nil {
 		return err
 	}
 	if u, _ := url.Parse(s); u.RawQuery != "" || u.Fragment != "" || u.User != nil {

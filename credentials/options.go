@@ -179,7 +179,7 @@ func (opts *Options) validate() error {
 		return errors.New("credentials: set Options.CredentialsFile or Options.CredentialsJSON, not both")
 	}
 	if opts.TokenURL != "" {
-		if err := checkURL(opts.TokenURL); err != nil {
+		if err := endpoints.CheckURL(opts.TokenURL); err != nil {
 			return fmt.Errorf("credentials: Options.TokenURL: %w", err)
 		}
 	}
@@ -190,18 +190,6 @@ func (opts *Options) validate() error {
 	}
 	if opts.MetadataProbeTimeout < 0 {
 		return errors.New("credentials: Options.MetadataProbeTimeout is negative")
-	}
-	return nil
-}
-
-// checkURL accepts absolute http and https URLs.
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
 	}
 	return nil
 }
