@@ -81,16 +81,8 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	if err := f.Decode(&ea); err != nil {
 		return nil, err
 	}
-	switch {
-	case ea.Audience == "":
-		return nil, missing("audience", ea.Type)
-	case ea.SubjectTokenType == "":
-		return nil, missing("subject_token_type", ea.Type)
-	case ea.CredentialSource == nil:
-		return nil, missing("credential_source", ea.Type)
-	case ea.WorkforcePoolUserProject != "" && !workforceAudience.MatchString(ea.Audience):
-		return nil, &credsfile.FieldError{Field: "workforce_pool_user_project",
-			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
+	if err := checkExternalAccount(&ea); err != nil {
+		return nil, err
 	}
 	universe := cmp.Or(ea.UniverseDomain, DefaultUniverseDomain)
 	tokenURL := cmp.Or(ea.TokenURL, defaultSTSEndpoint(universe))
@@ -98,23 +90,9 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
 	tokenURL = s.ends.Rewrite(tokenURL)
-	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
-	if u := ea.ServiceAccountImpersonationURL; u != "" {
-		prefix, target, err := parseImpersonationURL(u)
-		if err != nil {
-			return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
-		}
-		imp.prefix, imp.target = s.ends.Rewrite(prefix), target
-		if l := ea.ServiceAccountImpersonation.TokenLifetimeSeconds; l != 0 {
-			if l < minFederatedLifetime || l > maxFederatedLifetime {
-				return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
-					Err: fmt.Errorf("%d is outside [%d, %d]", l, minFederatedLifetime, maxFederatedLifetime)}
-			}
-			imp.lifetime = time.Duration(l) * time.Second
-		}
-	} else if ea.ServiceAccountImpersonation.TokenLifetimeSeconds != 0 {
-		return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
-			Err: errors.New("is set but service_account_impersonation_url is not: only impersonated tokens have a configurable lifetime")}
+	imp, err := federatedImpersonation(&ea, s)
+	if err != nil {
+		return nil, err
 	}
 	src, err := newSubjectSource(ea.CredentialSource, &ea, imp.target, s)
 	if err != nil {
@@ -152,6 +130,50 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	out.Type = TypeExternalAccount
 	out.ClientID = ea.ClientID
 	return out, nil
+}
+
+// checkExternalAccount checks the fields every external_account file needs.
+func checkExternalAccount(ea *credsfile.ExternalAccount) error {
+	switch {
+	case ea.Audience == "":
+		return missing("audience", ea.Type)
+	case ea.SubjectTokenType == "":
+		return missing("subject_token_type", ea.Type)
+	case ea.CredentialSource == nil:
+		return missing("credential_source", ea.Type)
+	case ea.WorkforcePoolUserProject != "" && !workforceAudience.MatchString(ea.Audience):
+		return &credsfile.FieldError{Field: "workforce_pool_user_project",
+			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
+	}
+	return nil
+}
+
+// federatedImpersonation reads the file's service_account_impersonation_url
+// and lifetime into the impersonation of its STS tokens; its target is ""
+// without one.
+func federatedImpersonation(ea *credsfile.ExternalAccount, s *settings) (*impersonated, error) {
+	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
+	lifetime := ea.ServiceAccountImpersonation.TokenLifetimeSeconds
+	const lifetimeField = "service_account_impersonation.token_lifetime_seconds"
+	u := ea.ServiceAccountImpersonationURL
+	switch {
+	case u == "" && lifetime != 0:
+		return nil, &credsfile.FieldError{Field: lifetimeField,
+			Err: errors.New("is set but service_account_impersonation_url is not: only impersonated tokens have a configurable lifetime")}
+	case u == "":
+		return imp, nil
+	case lifetime != 0 && (lifetime < minFederatedLifetime || lifetime > maxFederatedLifetime):
+		return nil, &credsfile.FieldError{Field: lifetimeField,
+			Err: fmt.Errorf("%d is outside [%d, %d]", lifetime, minFederatedLifetime, maxFederatedLifetime)}
+	case lifetime != 0:
+		imp.lifetime = time.Duration(lifetime) * time.Second
+	}
+	prefix, target, err := parseImpersonationURL(u)
+	if err != nil {
+		return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
+	}
+	imp.prefix, imp.target = s.ends.Rewrite(prefix), target
+	return imp, nil
 }
 
 // newSubjectSource picks the one credential_source kind present.
