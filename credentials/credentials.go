@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"slices"
 
@@ -419,8 +418,3 @@ func invalid(prefix string, err error) error { return &invalidError{prefix, err}
 func (e *invalidError) Error() string        { return e.prefix + ": " + e.err.Error() }
 func (e *invalidError) Unwrap() error        { return e.err }
 func (e *invalidError) Is(target error) bool { return target == gcptoken.ErrInvalidCredentials }
-
-// discardLogger silences cloud.google.com/go/auth, which otherwise logs
-// whole requests (refresh tokens, client secrets, assertions) to stderr when
-// GOOGLE_SDK_GO_LOGGING_LEVEL is set.
-var discardLogger = slog.New(slog.DiscardHandler)
