@@ -189,9 +189,8 @@ func checked(t *gcptoken.Token, source string) (*gcptoken.Token, error) {
 	if err := checkValue(what, t.Value, source); err != nil {
 		return nil, err
 	}
-	if !isTokenType(t.Type) {
-		return nil, fmt.Errorf("%s from %s: %w: its token_type is not one word of letters, digits, '-', '_' or '.'",
-			what, source, gcptoken.ErrMalformedToken)
+	if err := gcptoken.CheckTokenType(t.Type); err != nil {
+		return nil, fmt.Errorf("%s from %s: %w", what, source, err)
 	}
 	return t, nil
 }
@@ -203,21 +202,6 @@ func checkValue(what, value, source string) error {
 		return fmt.Errorf("%s from %s: %w", what, source, err)
 	}
 	return nil
-}
-
-// isTokenType accepts an OAuth token_type ("Bearer", "bearer", "N_A"), or
-// none: it goes before the token in an Authorization header.
-func isTokenType(s string) bool {
-	if len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 type claims struct {

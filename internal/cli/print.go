@@ -189,11 +189,8 @@ func checkPrintable(tok *gcptoken.Token) error {
 	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
 		return fmt.Errorf("refusing to print the %s: %w", what, err)
 	}
-	typ := tok.TokenType()
-	if i := strings.IndexFunc(typ, func(r rune) bool {
-		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
-	}); i >= 0 || len(typ) > 32 {
-		return fmt.Errorf("refusing to print the %s: %w: its type is not one word", what, gcptoken.ErrMalformedToken)
+	if err := gcptoken.CheckTokenType(tok.Type); err != nil {
+		return fmt.Errorf("refusing to print the %s: %w", what, err)
 	}
 	return nil
 }
