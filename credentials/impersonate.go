@@ -289,17 +289,7 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		Scope     []string `json:"scope"`
 		Lifetime  string   `json:"lifetime"`
 	}{imp.wireDelegates(), scopes, fmt.Sprintf("%ds", int64(imp.lifetime/time.Second))}
-	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		body, err := imp.call(ctx, opAccessToken, endpoint, req)
-		if err != nil {
-			return nil, err
-		}
-		t, err := tokenReply{opAccessToken, endpoint}.iamAccessToken(body)
-		if err != nil {
-			return nil, imp.fail(err, false)
-		}
-		return t, nil
-	}), nil
+	return imp.tokens(opAccessToken, endpoint, req, tokenReply.iamAccessToken), nil
 }
 
 // idTokenProvider calls generateIdToken. Of the options only
@@ -314,17 +304,23 @@ func (imp *impersonated) idTokenProvider(audience string, o IDTokenOptions) (gcp
 		IncludeEmail bool     `json:"includeEmail"`
 		Delegates    []string `json:"delegates,omitempty"`
 	}{audience, o.IncludeEmail, imp.wireDelegates()}
+	return imp.tokens(opIDToken, endpoint, req, tokenReply.iamIDToken), nil
+}
+
+// tokens makes one IAM Credentials call per token, and reads its answer
+// with decode.
+func (imp *impersonated) tokens(op, endpoint string, req any, decode func(tokenReply, []byte) (*gcptoken.Token, error)) gcptoken.TokenProvider {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		body, err := imp.call(ctx, opIDToken, endpoint, req)
+		body, err := imp.call(ctx, op, endpoint, req)
 		if err != nil {
 			return nil, err
 		}
-		t, err := tokenReply{opIDToken, endpoint}.iamIDToken(body)
+		t, err := decode(tokenReply{op, endpoint}, body)
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
 		return t, nil
-	}), nil
+	})
 }
 
 // call makes one IAM Credentials call to endpoint, authenticated with the
