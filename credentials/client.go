@@ -81,6 +81,9 @@ func (c *Credentials) transportOptions(req TokenRequest, opts *transport.Options
 	case o.Audience != "" && o.Audience != req.Audience:
 		return nil, fmt.Errorf("transport.Options.Audience %q and TokenRequest.Audience %q differ", o.Audience, req.Audience)
 	}
+	if err := req.check(); err != nil {
+		return nil, err
+	}
 	if err := c.CheckUniverseDomain(ClientUniverseDomain(o.UniverseDomain, nil)); err != nil {
 		return nil, err
 	}

@@ -266,6 +266,7 @@ func TestNewClientOptionsConflict(t *testing.T) {
 		{"another kind", idReq, transport.Options{Kind: gcptoken.AccessToken}, `Kind "access_token" and TokenRequest.Kind "id_token" differ`},
 		{"another audience", idReq, transport.Options{Audience: "https://y.run.app"}, "differ"},
 		{"a bad request", &credentials.TokenRequest{Kind: "refresh_token"}, transport.Options{}, `TokenRequest.Kind "refresh_token"`},
+		{"a bad request for per-request audiences", &credentials.TokenRequest{Kind: gcptoken.IDToken, SelfSigned: true}, transport.Options{}, "SelfSigned makes access tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,29 +53,40 @@ func (c *Credentials) Resolve(req *TokenRequest) TokenRequest {
 	return r
 }
 
-// SourceFor returns a plain source of the token req describes (each Token call
-// makes one request; see AccessTokenSource), after Resolve.
+// SourceFor returns a plain source of the token req describes (each Token
+// call makes one request; see AccessTokenSource), after Resolve.
 func (c *Credentials) SourceFor(req *TokenRequest) (gcptoken.TokenProvider, error) {
 	if c == nil || c.impl == nil {
 		return nil, errNotLoaded
 	}
 	r := c.Resolve(req)
+	if err := r.check(); err != nil {
+		return nil, err
+	}
 	switch {
-	case r.Kind != gcptoken.AccessToken && r.Kind != gcptoken.IDToken:
-		return nil, fmt.Errorf("credentials: TokenRequest.Kind %q: want %q or %q", r.Kind, gcptoken.AccessToken, gcptoken.IDToken)
-	case r.SelfSigned && r.Kind == gcptoken.IDToken:
-		return nil, errors.New("credentials: TokenRequest.SelfSigned makes access tokens; an ID token comes from its issuer")
 	case r.SelfSigned:
 		return c.SelfSignedJWTSource(r.Audience, r.Scopes)
 	case r.Kind == gcptoken.IDToken:
-		if len(r.Scopes) > 0 {
-			return nil, errors.New("credentials: TokenRequest.Scopes are for access tokens; an ID token has an Audience")
-		}
 		return c.IDTokenSource(r.Audience, &r.IDTokenOptions)
-	case r.Audience != "":
-		return nil, errors.New("credentials: TokenRequest.Audience is for ID tokens and self-signed JWTs; an access token has Scopes")
 	}
 	return c.AccessTokenSource(r.Scopes)
+}
+
+// check refuses a request that mixes the fields of different tokens. The
+// audience an ID token needs is checked later: NewTransport's requests
+// leave it to each request's host.
+func (r *TokenRequest) check() error {
+	switch {
+	case r.Kind != gcptoken.AccessToken && r.Kind != gcptoken.IDToken:
+		return fmt.Errorf("credentials: TokenRequest.Kind %q: want %q or %q", r.Kind, gcptoken.AccessToken, gcptoken.IDToken)
+	case r.SelfSigned && r.Kind == gcptoken.IDToken:
+		return errors.New("credentials: TokenRequest.SelfSigned makes access tokens; an ID token comes from its issuer")
+	case r.Kind == gcptoken.IDToken && len(r.Scopes) > 0:
+		return errors.New("credentials: TokenRequest.Scopes are for access tokens; an ID token has an Audience")
+	case r.Kind == gcptoken.AccessToken && !r.SelfSigned && r.Audience != "":
+		return errors.New("credentials: TokenRequest.Audience is for ID tokens and self-signed JWTs; an access token has Scopes")
+	}
+	return r.IDTokenOptions.validate()
 }
 
 // ProviderFor is SourceFor, cached as AccessTokenProvider's tokens are.
