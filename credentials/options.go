@@ -27,10 +27,6 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
-	// DefaultScope is the scope of access tokens asked for without scopes,
-	// by credentials that need one (see Credentials.AccessTokenProvider):
-	// what gcloud asks for.
-	DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
 	// it has chosen (email, project, universe): those facts are nice to
 	// have, and must not hold up a command that only wants a token.
@@ -183,7 +179,7 @@ func (opts *Options) validate() error {
 		return errors.New("credentials: set Options.CredentialsFile or Options.CredentialsJSON, not both")
 	}
 	if opts.TokenURL != "" {
-		if err := checkURL(opts.TokenURL); err != nil {
+		if err := endpoints.CheckURL(opts.TokenURL); err != nil {
 			return fmt.Errorf("credentials: Options.TokenURL: %w", err)
 		}
 	}
@@ -194,18 +190,6 @@ func (opts *Options) validate() error {
 	}
 	if opts.MetadataProbeTimeout < 0 {
 		return errors.New("credentials: Options.MetadataProbeTimeout is negative")
-	}
-	return nil
-}
-
-// checkURL accepts absolute http and https URLs.
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
@@ -68,7 +69,7 @@ type Source interface {
 
 // DefaultScope is the scope of the default account when Options.Scopes is
 // empty.
-const DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
+const DefaultScope = credentials.DefaultScope
 
 // Options configures a Server.
 type Options struct {

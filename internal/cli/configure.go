@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -35,7 +36,7 @@ func (o *helperOptions) bind(fs *pflag.FlagSet) {
 // disk cache as print-access-token, keyed by identity and scopes.
 func (o *helperOptions) provider(app *App) gcptoken.TokenProvider {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		tok, _, err := o.creds.token(ctx, app, tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)})
+		tok, _, err := o.creds.token(ctx, app, credentials.TokenRequest{Scopes: parseScopes(o.scopes)})
 		return tok, err
 	})
 }

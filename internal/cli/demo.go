@@ -56,14 +56,14 @@ func demoRun(ctx context.Context, app *App) error {
 
 	w.heading("1. Service-account key -> access token")
 	w.line("Like: gcloud auth print-access-token / google.auth.default() + credentials.refresh()")
-	at, err := demoToken(ctx, app, sa.AccessTokenSource, []string{defaultScope})
+	at, err := demoToken(ctx, app, sa.AccessTokenSource, []string{credentials.ScopeCloudPlatform})
 	if err != nil {
 		return err
 	}
 	w.field("credential", fmt.Sprintf("%s %s", sa.Type, sa.Principal))
 	w.field("token endpoint", strings.Join(sa.TokenEndpoints(), ", "))
 	w.field("access token", shorten(at.Value))
-	w.field("requested scope", defaultScope)
+	w.field("requested scope", credentials.ScopeCloudPlatform)
 	w.field("expires", jwtinfo.Describe(at.Expiry.Sub(app.Now())))
 
 	audience := fake.SampleServiceURL()
@@ -110,7 +110,7 @@ func demoRun(ctx context.Context, app *App) error {
 	w.heading("5. User credentials (authorized_user) -> access token and ID token")
 	w.line("Like: gcloud auth application-default login, then print-access-token")
 	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
-		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope})
+		credentials.UserScopes())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
@@ -326,7 +327,7 @@ func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (
 		return nil, err
 	}
 	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
-		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope})
+		credentials.UserScopes())
 	if err != nil {
 		return nil, err
 	}

@@ -32,10 +32,6 @@ const (
 	envEmulatorURL = "GCPTOKEN_EMULATOR_URL"
 )
 
-// defaultLoginScopes are what `gcloud auth application-default login` asks
-// for (less its Cloud SQL scope).
-var defaultLoginScopes = []string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope}
-
 type loginOptions struct {
 	port         int
 	noBrowser    bool
@@ -209,7 +205,7 @@ func (o *loginOptions) config(ctx context.Context, app *App) (*oauthflow.Config,
 		}
 		*u.dst = v
 	}
-	cfg.Scopes = defaultLoginScopes
+	cfg.Scopes = credentials.UserScopes() // as `gcloud auth application-default login`
 	if len(o.scopes) > 0 {
 		cfg.Scopes = parseScopes(o.scopes)
 	}
