@@ -1,14 +1,91 @@
-// Package httpserve holds what gcptoken's servers share about shutting down:
-// connections that never sent a byte are closed at once instead of holding a
-// graceful shutdown open.
+// Package httpserve is the one serve loop of gcptoken's servers (the
+// metadata server, the authenticating proxy, the emulator and its HTTPS
+// proxy): serve until the context ends, then shut down gracefully, closing
+// connections that never sent a byte at once instead of letting them hold
+// the shutdown open.
 package httpserve
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
+
+// DefaultGrace is how long requests in flight get to finish after the
+// context ends, unless Options.Grace says otherwise.
+const DefaultGrace = 5 * time.Second
+
+// ErrGraceExpired is wrapped by the error Serve returns when requests were
+// still open at the end of the grace period and had to be cut.
+var ErrGraceExpired = errors.New("requests still open after the grace period were cut")
+
+// Options tune Serve for one server. A nil *Options means the defaults.
+type Options struct {
+	// Grace is how long requests in flight get to finish once the context
+	// ends. Optional; default DefaultGrace.
+	Grace time.Duration
+	// Stopping runs once the context ends, before the shutdown starts: it
+	// ends what would otherwise outlive any grace period, such as long
+	// polls. Optional.
+	Stopping func()
+	// Drain waits, within the grace period (its ctx), for what
+	// http.Server.Shutdown neither waits for nor closes: hijacked
+	// connections such as WebSockets. Optional.
+	Drain func(ctx context.Context) error
+	// Cut runs when the grace period is over with requests still open,
+	// just before their connections are closed: e.g. to cancel the
+	// requests' base context, which ends hijacked connections. Optional.
+	Cut func()
+}
+
+// Serve serves srv on ln until ctx is done or serving fails, then shuts srv
+// down: new connections are refused, unused ones closed at once
+// (UnusedConns), and requests in flight get the grace period to finish;
+// any still open after it are cut. It returns nil after a clean shutdown,
+// an error wrapping ErrGraceExpired when requests were cut, or the error
+// that stopped serving. ln is closed when Serve returns. Serve sets
+// srv.ConnState (chaining a hook already set); the rest of srv is the
+// caller's.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts *Options) error {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	var unused UnusedConns
+	unused.Track(srv)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if o.Stopping != nil {
+		o.Stopping()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
+	defer cancel()
+	err := unused.Shutdown(sctx, srv)
+	if err == nil && o.Drain != nil {
+		err = o.Drain(sctx)
+	}
+	if err != nil {
+		if o.Cut != nil {
+			o.Cut()
+		}
+		_ = srv.Close()
+		err = fmt.Errorf("shutdown: %w (after %v)", ErrGraceExpired, o.Grace)
+	}
+	<-errc // http.ErrServerClosed
+	return err
+}
 
 // UnusedConns tracks a server's connections that have not read a single
 // byte of a request. Clients open such connections speculatively (Go's
