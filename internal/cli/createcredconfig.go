@@ -20,7 +20,7 @@ import (
 
 // envAWSMetadataEndpoint overrides the AWS instance-metadata base URL that
 // `create-cred-config --aws` writes; the emulator exports it.
-const envAWSMetadataEndpoint = "GCPTOKEN_AWS_METADATA_ENDPOINT"
+const envAWSMetadataEndpoint = endpoints.EnvAWSMetadataEndpoint
 
 const (
 	defaultAWSMetadata   = "http://169.254.169.254"
