@@ -44,7 +44,7 @@ type Options struct {
 
 // Serve serves srv on ln until ctx is done or serving fails, then shuts srv
 // down: new connections are refused, unused ones closed at once
-// (UnusedConns), and requests in flight get the grace period to finish;
+// (unusedConns), and requests in flight get the grace period to finish;
 // any still open after it are cut. It returns nil after a clean shutdown,
 // an error wrapping ErrGraceExpired when requests were cut, or the error
 // that stopped serving. ln is closed when Serve returns. Serve sets
@@ -58,7 +58,7 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts *Options
 	if o.Grace <= 0 {
 		o.Grace = DefaultGrace
 	}
-	var unused UnusedConns
+	var unused unusedConns
 	unused.Track(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -87,20 +87,20 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, opts *Options
 	return err
 }
 
-// UnusedConns tracks a server's connections that have not read a single
+// unusedConns tracks a server's connections that have not read a single
 // byte of a request. Clients open such connections speculatively (Go's
 // transport dials while it waits for a pooled connection, browsers
 // preconnect); http.Server.Shutdown waits up to five seconds before it
 // treats them as idle, which would make every shutdown slow or time out.
 // Closing them loses nothing: no request has started on them.
-type UnusedConns struct {
+type unusedConns struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 }
 
 // Track sets srv.ConnState to record unused connections, chaining any hook
 // already set.
-func (u *UnusedConns) Track(srv *http.Server) {
+func (u *unusedConns) Track(srv *http.Server) {
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
 		u.mu.Lock()
@@ -122,7 +122,7 @@ func (u *UnusedConns) Track(srv *http.Server) {
 // Close closes every connection that is still unused. Call it right after
 // starting http.Server.Shutdown (which stops the listener, so no new ones
 // arrive).
-func (u *UnusedConns) Close() {
+func (u *unusedConns) Close() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for c := range u.conns {
@@ -133,7 +133,7 @@ func (u *UnusedConns) Close() {
 
 // Shutdown shuts srv down gracefully within ctx, closing unused connections
 // at once instead of waiting for them.
-func (u *UnusedConns) Shutdown(ctx context.Context, srv *http.Server) error {
+func (u *unusedConns) Shutdown(ctx context.Context, srv *http.Server) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(ctx) }()
 	u.Close()

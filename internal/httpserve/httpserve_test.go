@@ -17,7 +17,7 @@ func TestShutdownIsNotHeldByUnusedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.NotFoundHandler()}
-	var unused UnusedConns
+	var unused unusedConns
 	unused.Track(srv)
 	go srv.Serve(ln)
 
