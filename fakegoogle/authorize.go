@@ -624,11 +624,10 @@ func (s *Server) redeemCode(r *http.Request, now time.Time) (*codeExchange, erro
 	}
 	s.mu.Unlock()
 
+	if err := clientRefusal(okClient, secret, wantSecret); err != nil {
+		return nil, err
+	}
 	switch {
-	case !okClient:
-		return nil, &refusal{http.StatusUnauthorized, "invalid_client", descClientNotFound}
-	case secret != wantSecret:
-		return nil, &refusal{http.StatusUnauthorized, "invalid_client", descBadSecret}
 	case codeValue == "":
 		return nil, oauthRefusal("invalid_request", "Missing required parameter: code")
 	case !live:
@@ -675,19 +674,9 @@ func (s *Server) answerCode(x *codeExchange, now time.Time) (codeTokenResponse, 
 		resp.RefreshToken = "1//fake-" + randomToken(48)
 		issued = append(issued, resp.RefreshToken)
 	}
-	// Google's token response: "only returned if your request included an
-	// identity scope, such as openid, profile, or email".
-	if slices.ContainsFunc(scopes, func(sc string) bool { return sc == scopeOpenID || sc == scopeEmail || sc == scopeProfile }) {
-		iat := now.Unix()
-		claims := idTokenClaims{
-			AtHash: atHash(tok), Aud: x.clientID, Azp: x.clientID,
-			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Nonce: x.snapshot.req.nonce, Sub: x.user.Subject,
-		}
-		if slices.Contains(scopes, scopeEmail) {
-			claims.Email, claims.EmailVerified = x.user.Email, true
-		}
+	if hasIdentityScope(scopes) {
 		var err error
-		if resp.IDToken, err = signJWT(s.signingKey(), claims); err != nil {
+		if resp.IDToken, err = s.userIDToken(tok, x.clientID, x.snapshot.req.nonce, x.user, scopes, now); err != nil {
 			return resp, err
 		}
 	}

@@ -163,14 +163,7 @@ func (s *Server) checkAssertion(r *http.Request, now time.Time) (*assertionClaim
 	if err != nil {
 		return nil, ServiceAccount{}, err
 	}
-	s.mu.Lock()
-	sa, ok := s.sas[c.Iss]
-	var info ServiceAccount
-	var keys []*rsaKey
-	if ok {
-		info, keys = sa.info, slices.Clone(sa.keys)
-	}
-	s.mu.Unlock()
+	info, keys, ok := s.accountKeys(c.Iss)
 	switch {
 	case !ok:
 		return nil, info, oauthRefusal("invalid_grant", descAccountMissing)
@@ -186,6 +179,18 @@ func (s *Server) checkAssertion(r *http.Request, now time.Time) (*assertionClaim
 		return nil, info, oauthRefusal("invalid_grant", descTimeframe)
 	}
 	return c, info, nil
+}
+
+// accountKeys returns the service account email and its keys, which sign
+// its assertions and self-signed JWTs.
+func (s *Server) accountKeys(email string) (ServiceAccount, []*rsaKey, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, ok := s.sas[email]
+	if !ok {
+		return ServiceAccount{}, nil, false
+	}
+	return sa.info, slices.Clone(sa.keys), true
 }
 
 // parseAssertion reads the assertion parameter. Outside googleapis.com
@@ -409,11 +414,10 @@ func (s *Server) checkRefresh(r *http.Request) (*refreshRequest, error) {
 		}
 	}
 	s.mu.Unlock()
+	if err := clientRefusal(okClient, secret, wantSecret); err != nil {
+		return nil, err
+	}
 	switch {
-	case !okClient:
-		return nil, &refusal{http.StatusUnauthorized, "invalid_client", descClientNotFound}
-	case secret != wantSecret:
-		return nil, &refusal{http.StatusUnauthorized, "invalid_client", descBadSecret}
 	case req.token == "":
 		return nil, oauthRefusal("invalid_request", "Missing required parameter: refresh_token")
 	case !okToken || g.clientID != clientID || req.user.Email == "":
@@ -446,17 +450,43 @@ func (s *Server) answerRefresh(req *refreshRequest, now time.Time) (tokenRespons
 	if !slices.Contains(req.grant.scopes, scopeOpenID) {
 		return resp, nil
 	}
+	var err error
+	resp.IDToken, err = s.userIDToken(tok, req.clientID, "", req.user, req.grant.scopes, now)
+	return resp, err
+}
+
+// userIDToken is the ID token the token endpoint returns beside tok, a
+// user's access token for clientID: with at_hash, the nonce of the
+// authorization request if any, and the email when scopes have it.
+func (s *Server) userIDToken(tok, clientID, nonce string, user User, scopes []string, now time.Time) (string, error) {
 	iat := now.Unix()
 	c := idTokenClaims{
-		AtHash: atHash(tok), Aud: req.clientID, Azp: req.clientID,
-		Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Sub: req.user.Subject,
+		AtHash: atHash(tok), Aud: clientID, Azp: clientID,
+		Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Nonce: nonce, Sub: user.Subject,
 	}
-	if slices.Contains(req.grant.scopes, scopeEmail) {
-		c.Email, c.EmailVerified = req.user.Email, true
+	if slices.Contains(scopes, scopeEmail) {
+		c.Email, c.EmailVerified = user.Email, true
 	}
-	var err error
-	resp.IDToken, err = signJWT(s.signingKey(), c)
-	return resp, err
+	return signJWT(s.signingKey(), c)
+}
+
+// hasIdentityScope reports whether scopes make a code or device exchange
+// return an ID token. Google: "only returned if your request included an
+// identity scope, such as openid, profile, or email".
+func hasIdentityScope(scopes []string) bool {
+	return slices.ContainsFunc(scopes, func(sc string) bool { return sc == scopeOpenID || sc == scopeEmail || sc == scopeProfile })
+}
+
+// clientRefusal refuses an unknown client or a wrong secret; nil when
+// both are right.
+func clientRefusal(known bool, secret, want string) error {
+	switch {
+	case !known:
+		return &refusal{http.StatusUnauthorized, "invalid_client", descClientNotFound}
+	case secret != want:
+		return &refusal{http.StatusUnauthorized, "invalid_client", descBadSecret}
+	}
+	return nil
 }
 
 // atHash is the OpenID Connect access-token hash: the left half of the
