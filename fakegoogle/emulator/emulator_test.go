@@ -325,29 +325,6 @@ func TestHTTPSProxy(t *testing.T) {
 	}
 }
 
-// TestHostCheck checks the DNS-rebinding defence: a request addressed to
-// a name the fake does not serve gets 421, one in AllowedHosts passes.
-func TestHostCheck(t *testing.T) {
-	t.Parallel()
-	em := newTest(t, Options{AllowedHosts: []string{"fake.test"}})
-	serve(t, em)
-	u := em.Info().URL + "/.well-known/openid-configuration"
-	tests := []struct {
-		host string
-		want int
-	}{
-		{"", http.StatusOK},
-		{"localhost", http.StatusOK},
-		{"fake.test", http.StatusOK},
-		{"attacker.example", http.StatusMisdirectedRequest},
-	}
-	for _, tt := range tests {
-		if status, body := get(t, plainClient, u, tt.host); status != tt.want {
-			t.Errorf("Host %q: got %d %q; want %d", tt.host, status, body, tt.want)
-		}
-	}
-}
-
 // TestBadOptions checks that each bad option is an *OptionError naming
 // its field.
 func TestBadOptions(t *testing.T) {
