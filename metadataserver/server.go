@@ -454,25 +454,11 @@ func serveHandler(ctx context.Context, ln net.Listener, h http.Handler, log *slo
 			return context.WithValue(context.Background(), quitKey{}, (<-chan struct{})(quit))
 		},
 	}
-	var unused httpserve.UnusedConns
-	unused.Track(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("metadataserver: %w", err)
-	case <-ctx.Done():
-	}
-	close(quit)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := unused.Shutdown(sctx, srv)
+	err := httpserve.Serve(ctx, srv, ln, &httpserve.Options{Grace: shutdownTimeout, Stopping: func() { close(quit) }})
 	if err != nil {
-		_ = srv.Close()
-		err = fmt.Errorf("metadataserver: shutdown: %w", err)
+		return fmt.Errorf("metadataserver: %w", err)
 	}
-	<-errc
-	return err
+	return nil
 }
 
 // metadataNames are the names Google's clients address the metadata server

@@ -20,7 +20,7 @@ import (
 
 // envAWSMetadataEndpoint overrides the AWS instance-metadata base URL that
 // `create-cred-config --aws` writes; the emulator exports it.
-const envAWSMetadataEndpoint = "GCPTOKEN_AWS_METADATA_ENDPOINT"
+const envAWSMetadataEndpoint = endpoints.EnvAWSMetadataEndpoint
 
 const (
 	defaultAWSMetadata   = "http://169.254.169.254"
@@ -166,8 +166,47 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 		return nil, usagef("provider %q: want projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER "+
 			"or locations/global/workforcePools/POOL/providers/PROVIDER (a project number, not a project id)", o.provider)
 	}
+	if err := o.checkCombinations(workforce); err != nil {
+		return nil, err
+	}
+	cfg := &credConfig{
+		Type:                     "external_account",
+		Audience:                 "//iam.googleapis.com/" + name,
+		SubjectTokenType:         o.tokenType(workforce),
+		WorkforcePoolUserProject: o.userProject,
+		UniverseDomain:           "googleapis.com",
+	}
+	// Under GCPTOKEN_EMULATOR_HOST the file names the emulator, so that
+	// every client that reads it (not only gcptoken) talks to the fake.
+	ends, err := endpoints.FromEnv(getenv)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if cfg.TokenURL, err = endpointFlag("--sts-endpoint", o.stsEndpoint, getenv(envSTSEndpoint), ends.Rewrite(defaultSTSTokenURL)); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.aws:
+		cfg.CredentialSource, err = o.awsSource(getenv)
+	case o.execCommand != "":
+		cfg.CredentialSource, err = o.executableSource()
+	default:
+		cfg.CredentialSource, err = o.fileOrURLSource()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := o.addImpersonation(cfg, getenv, ends); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkCombinations checks that exactly one subject token source is named
+// and that every flag that needs another has it.
+func (o *createCredConfigOptions) checkCombinations(workforce bool) error {
 	if o.outputFile == "" {
-		return nil, usagef("--output-file is required: the file to write")
+		return usagef("--output-file is required: the file to write")
 	}
 	var sources []string
 	for _, s := range []struct {
@@ -183,153 +222,147 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 	}
 	switch len(sources) {
 	case 0:
-		return nil, usagef("name the subject token's source: --aws, --credential-source-file, --credential-source-url or --executable-command")
+		return usagef("name the subject token's source: --aws, --credential-source-file, --credential-source-url or --executable-command")
 	case 1:
 	default:
-		return nil, usagef("%s: choose one subject token source", strings.Join(sources, " and "))
+		return usagef("%s: choose one subject token source", strings.Join(sources, " and "))
 	}
-	if o.imdsv2 && !o.aws {
-		return nil, usagef("--enable-imdsv2 needs --aws")
+	for _, need := range []struct {
+		bad bool
+		msg string
+	}{
+		{o.imdsv2 && !o.aws, "--enable-imdsv2 needs --aws"},
+		{o.awsMetadata != "" && !o.aws, "--aws-metadata-endpoint needs --aws"},
+		{len(o.sourceHeaders) > 0 && o.sourceURL == "", "--credential-source-headers needs --credential-source-url"},
+		{(o.sourceType != "" || o.sourceField != "") && o.sourceFile == "" && o.sourceURL == "",
+			"--credential-source-type and --credential-source-field-name need --credential-source-file or --credential-source-url"},
+		{(o.execTimeout != 0 || o.execOutputFile != "") && o.execCommand == "",
+			"--executable-timeout-millis and --executable-output-file need --executable-command"},
+		{o.lifetimeSeconds != 0 && o.serviceAccount == "", "--service-account-token-lifetime-seconds needs --service-account"},
+		{o.userProject != "" && !workforce, "--workforce-pool-user-project is only for workforce pool providers (locations/global/workforcePools/…)"},
+		{o.aws && workforce, "--aws is for workload identity pools, not workforce pools"},
+	} {
+		if need.bad {
+			return usagef("%s", need.msg)
+		}
 	}
-	if o.awsMetadata != "" && !o.aws {
-		return nil, usagef("--aws-metadata-endpoint needs --aws")
-	}
-	if len(o.sourceHeaders) > 0 && o.sourceURL == "" {
-		return nil, usagef("--credential-source-headers needs --credential-source-url")
-	}
-	if (o.sourceType != "" || o.sourceField != "") && o.sourceFile == "" && o.sourceURL == "" {
-		return nil, usagef("--credential-source-type and --credential-source-field-name need --credential-source-file or --credential-source-url")
-	}
-	if (o.execTimeout != 0 || o.execOutputFile != "") && o.execCommand == "" {
-		return nil, usagef("--executable-timeout-millis and --executable-output-file need --executable-command")
-	}
-	if o.lifetimeSeconds != 0 && o.serviceAccount == "" {
-		return nil, usagef("--service-account-token-lifetime-seconds needs --service-account")
-	}
-	if o.userProject != "" && !workforce {
-		return nil, usagef("--workforce-pool-user-project is only for workforce pool providers (locations/global/workforcePools/…)")
-	}
-	if o.aws && workforce {
-		return nil, usagef("--aws is for workload identity pools, not workforce pools")
-	}
+	return nil
+}
 
-	cfg := &credConfig{
-		Type:                     "external_account",
-		Audience:                 "//iam.googleapis.com/" + name,
-		WorkforcePoolUserProject: o.userProject,
-		UniverseDomain:           "googleapis.com",
+// tokenType is --subject-token-type, else the source's and pool's default.
+func (o *createCredConfigOptions) tokenType(workforce bool) string {
+	switch {
+	case o.subjectTokenType != "":
+		return o.subjectTokenType
+	case o.aws:
+		return subjectTypeAWS
+	case workforce:
+		return subjectTypeIDToken
 	}
-	// Under GCPTOKEN_EMULATOR_HOST the file names the emulator, so that
-	// every client that reads it (not only gcptoken) talks to the fake.
-	ends, err := endpoints.FromEnv(getenv)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	sts, err := endpointFlag("--sts-endpoint", o.stsEndpoint, getenv(envSTSEndpoint), ends.Rewrite(defaultSTSTokenURL))
+	return subjectTypeJWT
+}
+
+// awsSource is --aws's credential source: the instance metadata.
+func (o *createCredConfigOptions) awsSource(getenv func(string) string) (map[string]any, error) {
+	base, err := endpointFlag("--aws-metadata-endpoint", o.awsMetadata, getenv(envAWSMetadataEndpoint), defaultAWSMetadata)
 	if err != nil {
 		return nil, err
 	}
-	cfg.TokenURL = sts
-	switch {
-	case o.subjectTokenType != "":
-		cfg.SubjectTokenType = o.subjectTokenType
-	case o.aws:
-		cfg.SubjectTokenType = subjectTypeAWS
-	case workforce:
-		cfg.SubjectTokenType = subjectTypeIDToken
-	default:
-		cfg.SubjectTokenType = subjectTypeJWT
+	base = strings.TrimRight(base, "/")
+	src := map[string]any{
+		"environment_id":                 "aws1",
+		"region_url":                     base + "/latest/meta-data/placement/availability-zone",
+		"url":                            base + "/latest/meta-data/iam/security-credentials",
+		"regional_cred_verification_url": awsVerificationURL,
 	}
+	if o.imdsv2 {
+		src["imdsv2_session_token_url"] = base + "/latest/api/token"
+	}
+	return src, nil
+}
 
-	switch {
-	case o.aws:
-		base, err := endpointFlag("--aws-metadata-endpoint", o.awsMetadata, getenv(envAWSMetadataEndpoint), defaultAWSMetadata)
-		if err != nil {
-			return nil, err
+// executableSource is --executable-command's credential source.
+func (o *createCredConfigOptions) executableSource() (map[string]any, error) {
+	ex := map[string]any{"command": o.execCommand}
+	if o.execTimeout != 0 {
+		if o.execTimeout < minExecTimeoutMillis || o.execTimeout > maxExecTimeoutMillis {
+			return nil, usagef("--executable-timeout-millis %d: want %d to %d", o.execTimeout, minExecTimeoutMillis, maxExecTimeoutMillis)
 		}
-		base = strings.TrimRight(base, "/")
-		cfg.CredentialSource = map[string]any{
-			"environment_id":                 "aws1",
-			"region_url":                     base + "/latest/meta-data/placement/availability-zone",
-			"url":                            base + "/latest/meta-data/iam/security-credentials",
-			"regional_cred_verification_url": awsVerificationURL,
-		}
-		if o.imdsv2 {
-			cfg.CredentialSource["imdsv2_session_token_url"] = base + "/latest/api/token"
-		}
-	case o.execCommand != "":
-		ex := map[string]any{"command": o.execCommand}
-		if o.execTimeout != 0 {
-			if o.execTimeout < minExecTimeoutMillis || o.execTimeout > maxExecTimeoutMillis {
-				return nil, usagef("--executable-timeout-millis %d: want %d to %d", o.execTimeout, minExecTimeoutMillis, maxExecTimeoutMillis)
-			}
-			ex["timeout_millis"] = o.execTimeout
-		}
-		if o.execOutputFile != "" {
-			p, err := filepath.Abs(o.execOutputFile)
-			if err != nil {
-				return nil, usagef("--executable-output-file %q: %v", o.execOutputFile, err)
-			}
-			ex["output_file"] = p
-		}
-		cfg.CredentialSource = map[string]any{"executable": ex}
-	default:
-		format := map[string]string{"type": "text"}
-		switch o.sourceType {
-		case "", "text":
-			if o.sourceField != "" {
-				return nil, usagef("--credential-source-field-name needs --credential-source-type json")
-			}
-		case "json":
-			if o.sourceField == "" {
-				return nil, usagef("--credential-source-type json needs --credential-source-field-name (the field holding the token)")
-			}
-			format = map[string]string{"type": "json", "subject_token_field_name": o.sourceField}
-		default:
-			return nil, usagef("--credential-source-type %q: want text or json", o.sourceType)
-		}
-		if o.sourceFile != "" {
-			p, err := filepath.Abs(o.sourceFile)
-			if err != nil {
-				return nil, usagef("--credential-source-file %q: %v", o.sourceFile, err)
-			}
-			cfg.CredentialSource = map[string]any{"file": p, "format": format}
-			break
-		}
-		if err := absoluteURL(o.sourceURL); err != nil {
-			return nil, usagef("--credential-source-url %q: %v", o.sourceURL, err)
-		}
-		cfg.CredentialSource = map[string]any{"url": o.sourceURL, "format": format}
-		if len(o.sourceHeaders) > 0 {
-			h := map[string]string{}
-			for _, kv := range o.sourceHeaders {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || strings.TrimSpace(k) == "" {
-					return nil, usagef("--credential-source-headers %q: want KEY=VALUE", kv)
-				}
-				h[strings.TrimSpace(k)] = v
-			}
-			cfg.CredentialSource["headers"] = h
-		}
+		ex["timeout_millis"] = o.execTimeout
 	}
+	if o.execOutputFile != "" {
+		p, err := filepath.Abs(o.execOutputFile)
+		if err != nil {
+			return nil, usagef("--executable-output-file %q: %v", o.execOutputFile, err)
+		}
+		ex["output_file"] = p
+	}
+	return map[string]any{"executable": ex}, nil
+}
 
-	if o.serviceAccount != "" {
-		if !strings.Contains(o.serviceAccount, "@") || strings.ContainsAny(o.serviceAccount, "/: ") {
-			return nil, usagef("--service-account %q: want a service account email", o.serviceAccount)
+// fileOrURLSource is the credential source of --credential-source-file or
+// --credential-source-url, with its format.
+func (o *createCredConfigOptions) fileOrURLSource() (map[string]any, error) {
+	format := map[string]string{"type": "text"}
+	switch o.sourceType {
+	case "", "text":
+		if o.sourceField != "" {
+			return nil, usagef("--credential-source-field-name needs --credential-source-type json")
 		}
-		iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, getenv(envIAMEndpoint), ends.Rewrite(defaultIAMCredsURL))
-		if err != nil {
-			return nil, err
+	case "json":
+		if o.sourceField == "" {
+			return nil, usagef("--credential-source-type json needs --credential-source-field-name (the field holding the token)")
 		}
-		cfg.ServiceAccountImpersonationURL = strings.TrimRight(iam, "/") + "/v1/projects/-/serviceAccounts/" + o.serviceAccount + ":generateAccessToken"
-		if o.lifetimeSeconds != 0 {
-			if o.lifetimeSeconds < 600 || o.lifetimeSeconds > 43200 {
-				return nil, usagef("--service-account-token-lifetime-seconds %d: want 600 to 43200", o.lifetimeSeconds)
-			}
-			cfg.ServiceAccountImpersonation = &credLifetime{o.lifetimeSeconds}
-		}
+		format = map[string]string{"type": "json", "subject_token_field_name": o.sourceField}
+	default:
+		return nil, usagef("--credential-source-type %q: want text or json", o.sourceType)
 	}
-	return cfg, nil
+	if o.sourceFile != "" {
+		p, err := filepath.Abs(o.sourceFile)
+		if err != nil {
+			return nil, usagef("--credential-source-file %q: %v", o.sourceFile, err)
+		}
+		return map[string]any{"file": p, "format": format}, nil
+	}
+	if err := absoluteURL(o.sourceURL); err != nil {
+		return nil, usagef("--credential-source-url %q: %v", o.sourceURL, err)
+	}
+	src := map[string]any{"url": o.sourceURL, "format": format}
+	if len(o.sourceHeaders) > 0 {
+		h := map[string]string{}
+		for _, kv := range o.sourceHeaders {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, usagef("--credential-source-headers %q: want KEY=VALUE", kv)
+			}
+			h[strings.TrimSpace(k)] = v
+		}
+		src["headers"] = h
+	}
+	return src, nil
+}
+
+// addImpersonation adds --service-account's impersonation URL and
+// lifetime.
+func (o *createCredConfigOptions) addImpersonation(cfg *credConfig, getenv func(string) string, ends *endpoints.Env) error {
+	if o.serviceAccount == "" {
+		return nil
+	}
+	if !strings.Contains(o.serviceAccount, "@") || strings.ContainsAny(o.serviceAccount, "/: ") {
+		return usagef("--service-account %q: want a service account email", o.serviceAccount)
+	}
+	iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, getenv(envIAMEndpoint), ends.Rewrite(defaultIAMCredsURL))
+	if err != nil {
+		return err
+	}
+	cfg.ServiceAccountImpersonationURL = strings.TrimRight(iam, "/") + "/v1/projects/-/serviceAccounts/" + o.serviceAccount + ":generateAccessToken"
+	if o.lifetimeSeconds != 0 {
+		if o.lifetimeSeconds < 600 || o.lifetimeSeconds > 43200 {
+			return usagef("--service-account-token-lifetime-seconds %d: want 600 to 43200", o.lifetimeSeconds)
+		}
+		cfg.ServiceAccountImpersonation = &credLifetime{o.lifetimeSeconds}
+	}
+	return nil
 }
 
 // endpointFlag picks the flag, else the environment, else the default, and

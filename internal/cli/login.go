@@ -18,6 +18,7 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 	"github.com/gcptoken/gcptoken/internal/safetext"
@@ -27,9 +28,9 @@ import (
 // Environment variables `login` and `logout` read. The emulator's env.sh
 // exports them; CLOUDSDK_AUTH_TOKEN_HOST is gcloud's own.
 const (
-	envAuthURL     = "GCPTOKEN_AUTH_URL"
-	envGcloudToken = "CLOUDSDK_AUTH_TOKEN_HOST"
-	envEmulatorURL = "GCPTOKEN_EMULATOR_URL"
+	envAuthURL     = endpoints.EnvAuthURL
+	envGcloudToken = endpoints.EnvGcloudTokenHost
+	envEmulatorURL = endpoints.EnvEmulatorURL
 )
 
 type loginOptions struct {
