@@ -165,6 +165,17 @@ func (g *goldenEnv) run(t *testing.T, c goldenCase) {
 	compareGolden(t, c.name, g.norm.normalize(b.String()))
 }
 
+// runAll runs each case as a parallel subtest.
+func (g *goldenEnv) runAll(t *testing.T, cases []goldenCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			g.run(t, c)
+		})
+	}
+}
+
 // quoteArgs shows arguments as a shell would need them.
 func quoteArgs(args []string) []string {
 	out := make([]string, len(args))
@@ -304,12 +315,7 @@ func testGoldenTokens(t *testing.T) {
 		goldenCase{name: "tokens/verify-wrong-audience", args: []string{"verify", idt, "--audience", "https://other.example", "--certs-url", certs}},
 		goldenCase{name: "tokens/verify-not-a-jwt", args: []string{"verify", "ya29.not-a-jwt", "--audience", aud, "--certs-url", certs}},
 	)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			g.run(t, c)
-		})
-	}
+	g.runAll(t, cases)
 }
 
 // testGoldenConfigure covers what the configure commands print and what
@@ -357,12 +363,7 @@ func testGoldenConfigure(t *testing.T) {
 			"--service-account", "sa@p.iam.gserviceaccount.com", "--output-file", out("emulator")},
 			env: map[string]string{"GCPTOKEN_EMULATOR_HOST": "127.0.0.1:8086"}, files: []string{out("emulator")}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			g.run(t, c)
-		})
-	}
+	g.runAll(t, cases)
 }
 
 // testGoldenErrors covers the one-line errors of bad input: what the user
@@ -442,12 +443,11 @@ func testGoldenErrors(t *testing.T) {
 		{"create-cred-config-output-is-dir", []string{"create-cred-config", workload, "--aws", "--output-file", g.home}, nil},
 	}
 	g.file(t, "baddocker/config.json", []byte(`{"credHelpers":["gcr.io"]}`))
+	var gc []goldenCase
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			g.run(t, goldenCase{name: "errors/" + c.name, args: c.args, env: c.env})
-		})
+		gc = append(gc, goldenCase{name: "errors/" + c.name, args: c.args, env: c.env})
 	}
+	g.runAll(t, gc)
 }
 
 // checkStaleGolden fails on golden files that no case compared (a renamed
