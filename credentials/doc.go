@@ -15,7 +15,8 @@
 // application_default_credentials.json, then the GCE metadata server. It
 // records every step in [Credentials.Steps] so that a user can see why a
 // credential was (or was not) picked. [FromFile] and [FromJSON] load one file
-// directly.
+// directly. [ExternalAccountConfig] writes external_account files (as gcloud's
+// create-cred-config does) that these load, checked as they would be read.
 //
 // One file per credential type holds its implementation: serviceaccount.go
 // (JWT-bearer grant), authorizeduser.go (refresh-token grant), metadata.go
