@@ -105,7 +105,7 @@ func (d *detection) gcloud(ctx context.Context, s *settings) (*Credentials, erro
 	case err != nil:
 		return nil, err
 	case sel == nil && explicit:
-		return nil, fmt.Errorf("credentials: gcloud account %q: %s", s.GcloudAccount, why)
+		return nil, invalid(fmt.Sprintf("credentials: gcloud account %q", s.GcloudAccount), errors.New(why))
 	case sel == nil:
 		d.skip(why)
 		return nil, nil
@@ -115,6 +115,9 @@ func (d *detection) gcloud(ctx context.Context, s *settings) (*Credentials, erro
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		d.skip(fmt.Sprintf("account %s (%s): %s does not exist", sel.account, sel.from, sel.db))
 		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, invalid(fmt.Sprintf("credentials: gcloud account %q", sel.account), fmt.Errorf(
+			"%s does not exist: no account is signed in to gcloud there", sel.db))
 	case err != nil:
 		return nil, fmt.Errorf("credentials: gcloud account %q: read %s: %w", sel.account, sel.db, err)
 	}
@@ -123,8 +126,8 @@ func (d *detection) gcloud(ctx context.Context, s *settings) (*Credentials, erro
 	case err != nil:
 		return nil, err
 	case stored == nil && explicit:
-		return nil, fmt.Errorf("credentials: gcloud account %q: not in %s%s: `gcloud auth login %s` signs it in",
-			sel.account, sel.db, listAccounts(rows), sel.account)
+		return nil, invalid(fmt.Sprintf("credentials: gcloud account %q", sel.account), fmt.Errorf(
+			"not in %s%s: `gcloud auth login %s` signs it in", sel.db, listAccounts(rows), sel.account))
 	case stored == nil:
 		d.skip(why)
 		return nil, nil
