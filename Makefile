@@ -6,11 +6,12 @@ GO ?= go
 
 # The repository is a Go workspace (go.work): the library is the root
 # module, kept lean for programs that import it (a test bounds its module
-# graph); the CLI (internal/cli, cmd/gcptoken) and the test-heavy parts
-# (crosscheck, deploy, the image builder, kubetest) are nested modules with
-# their own dependencies. PKGS names every package of every module but
-# kubetest, which has a target of its own.
-PKGS = ./... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
+# graph); the reader of gcloud's SQLite credential store
+# (credentials/gcloudstore), the CLI (internal/cli, cmd/gcptoken) and the
+# test-heavy parts (crosscheck, deploy, the image builder, kubetest) are
+# nested modules with their own dependencies. PKGS names every package of
+# every module but kubetest, which has a target of its own.
+PKGS = ./... ./credentials/gcloudstore/... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
 
 .PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
 

@@ -96,6 +96,25 @@ type Options struct {
 	// Optional; default DefaultMetadataProbeTimeout.
 	MetadataProbeTimeout time.Duration
 
+	// GcloudStore reads the credentials of gcloud's signed-in accounts
+	// (`gcloud auth login`, `gcloud auth activate-service-account`) for
+	// Detect's step 4. Optional; without it that step is skipped. The
+	// module github.com/gcptoken/gcptoken/credentials/gcloudstore provides
+	// one; it is a module of its own so that programs that never use
+	// gcloud's accounts do not link SQLite.
+	GcloudStore GcloudStore
+	// GcloudAccount names one of gcloud's signed-in accounts to use, as
+	// gcloud's --account does: Detect then uses that account and searches
+	// nothing else. Optional; needs GcloudStore. Mutually exclusive with
+	// CredentialsFile and CredentialsJSON.
+	GcloudAccount string
+	// GcloudNoImpersonation makes the gcloud step ignore gcloud's
+	// impersonation property (auth/impersonate_service_account, or
+	// CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT), for a caller that
+	// impersonates by itself. Optional; by default a gcloud account's
+	// credentials impersonate as gcloud's do.
+	GcloudNoImpersonation bool
+
 	// Getenv reads environment variables. Optional; default os.Getenv.
 	// Injected so that tests can run in parallel.
 	Getenv func(string) string
@@ -177,6 +196,14 @@ func (opts *Options) resolve() (*settings, error) {
 func (opts *Options) validate() error {
 	if opts.CredentialsFile != "" && opts.CredentialsJSON != nil {
 		return errors.New("credentials: set Options.CredentialsFile or Options.CredentialsJSON, not both")
+	}
+	if opts.GcloudAccount != "" {
+		switch {
+		case opts.CredentialsFile != "" || opts.CredentialsJSON != nil:
+			return errors.New("credentials: set Options.GcloudAccount or an explicit credential, not both")
+		case opts.GcloudStore == nil:
+			return errors.New("credentials: Options.GcloudAccount needs Options.GcloudStore")
+		}
 	}
 	if opts.TokenURL != "" {
 		if err := endpoints.CheckURL(opts.TokenURL); err != nil {

@@ -39,6 +39,7 @@ const (
 // credFlags are the flags of every command that gets a token.
 type credFlags struct {
 	file        string
+	account     string // gcloud's signed-in account (gcloud.go)
 	tokenURL    string
 	noCache     bool
 	impersonate string
@@ -56,6 +57,7 @@ type credFlags struct {
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.file, "credentials", "", "credentials `FILE` (service-account key, authorized_user or impersonated_service_account JSON); default: Application Default Credentials")
+	fs.StringVar(&f.account, "account", "", "use gcloud's signed-in `ACCOUNT` (gcloud auth login, activate-service-account) instead of Application Default Credentials, as gcloud's --account does")
 	fs.StringVar(&f.tokenURL, "token-url", "", "override the OAuth token endpoint `URL` (default: the file's token_uri, else Google's)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the on-disk token cache")
 	fs.StringVar(&f.impersonate, "impersonate-service-account", "", "impersonate `SA[,SA…]`: the last is the target, earlier ones are delegates, as in gcloud (default $"+envImpersonate+")")
@@ -83,6 +85,9 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 			return nil, usagef("%s: %v", universeFrom, err)
 		}
 	}
+	if f.account != "" && f.file != "" {
+		return nil, usagef("--account and --credentials name two credentials: use one")
+	}
 	opts := &credentials.Options{
 		CredentialsFile: f.file,
 		TokenURL:        f.tokenURL,
@@ -90,10 +95,13 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HomeDir:         app.Getenv("HOME"),
 		HTTPClient:      app.HTTPClient,
 	}
+	f.gcloudOptions(app, opts)
 	creds, err := credentials.Detect(ctx, opts)
 	switch {
 	case err != nil && f.file != "":
 		return nil, fmt.Errorf("--credentials: %w", err)
+	case err != nil && f.account != "":
+		return nil, fmt.Errorf("--account: %w", err)
 	case errors.Is(err, credentials.ErrNoCredentials):
 		return nil, fmt.Errorf("%w (with --credentials FILE)", err)
 	case err != nil:

@@ -13,6 +13,18 @@ require (
 	go.yaml.in/yaml/v2 v2.4.5
 	golang.org/x/oauth2 v0.37.0
 	k8s.io/client-go v0.37.2
+	modernc.org/sqlite v1.62.0
+)
+
+require (
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
 )
 
 require (
@@ -45,4 +57,9 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
 
-require github.com/stretchr/testify v1.12.1 // indirect
+require (
+	github.com/gcptoken/gcptoken/credentials/gcloudstore v0.0.0-00010101000000-000000000000
+	github.com/stretchr/testify v1.12.1 // indirect
+)
+
+replace github.com/gcptoken/gcptoken/credentials/gcloudstore => ../../credentials/gcloudstore
