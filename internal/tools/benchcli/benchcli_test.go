@@ -13,7 +13,7 @@ import (
 // run, and the report has a line per command.
 func TestBenchCLI(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(2, "", &out); err != nil {
+	if err := run(2, "", false, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"cached print-access-token", "cached print-identity-token", "git-credential get",

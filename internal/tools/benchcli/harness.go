@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -341,4 +342,45 @@ func (s *benchServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx)
+}
+
+// describe prints the environment and each command line with its floor's,
+// to measure them with other tools while the fake runs.
+func (b *Bench) describe(w io.Writer) {
+	fmt.Fprintln(w, "\nthe environment of every run (the fake runs until interrupted):")
+	for _, kv := range b.env {
+		fmt.Fprintf(w, "  export %s\n", shellQuote(kv))
+	}
+	for _, c := range b.cases {
+		fmt.Fprintf(w, "%s:\n", c.Name)
+		fmt.Fprintf(w, "  %s%s\n", envPrefix(c.Env), shellLine(append([]string{b.gcptoken}, c.Args...)))
+		fmt.Fprintf(w, "  %s%s\n", envPrefix(c.Env), shellLine(append([]string{c.floorBin}, c.FloorArgs...)))
+		if c.Stdin != "" {
+			fmt.Fprintf(w, "  standard input: %q\n", c.Stdin)
+		}
+	}
+}
+
+func envPrefix(env []string) string {
+	var s string
+	for _, kv := range env {
+		s += shellQuote(kv) + " "
+	}
+	return s
+}
+
+func shellLine(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -46,14 +46,15 @@ const goal = 1.6
 func main() {
 	n := flag.Int("n", 100, "runs of each command and of its floor")
 	only := flag.String("run", "", "measure only the commands whose name matches this `REGEXP`")
+	hold := flag.Bool("hold", false, "then print the environment and the commands, and keep the fake running until interrupted, for cross-checks with other tools (hyperfine)")
 	flag.Parse()
-	if err := run(*n, *only, os.Stdout); err != nil {
+	if err := run(*n, *only, *hold, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcli:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, only string, w io.Writer) error {
+func run(n int, only string, hold bool, w io.Writer) error {
 	if n < 1 {
 		return fmt.Errorf("-n %d: want at least 1 run", n)
 	}
@@ -88,6 +89,10 @@ func run(n int, only string, w io.Writer) error {
 	fmt.Fprintf(w, "\n%s\nload average %s before, %s after; %d runs each, alternating with the floor\n\n",
 		machine(ctx, b), loadBefore, loadAverage(), n)
 	report(w, results)
+	if hold {
+		b.describe(w)
+		<-ctx.Done()
+	}
 	return nil
 }
 
