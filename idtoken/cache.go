@@ -8,7 +8,10 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"hash"
+	"maps"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultCacheSize is the default Options.CacheSize: a service's callers
@@ -190,4 +193,38 @@ func sameKey(a, b crypto.PublicKey) bool {
 	}
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
+}
+
+// maxHeaders bounds headerCache. Google signs every token of a key with
+// the same header, and publishes two or three keys at a time.
+const maxHeaders = 16
+
+// headerCache remembers the parsed header segments of tokens that
+// verified, so that a first verification of another token with the same
+// header (every token Google signs with that key) skips the header's
+// base64 and JSON decoding. The segment is the map key: only the same
+// bytes get the same parse. Only headers of verified tokens enter, so a
+// stream of made-up headers cannot fill it; full, it starts over.
+type headerCache struct {
+	m atomic.Pointer[map[string]jwsHeader] // copied on write
+}
+
+func (c *headerCache) get(seg string) (jwsHeader, bool) {
+	m := c.m.Load()
+	if m == nil {
+		return jwsHeader{}, false
+	}
+	h, ok := (*m)[seg]
+	return h, ok
+}
+
+// add remembers h as the parse of seg. Two concurrent adds may lose one of
+// the two entries, which only costs that header one more parse.
+func (c *headerCache) add(seg string, h jwsHeader) {
+	next := make(map[string]jwsHeader, maxHeaders)
+	if old := c.m.Load(); old != nil && len(*old) < maxHeaders {
+		maps.Copy(next, *old)
+	}
+	next[strings.Clone(seg)] = h // not a slice of the whole token
+	c.m.Store(&next)
 }

@@ -175,3 +175,30 @@ func TestVerifierCacheConcurrent(t *testing.T) {
 		t.Errorf("the cache holds %d tokens; want at most 2", n)
 	}
 }
+
+// The parsed headers a Verifier remembers are those of verified tokens
+// only, at most 16 of them, and serve other tokens with the same header.
+func TestVerifierHeaderCache(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, &idtoken.Options{Audiences: []string{testAud}, KeySet: staticKeys(t), Now: func() time.Time { return testNow }})
+	header := func(i int) map[string]string {
+		return map[string]string{"alg": "RS256", "kid": rsaKid, "typ": "JWT", "x": fmt.Sprint(i)}
+	}
+	if _, err := v.Verify(context.Background(), signRaw(t, header(-1), googleClaims(), keys().other)); err == nil {
+		t.Fatal("a token signed by the wrong key was accepted")
+	}
+	if n := idtoken.HeaderCacheLen(v); n != 0 {
+		t.Errorf("after a rejected token %d headers are remembered; want 0", n)
+	}
+	for i := range 20 {
+		mustVerify(t, v, signRaw(t, header(i), googleClaims(), keys().rsa))
+		// Another token with the same header: its header's parse is the
+		// remembered one, its claims are its own.
+		if c := mustVerify(t, v, signRaw(t, header(i), with(map[string]any{"sub": "other"}), keys().rsa)); c.Subject != "other" {
+			t.Fatalf("subject %q; want %q", c.Subject, "other")
+		}
+		if n := idtoken.HeaderCacheLen(v); n < 1 || n > 16 {
+			t.Fatalf("after %d tokens %d headers are remembered; want 1 to 16", i+1, n)
+		}
+	}
+}

@@ -27,3 +27,12 @@ func CacheHas(v *Verifier, token string) bool {
 func CollideCacheKeys(v *Verifier) {
 	v.cache.short = func([sha256.Size]byte) uint64 { return 42 }
 }
+
+// HeaderCacheLen is the number of parsed headers v remembers.
+func HeaderCacheLen(v *Verifier) int {
+	m := v.headers.m.Load()
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}

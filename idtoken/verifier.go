@@ -127,6 +127,7 @@ type Verifier struct {
 	skipAud   bool
 	skipExp   bool
 	cache     *verifiedCache // nil: none
+	headers   headerCache
 }
 
 // NewVerifier returns a Verifier for opts.
@@ -268,9 +269,12 @@ func (v *Verifier) verify(ctx context.Context, token string) (*cacheEntry, error
 		return nil, err
 	}
 	dot1, dot2 := strings.IndexByte(token, '.'), strings.LastIndexByte(token, '.')
-	h, err := parseHeader(token[:dot1])
-	if err != nil {
-		return nil, err
+	h, known := v.headers.get(token[:dot1])
+	if !known {
+		var err error
+		if h, err = parseHeader(token[:dot1]); err != nil {
+			return nil, err
+		}
 	}
 	if !slices.Contains(v.algNames, h.Alg) {
 		return nil, rejectf(ReasonAlgorithm, "algorithm %s is not allowed (want %s)", q(h.Alg), strings.Join(v.algNames, " or "))
@@ -305,6 +309,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*cacheEntry, error
 			err.Claims = c
 		}
 		return nil, err
+	}
+	if !known {
+		v.headers.add(token[:dot1], h)
 	}
 	return &cacheEntry{kid: h.Kid, alg: h.Alg, key: pk.key, claims: c}, nil
 }
@@ -422,20 +429,18 @@ func checkCompact(token string) error {
 	if n := strings.Count(token, ".") + 1; n != 3 {
 		return rejectf(ReasonMalformed, "not a JWT: %d dot-separated segments, want 3", n)
 	}
-	seg, segLen := 0, 0
-	for i := 0; i <= len(token); i++ {
-		if i == len(token) || token[i] == '.' {
-			if err := checkSegmentEnd(token[i-segLen:i], seg); err != nil {
-				return err
+	rest := token
+	for seg := range 3 {
+		s, after, _ := strings.Cut(rest, ".")
+		rest = after
+		for i := 0; i < len(s); i++ {
+			if !isBase64URL[s[i]] {
+				return rejectf(ReasonMalformed, "not a JWT: segment %d has a byte (0x%02x) outside base64url", seg+1, s[i])
 			}
-			seg++
-			segLen = 0
-			continue
 		}
-		if b64Value(token[i]) < 0 {
-			return rejectf(ReasonMalformed, "not a JWT: segment %d has a byte (0x%02x) outside base64url", seg+1, token[i])
+		if err := checkSegmentEnd(s, seg); err != nil {
+			return err
 		}
-		segLen++
 	}
 	return nil
 }
@@ -462,6 +467,15 @@ func checkSegmentEnd(s string, seg int) error {
 		return rejectf(ReasonMalformed, "not a JWT: segment %d is not canonical base64url", seg+1)
 	}
 	return nil
+}
+
+// isBase64URL marks the bytes of the base64url alphabet: a table lookup
+// per byte is what makes the syntax check of a 1 KB token cost a few
+// hundred nanoseconds. A literal, so that it costs no init work.
+var isBase64URL = [256]bool{
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true, 'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true, 'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true, 'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true, 's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true, '-': true, '_': true,
 }
 
 func b64Value(c byte) int {
