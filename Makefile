@@ -13,7 +13,7 @@ GO ?= go
 # every module but kubetest, which has a target of its own.
 PKGS = ./... ./credentials/gcloudstore/... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
 
-.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
+.PHONY: demo test deps vet build bench bench-cli clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
 
 demo:
 	$(GO) run ./cmd/gcptoken demo
@@ -51,6 +51,15 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The CLI as whole processes (internal/tools/benchcli): the release build
+# of gcptoken against a floor program (read a cache entry, print it; for
+# the uncached run, plus one loopback HTTP round trip), alternated
+# BENCH_CLI_N times each against a loopback fake, with medians, p90 and
+# ratios. docs/performance.md has the figures.
+BENCH_CLI_N ?= 200
+bench-cli:
+	$(GO) run ./internal/tools/benchcli -n $(BENCH_CLI_N)
 
 # Every desktop and server: for each GOOS/GOARCH of CROSS_TARGETS, the
 # binary (bin/cross/gcptoken-OS-ARCH), go vet, and every test binary
