@@ -135,7 +135,7 @@ func analyze(fake *fakegoogle.Server, ex *fakegoogle.Exchange) *entry {
 	s := &summarizer{fake: fake, e: e, params: params, req: req, resp: resp, header: ex.Header, respHead: ex.ResponseHeader, at: ex.Time}
 	s.summarize()
 	m := &masker{jwts: map[string]*jwtView{}, decode: func(where, tok string) *jwtView {
-		return decodeJWT(where, tok, ex.Time, fake.JWTSigner)
+		return decodeJWT(where, tok, atRequest(ex.Time), fake.JWTSigner)
 	}}
 	e.Request = m.message("request", u.RawQuery, ex.Header, req, ex.BodyTruncated)
 	e.Response = m.message("response", "", ex.ResponseHeader, resp, ex.ResponseTruncated)

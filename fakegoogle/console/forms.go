@@ -140,7 +140,7 @@ func (c *Console) mintForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.Info("console: minted an ID token", "service_account", account, "audience", audience)
-	view := decodeJWT("minted here", tok, c.fake.Now(), c.fake.JWTSigner)
+	view := decodeJWT("the mint form's answer", tok, atNow(c.fake.Now()), c.fake.JWTSigner)
 	view.Role = "ID token"
 	c.renderTokens(w, r, http.StatusOK, &mintedToken{Token: tok, View: view}, nil)
 }
@@ -162,7 +162,7 @@ func (c *Console) decodeForm(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case jwtinfo.LooksLikeJWT(tok):
-		d.JWT = decodeJWT("pasted", tok, c.fake.Now(), c.fake.JWTSigner)
+		d.JWT = decodeJWT("the pasted text", tok, atNow(c.fake.Now()), c.fake.JWTSigner)
 		d.JWT.Role = "JWT"
 	case d.Issued == nil:
 		d.Unknown = "Not a JWT, and not a token this fake issued (or it has been revoked, or expired and dropped)."

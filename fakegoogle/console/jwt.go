@@ -42,10 +42,10 @@ const (
 	clockSkewAllowed     = 5 * time.Minute
 )
 
-// decodeJWT decodes token for display and checks it as of at, the time of
-// the request it came with; signer says which of the fake's keys signed
-// it (fakegoogle.Server.JWTSigner).
-func decodeJWT(where, token string, at time.Time, signer func(string) (string, bool)) *jwtView {
+// decodeJWT decodes token for display and checks it as of at: the time of
+// the request it came with, or now for a pasted token; signer says which
+// of the fake's keys signed it (fakegoogle.Server.JWTSigner).
+func decodeJWT(where, token string, at clockRef, signer func(string) (string, bool)) *jwtView {
 	v := &jwtView{Where: where, Role: jwtRole(where), Length: len(token), Fingerprint: fingerprint(token)}
 	d, err := jwtinfo.Decode(token)
 	if err != nil {
@@ -92,27 +92,68 @@ func jwtRole(where string) string {
 	return "JWT"
 }
 
-// timeChecks judges iat and exp as of the request: expired, not yet
+// clockRef is the moment a token is judged at: a request's time
+// (label "the request"), or now (label "").
+type clockRef struct {
+	t     time.Time
+	label string
+}
+
+func atRequest(t time.Time) clockRef { return clockRef{t, "the request"} }
+func atNow(t time.Time) clockRef     { return clockRef{t: t} }
+
+// before and after say how far a time is from the reference.
+func (c clockRef) before(d time.Duration) string {
+	if c.label == "" {
+		return words(d) + " ago"
+	}
+	return words(d) + " before " + c.label
+}
+
+func (c clockRef) after(d time.Duration) string {
+	if c.label == "" {
+		return "in " + words(d)
+	}
+	return words(d) + " after " + c.label
+}
+
+// relative says when t was, seen from the reference.
+func (c clockRef) relative(t time.Time) string {
+	d := t.Sub(c.t)
+	switch {
+	case d > -time.Second && d < time.Second && c.label == "":
+		return "just now"
+	case d > -time.Second && d < time.Second:
+		return "at the time of " + c.label
+	case d < 0:
+		return c.before(-d)
+	}
+	return c.after(d)
+}
+
+// timeChecks judges iat and exp as of the reference: expired, not yet
 // valid, or too long-lived for an assertion.
-func timeChecks(d *jwtinfo.Decoded, at time.Time, role string) []check {
+func timeChecks(d *jwtinfo.Decoded, at clockRef, role string) []check {
 	var out []check
 	iat, hasIat := numericDate(d, "iat")
 	exp, hasExp := numericDate(d, "exp")
 	switch {
 	case !hasExp:
 		out = append(out, check{"fail", "No exp claim: Google refuses tokens without an expiry."})
-	case !exp.After(at):
-		out = append(out, check{"fail", "Expired " + words(at.Sub(exp)) + " before the request (exp " + stamp(exp) + ")."})
+	case !exp.After(at.t):
+		out = append(out, check{"fail", "Expired " + at.before(at.t.Sub(exp)) + " (exp " + stamp(exp) + ")."})
+	case at.label == "":
+		out = append(out, check{"pass", "Not expired: " + words(exp.Sub(at.t)) + " left."})
 	default:
-		out = append(out, check{"pass", "Not expired at the request: it had " + words(exp.Sub(at)) + " left."})
+		out = append(out, check{"pass", "Not expired at " + at.label + ": it had " + words(exp.Sub(at.t)) + " left."})
 	}
 	switch {
 	case !hasIat:
 		out = append(out, check{"note", "No iat claim."})
-	case iat.After(at.Add(clockSkewAllowed)):
-		out = append(out, check{"fail", fmt.Sprintf("Issued %s after the request by the fake's clock: the signer's clock runs ahead (more than %s of skew).", words(iat.Sub(at)), words(clockSkewAllowed))})
+	case iat.After(at.t.Add(clockSkewAllowed)):
+		out = append(out, check{"fail", fmt.Sprintf("Issued %s by the fake's clock: the signer's clock runs ahead (more than %s of skew).", at.after(iat.Sub(at.t)), words(clockSkewAllowed))})
 	default:
-		out = append(out, check{"pass", "Issued " + relative(iat, at) + "."})
+		out = append(out, check{"pass", "Issued " + at.relative(iat) + "."})
 	}
 	if strings.HasPrefix(role, "service-account assertion") && hasIat && hasExp && exp.Sub(iat) > assertionMaxLifetime {
 		out = append(out, check{"fail", fmt.Sprintf("Lifetime %s: Google takes assertions of at most an hour (exp - iat ≤ 3600).", exp.Sub(iat))})
@@ -142,19 +183,6 @@ func numericDate(d *jwtinfo.Decoded, name string) (time.Time, bool) {
 // words is a duration in words, without direction: "5 minutes".
 func words(d time.Duration) string {
 	return strings.TrimPrefix(jwtinfo.Describe(d), "in ")
-}
-
-// relative says when t was, seen from ref: "3 seconds before the
-// request", "at the request".
-func relative(t, ref time.Time) string {
-	d := t.Sub(ref)
-	switch {
-	case d > -time.Second && d < time.Second:
-		return "at the time of the request"
-	case d < 0:
-		return words(-d) + " before the request"
-	}
-	return words(d) + " after the request"
 }
 
 // stamp is a time for display: UTC, to the second.

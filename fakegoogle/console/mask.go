@@ -45,14 +45,23 @@ func maskSecret(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	prefix := ""
+	return fmt.Sprintf("%s[secret: %d characters, fingerprint %s]", publicPrefix(secret), len(secret), fingerprint(secret))
+}
+
+// shortSecret is maskSecret for a table cell: prefix and fingerprint.
+func shortSecret(secret string) string {
+	return publicPrefix(secret) + fingerprint(secret)
+}
+
+// publicPrefix is the known format prefix of secret and an ellipsis, or
+// "".
+func publicPrefix(secret string) string {
 	for _, p := range publicPrefixes {
 		if strings.HasPrefix(secret, p) && len(secret) > 2*len(p) {
-			prefix = p + "…"
-			break
+			return p + "…"
 		}
 	}
-	return fmt.Sprintf("%s[secret: %d characters, fingerprint %s]", prefix, len(secret), fingerprint(secret))
+	return ""
 }
 
 // secretNames are the fields, parameters and headers whose values are

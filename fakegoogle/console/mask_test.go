@@ -16,7 +16,7 @@ const testJWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0" +
 
 func newTestMasker() *masker {
 	return &masker{jwts: map[string]*jwtView{}, decode: func(where, tok string) *jwtView {
-		return decodeJWT(where, tok, time.Unix(1700000100, 0), func(string) (string, bool) { return "test key", true })
+		return decodeJWT(where, tok, atRequest(time.Unix(1700000100, 0)), func(string) (string, bool) { return "test key", true })
 	}}
 }
 
@@ -116,7 +116,7 @@ func TestJWTChecks(t *testing.T) {
 		{"issued ahead", 1699990000, []string{"fail Issued 2 hours after the request by the fake's clock"}},
 	}
 	for _, tt := range tests {
-		v := decodeJWT("request form assertion", testJWT, time.Unix(tt.at, 0), signer)
+		v := decodeJWT("request form assertion", testJWT, atRequest(time.Unix(tt.at, 0)), signer)
 		var got []string
 		for _, c := range v.Checks {
 			got = append(got, c.State+" "+c.Text)

@@ -157,6 +157,7 @@ func containsString(list []string, s string) bool {
 type tokenRow struct {
 	ID        string // tokenID, what the revoke form sends
 	Shown     string // maskSecret
+	Short     string // shortSecret
 	Kind      string
 	Principal string
 	ClientID  string
@@ -216,12 +217,12 @@ func issuedRow(it fakegoogle.IssuedToken) tokenRow {
 	case it.AccessBoundary != "":
 		origin = "downscoped by STS"
 	case it.RefreshToken != "":
-		origin = "refreshed from " + maskSecret(it.RefreshToken)
+		origin = "refreshed from " + shortSecret(it.RefreshToken)
 	case strings.HasPrefix(it.Principal, "principal:"):
 		origin = "federated (STS)"
 	}
 	return tokenRow{
-		ID: tokenID(it.Value), Shown: maskSecret(it.Value), Kind: it.Kind, Principal: it.Principal, ClientID: it.ClientID,
+		ID: tokenID(it.Value), Shown: maskSecret(it.Value), Short: shortSecret(it.Value), Kind: it.Kind, Principal: it.Principal, ClientID: it.ClientID,
 		Scopes: strings.Join(it.Scopes, " "), Expiry: it.Expiry, Origin: origin,
 		Revocable: it.Kind != fakegoogle.KindWorkforceRefreshToken,
 	}

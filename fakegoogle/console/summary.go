@@ -201,7 +201,15 @@ func (s *summarizer) iamCredentials() {
 	e.Target = "as " + name
 	if m, ok := s.req.json.(map[string]any); ok {
 		for _, k := range []string{"scope", "audience", "lifetime", "delegates"} {
-			if v, ok := m[k]; ok {
+			switch v := m[k].(type) {
+			case nil:
+			case []any:
+				parts := make([]string, len(v))
+				for i, x := range v {
+					parts[i] = fmt.Sprint(x)
+				}
+				e.Target += fmt.Sprintf("; %s %s", k, strings.Join(parts, " "))
+			default:
 				e.Target += fmt.Sprintf("; %s %v", k, v)
 			}
 		}

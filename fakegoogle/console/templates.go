@@ -12,6 +12,9 @@ import (
 // The pages are html/template files (templates/), each with the shared
 // layout; static/ has the one style sheet and the one small script that
 // adds live updates. Every page works without the script.
+// scopePrefix starts most of Google's OAuth scopes.
+const scopePrefix = "https://www.googleapis.com/auth/"
+
 var pageNames = []string{"requests", "request", "identities", "tokens", "faults", "notfound"}
 
 func (c *Console) parseTemplates() (map[string]*template.Template, error) {
@@ -25,6 +28,17 @@ func (c *Console) parseTemplates() (map[string]*template.Template, error) {
 			return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 		},
 		"words": words,
+		// short cuts long text for a table cell; the request's page has
+		// all of it.
+		"short": func(s string, n int) string {
+			if r := []rune(s); len(r) > n {
+				return string(r[:n-1]) + "…"
+			}
+			return s
+		},
+		// scopes drops the common prefix of Google's scope URLs, as
+		// people say them ("cloud-platform").
+		"scopes": func(s string) string { return strings.ReplaceAll(s, scopePrefix, "") },
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
