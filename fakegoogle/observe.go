@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -33,7 +34,8 @@ type Exchange struct {
 	// Status is the answer's HTTP status: 0 when the fake answered
 	// nothing (the connection was dropped, or the client gave up).
 	Status int
-	// ResponseHeader and ResponseBody are the answer's, the body up to
+	// ResponseHeader and ResponseBody are the answer's (the header with
+	// any trailers), the body up to
 	// MaxObservedBody bytes (ResponseTruncated when there was more).
 	ResponseHeader    http.Header
 	ResponseBody      []byte
@@ -103,6 +105,11 @@ func (rec *exchangeRecorder) finish(fn observer) {
 	ex.ResponseBody, ex.ResponseTruncated = rec.body.buf.Bytes(), rec.body.truncated
 	if ex.ResponseHeader == nil {
 		ex.ResponseHeader = rec.Header().Clone()
+	}
+	for k, v := range rec.Header() { // trailers, set after the header was sent (gRPC's status)
+		if _, sent := ex.ResponseHeader[k]; !sent {
+			ex.ResponseHeader[k] = slices.Clone(v)
+		}
 	}
 	fn(ex)
 }

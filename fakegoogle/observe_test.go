@@ -118,3 +118,28 @@ func TestObserveCapsBodies(t *testing.T) {
 		t.Errorf("got %d body bytes, truncated %v; want %d, true", len(ex.Body), ex.BodyTruncated, MaxObservedBody)
 	}
 }
+
+// TestObserveGRPC checks that observing keeps gRPC over HTTP/2 working
+// (flushes and trailers pass through) and that the exchange carries the
+// trailers with gRPC's status.
+func TestObserveGRPC(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	f, conn := grpcFake(t, &Options{Now: clock.Now})
+	caller := saAccessToken(t, f, DefaultServiceAccount, cloudPlatform, clock.Now())
+	var seen exchanges
+	f.Observe(seen.observe)
+	name := "projects/-/serviceAccounts/" + DefaultTargetServiceAccount
+	if _, err := invoke(t, conn, caller, "GenerateIdToken", encodeMsg(field{1, name}, field{3, "https://svc.example"})); err != nil {
+		t.Fatalf("GenerateIdToken while observed: %v", err)
+	}
+	if ex := seen.last(t, 1); ex.Status != http.StatusOK || ex.ResponseHeader.Get("Grpc-Status") != "0" || len(ex.ResponseBody) == 0 {
+		t.Errorf("got status %d, grpc-status %q, %d body bytes; want 200, 0 and the message", ex.Status, ex.ResponseHeader.Get("Grpc-Status"), len(ex.ResponseBody))
+	}
+	if _, err := invoke(t, conn, "", "GenerateIdToken", encodeMsg(field{1, name}, field{3, "a"})); err == nil {
+		t.Fatal("GenerateIdToken without a token succeeded")
+	}
+	if ex := seen.last(t, 2); ex.ResponseHeader.Get("Grpc-Status") != "16" {
+		t.Errorf("got grpc-status %q for no token; want 16 (UNAUTHENTICATED)", ex.ResponseHeader.Get("Grpc-Status"))
+	}
+}

@@ -107,16 +107,23 @@ func TestJWTChecks(t *testing.T) {
 	t.Parallel()
 	signer := func(string) (string, bool) { return "no key of the fake verifies it", false }
 	tests := []struct {
-		name string
-		at   int64
-		want []string
+		name   string
+		at     int64
+		pasted bool // judged as of now, not of a request
+		want   []string
 	}{
-		{"valid", 1700000100, []string{"fail Signature not verified", "pass Not expired at the request: it had 58 minutes left", "pass Issued 1 minute before the request"}},
-		{"expired", 1700003700, []string{"fail Expired 1 minute before the request"}},
-		{"issued ahead", 1699990000, []string{"fail Issued 2 hours after the request by the fake's clock"}},
+		{"valid", 1700000100, false, []string{"fail Signature not verified", "pass Not expired at the request: it had 58 minutes left", "pass Issued 1 minute before the request"}},
+		{"expired", 1700003700, false, []string{"fail Expired 1 minute before the request"}},
+		{"issued ahead", 1699990000, false, []string{"fail Issued 2 hours after the request by the fake's clock"}},
+		{"pasted, expired", 1700003700, true, []string{"fail Expired 1 minute ago", "pass Issued 1 hour ago"}},
+		{"pasted, valid", 1700000000, true, []string{"pass Not expired: 1 hour left", "pass Issued just now"}},
 	}
 	for _, tt := range tests {
-		v := decodeJWT("request form assertion", testJWT, atRequest(time.Unix(tt.at, 0)), signer)
+		ref := atRequest(time.Unix(tt.at, 0))
+		if tt.pasted {
+			ref = atNow(time.Unix(tt.at, 0))
+		}
+		v := decodeJWT("request form assertion", testJWT, ref, signer)
 		var got []string
 		for _, c := range v.Checks {
 			got = append(got, c.State+" "+c.Text)
