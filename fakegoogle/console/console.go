@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
@@ -83,7 +85,18 @@ type Console struct {
 	sessions  *sessions
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
+
+	// Exchanges wait in queue for the one worker that masks and keeps
+	// them, so that the fake answers without waiting for the console.
+	queue     chan *fakegoogle.Exchange
+	dropped   atomic.Int64  // exchanges not kept because the queue was full
+	stop      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
+
+// queueSize bounds the exchanges waiting to be recorded: a burst larger
+// than this, faster than the console masks, loses its excess (counted).
+const queueSize = 256
 
 //go:embed templates/*.html static/*
 var assets embed.FS
@@ -111,19 +124,39 @@ func New(opts *Options) (*Console, error) {
 	c := &Console{
 		fake: o.Fake, path: o.Path, save: o.SaveState, stateFile: o.StateFile, about: o.About, log: o.Logger,
 		timeline: newTimeline(o.Capacity), sessions: newSessions(o.Path),
+		queue: make(chan *fakegoogle.Exchange, queueSize), stop: make(chan struct{}),
 	}
 	var err error
 	if c.pages, err = c.parseTemplates(); err != nil {
 		return nil, err
 	}
 	c.mux = c.routes()
+	go c.work()
 	o.Fake.Observe(c.record)
 	return c, nil
 }
 
-// record keeps one exchange, masked.
+// record queues one exchange for the worker; it runs on the request's
+// goroutine, so it never waits.
 func (c *Console) record(ex *fakegoogle.Exchange) {
-	c.timeline.add(analyze(c.fake, ex))
+	select {
+	case c.queue <- ex:
+	default:
+		c.dropped.Add(1)
+	}
+}
+
+// work masks and keeps the queued exchanges, in the order they were
+// answered, until Close.
+func (c *Console) work() {
+	for {
+		select {
+		case ex := <-c.queue:
+			c.timeline.add(analyze(c.fake, ex))
+		case <-c.stop:
+			return
+		}
+	}
 }
 
 // Path returns where the console is served, e.g. DefaultPath.
@@ -132,8 +165,11 @@ func (c *Console) Path() string { return c.path }
 // Close stops recording and ends the pages' pending live updates, which
 // would otherwise hold a server's shutdown open.
 func (c *Console) Close() {
-	c.fake.Observe(nil)
-	c.timeline.close()
+	c.closeOnce.Do(func() {
+		c.fake.Observe(nil)
+		close(c.stop)
+		c.timeline.close()
+	})
 }
 
 // Handler returns a handler that serves the console under its path and

@@ -349,3 +349,30 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 		t.Error("a reload of the requests page does not show the new request")
 	}
 }
+
+// TestRecordNeverWaits checks that the fake's request goroutine never
+// waits for the console: when the queue is full, the exchange is counted
+// as dropped, and the requests page says so.
+func TestRecordNeverWaits(t *testing.T) {
+	t.Parallel()
+	tc := newTestConsole(t, 0)
+	tc.Close() // no worker: the queue fills
+	tc.queue = make(chan *fakegoogle.Exchange, 1)
+	done := make(chan struct{})
+	go func() {
+		tc.record(&fakegoogle.Exchange{})
+		tc.record(&fakegoogle.Exchange{})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("record waited for a full queue")
+	}
+	if got := tc.dropped.Load(); got != 1 {
+		t.Errorf("dropped %d exchanges; want 1", got)
+	}
+	if _, html := tc.page(t, browser(t), ""); !strings.Contains(html, "1 requests came faster than the console could record them") {
+		t.Error("the requests page does not say requests are missing")
+	}
+}

@@ -57,6 +57,7 @@ type requestsData struct {
 	Newest         uint64
 	RefreshURL     string
 	NoRequestsYet  bool
+	Dropped        int64 // exchanges the console could not keep up with
 }
 
 func (c *Console) requestsPage(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +66,7 @@ func (c *Console) requestsPage(w http.ResponseWriter, r *http.Request) {
 	entries, kept := c.timeline.list(0, f.match, len(c.timeline.ring))
 	c.render(w, r, http.StatusOK, "requests", "Requests", &requestsData{
 		Rows: rows{c.path, entries}, Filter: f, Outcomes: f.outcomes(), Kept: kept, Capacity: len(c.timeline.ring),
-		Newest: newest, RefreshURL: c.path + "?" + r.URL.RawQuery, NoRequestsYet: kept == 0,
+		Newest: newest, RefreshURL: c.path + "?" + r.URL.RawQuery, NoRequestsYet: kept == 0, Dropped: c.dropped.Load(),
 	})
 }
 
