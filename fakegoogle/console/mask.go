@@ -82,7 +82,21 @@ func normalizeName(name string) string {
 	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))
 }
 
-func isSecretName(name string) bool { return secretNames[normalizeName(name)] }
+// isSecretName reports whether a field of that name holds a secret: one
+// of secretNames, or any name with "secret", "password", "apikey" or
+// "privatekey" in it (aws_secret_access_key, x-api-key).
+func isSecretName(name string) bool {
+	n := normalizeName(name)
+	if secretNames[n] {
+		return true
+	}
+	for _, part := range []string{"secret", "password", "apikey", "privatekey"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
 
 // secretPatterns find Google's tokens and keys in text that is not a
 // named field: log-like bodies, error texts, unknown parameters.

@@ -36,6 +36,8 @@ func TestMasking(t *testing.T) {
 		{"refresh token", "field", "refresh_token", "1//fake-abcdefghijklmnopqrstuvwxyz", []string{"abcdefghijklmnop"}, []string{"1//fake-…"}},
 		{"client secret", "field", "client_secret", "fakegoogle-client-secret", []string{"client-secret"}, []string{"[secret: 24 characters"}},
 		{"assertion", "field", "assertion", testJWT, []string{"c2lnbmF0dXJl", testJWT}, []string{"JWT #1"}},
+		{"named like a secret", "field", "aws_secret_access_key", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", []string{"wJalrXUtnFEMI"}, []string{"[secret: 38 characters"}},
+		{"token type is no secret", "field", "subject_token_type", "urn:ietf:params:oauth:token-type:jwt", nil, []string{"urn:ietf:params:oauth:token-type:jwt"}},
 		{"not secret", "field", "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer", nil, []string{"urn:ietf:params:oauth:grant-type:jwt-bearer"}},
 		{"token in free text", "field", "note", "got ya29.c.abcdefghijklmnopqrstuvwxyz here", []string{"abcdefghijklmnop"}, []string{"got ya29.c.…", "here"}},
 		{"private key", "field", "note", "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-----END PRIVATE KEY-----", []string{"MIIEvQIBADAN"}, []string{"[secret:"}},
