@@ -12,6 +12,10 @@
 //     names (fakegoogle/googlehosts, with a local CA) on
 //     Options.HTTPSProxyListen, for programs that cannot be pointed
 //     elsewhere;
+//   - unless Options.DisableConsole, the web console (fakegoogle/console)
+//     on the fake's address under console.DefaultPath (Info.ConsoleURL),
+//     for loopback clients: every request the fake answers, its
+//     identities, IAM grants, tokens, faults and clock, editable;
 //
 // and a state directory (Options.StateDir), written 0600 in a 0700
 // directory:

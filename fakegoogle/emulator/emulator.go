@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/fakegoogle/console"
 	"github.com/gcptoken/gcptoken/fakegoogle/googlehosts"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
@@ -86,6 +87,10 @@ type Options struct {
 	// RSAKeyBits is the size of the keys the fake generates
 	// (fakegoogle.Options.RSAKeyBits). Optional; default 2048.
 	RSAKeyBits int
+	// DisableConsole leaves out the web console (package console), which
+	// is otherwise served on the fake's address under console.DefaultPath
+	// to loopback clients (Info.ConsoleURL). Optional.
+	DisableConsole bool
 }
 
 // Grant is one IAM role binding: Member (an email) on ServiceAccount.
@@ -161,6 +166,7 @@ type Emulator struct {
 	mds       *metadataserver.Server
 	proxyLn   net.Listener // nil without Options.HTTPSProxyListen
 	proxy     *googlehosts.Proxy
+	console   *console.Console // nil with Options.DisableConsole
 
 	serveOnce sync.Once
 	closeOnce sync.Once
@@ -186,6 +192,11 @@ type Info struct {
 	// HTTPSProxyAddr is the proxy's host:port and CAFile its CA
 	// certificate; both "" without the proxy.
 	HTTPSProxyAddr, CAFile string
+	// ConsoleURL is the web console's address, e.g.
+	// "http://127.0.0.1:8086/_gcptoken/console/"; "" when it is disabled,
+	// or unreachable because the fake listens on an address that is not
+	// loopback (the console answers only loopback clients).
+	ConsoleURL string
 }
 
 // New checks opts, prepares the state directory, creates the fake (from
@@ -214,6 +225,9 @@ func New(opts *Options) (*Emulator, error) {
 	}
 	if err == nil {
 		err = e.writeFiles(&o)
+	}
+	if err == nil && !o.DisableConsole {
+		err = e.startConsole()
 	}
 	if err != nil {
 		e.Close()
@@ -327,20 +341,30 @@ func (e *Emulator) serve(ctx context.Context) error {
 	return first
 }
 
-// serveFake serves the fake behind the host check.
+// serveFake serves the fake, and the console beside it, behind the host
+// check.
 func (e *Emulator) serveFake(ctx context.Context) error {
+	var handler http.Handler = e.fake
+	var opts httpserve.Options
+	if e.console != nil {
+		handler = e.console.Handler(e.fake)
+		opts.Stopping = e.console.Close // its pages' live updates are long polls
+	}
 	srv := &http.Server{
-		Handler:           e.fakeHosts.Handler(e.fake, "--allow-host"),
+		Handler:           e.fakeHosts.Handler(handler, "--allow-host"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 	}
-	return httpserve.Serve(ctx, srv, e.fakeLn, nil)
+	return httpserve.Serve(ctx, srv, e.fakeLn, &opts)
 }
 
 // Close releases the listeners of an Emulator that will not Serve; Serve
 // releases them itself. It is safe to call more than once.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
+		if e.console != nil {
+			e.console.Close()
+		}
 		for _, ln := range []net.Listener{e.fakeLn, e.mdsLn, e.proxyLn} {
 			if ln != nil {
 				_ = ln.Close()

@@ -29,3 +29,18 @@ func TestSecurityDNSRebinding(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityConsoleDNSRebinding: a web page whose DNS name rebinds to
+// the emulator's address could read the console (every request, every
+// identity) and post its forms from its own origin; the console sits
+// behind the fake's host check, so the page's name gets 421.
+func TestSecurityConsoleDNSRebinding(t *testing.T) {
+	t.Parallel()
+	em := newTest(t, Options{})
+	serve(t, em)
+	for host, want := range map[string]int{"attacker.example": http.StatusMisdirectedRequest, "localhost": http.StatusOK} {
+		if status, _ := get(t, plainClient, em.Info().ConsoleURL, host); status != want {
+			t.Errorf("console with Host %q: got %d; want %d", host, status, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/fakegoogle/console"
 	"github.com/gcptoken/gcptoken/fakegoogle/emulator"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 )
@@ -272,8 +273,13 @@ func (d *demo) done() error {
 		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", d.okStatus, d.unauthStatus)
 	}
 	d.w.line("Try it with real tools:  gcptoken emulator --state-dir ./fake-google  (then: . ./fake-google/env.sh)")
+	d.w.line("and watch every request, token and grant in its console: " + demoConsoleURL)
 	return d.w.err
 }
+
+// demoConsoleURL is where `gcptoken emulator`, on its default --listen
+// address, serves its web console.
+const demoConsoleURL = "http://" + defaultEmulatorListen + console.DefaultPath
 
 // demoToken gets one token from the source src makes for scopes, through
 // the in-process cache on the app's clock, as the token commands do.

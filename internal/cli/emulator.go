@@ -15,6 +15,9 @@ import (
 	"github.com/gcptoken/gcptoken/fakegoogle/emulator"
 )
 
+// defaultEmulatorListen is --listen's default.
+const defaultEmulatorListen = "127.0.0.1:8086"
+
 type emulatorOptions struct {
 	listen             string
 	metadataListen     string
@@ -31,6 +34,7 @@ type emulatorOptions struct {
 	domainDelegations  []string
 	allowHosts         []string
 	universe           string // --universe-domain; "" for googleapis.com
+	noConsole          bool   // --no-console
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -67,6 +71,12 @@ D, the proxy serves D's host names (oauth2.D, iamcredentials.D, sts.D, ...)
 instead of googleapis.com's, and env.sh sets GOOGLE_CLOUD_UNIVERSE_DOMAIN and
 gcloud's core/universe_domain.
 
+A web console at /_gcptoken/console/ on the same address shows every request
+the fake answers (what the program sent, what Google said, each JWT decoded,
+secrets masked), the identities and IAM grants, the tokens issued, and the
+fault rules and clock, and edits them while the emulator runs. It answers
+only browsers on this machine; --no-console leaves it out.
+
 Web pages are kept out: the fake and its metadata server answer only
 requests addressed to an IP address, localhost, their --listen host or an
 --allow-host name (others get 421: a page that rebinds its DNS name to this
@@ -82,7 +92,7 @@ fake; the consent page (Allow / Deny) accepts only its own form.`,
 			return emulatorRun(cmd.Context(), app, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
+	cmd.Flags().StringVar(&o.listen, "listen", defaultEmulatorListen, "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
 	cmd.Flags().StringVar(&o.httpsProxy, "https-proxy", "", "also serve the fake under Google's real host names through an HTTPS proxy on `ADDR` (e.g. 127.0.0.1:8443); credential files then name Google's URLs")
@@ -96,6 +106,7 @@ fake; the consent page (Allow / Deny) accepts only its own form.`,
 	cmd.Flags().Uint64Var(&o.faultSeed, "fault-seed", 1, "seed `N` deciding which requests probabilistic --fault rules hit (same seed, same sequence)")
 	cmd.Flags().StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT) on the fake's and the metadata server's listeners; others get 421 (repeatable)")
 	cmd.Flags().StringVar(&o.universe, "universe-domain", "", "stand for the Google Cloud universe `DOMAIN` instead of googleapis.com (e.g. universe.test)")
+	cmd.Flags().BoolVar(&o.noConsole, "no-console", false, "do not serve the web console (/_gcptoken/console/ on the --listen address)")
 	cmd.Flags().DurationVar(&o.clockSkew, "clock-skew", 0, "run the fake's clock `DURATION` ahead (negative: behind) of this machine's, for issued tokens and assertion checks")
 	return cmd
 }
@@ -131,7 +142,7 @@ func (o *emulatorOptions) emulatorOptions(app *App) (*emulator.Options, error) {
 		Listen: o.listen, MetadataListen: o.metadataListen, HTTPSProxyListen: o.httpsProxy, CADir: o.caDir,
 		StateDir: o.stateDir, UniverseDomain: o.universe, AllowedHosts: o.allowHosts,
 		LifetimeExtensions: o.lifetimeExtensions, FaultSeed: o.faultSeed, ClockSkew: o.clockSkew,
-		Now: app.Now, Logger: logger,
+		DisableConsole: o.noConsole, Now: app.Now, Logger: logger,
 	}
 	var err error
 	if opts.TokenCreators, err = parseGrants("--token-creator", o.tokenCreators); err != nil {
@@ -220,6 +231,9 @@ func printEmulatorInfo(w io.Writer, info emulator.Info, universe bool) {
 	}
 	if info.HTTPSProxyAddr != "" {
 		fmt.Fprintf(w, "  HTTPS proxy:          http://%s (Google's host names; CA %s)\n", info.HTTPSProxyAddr, info.CAFile)
+	}
+	if info.ConsoleURL != "" {
+		fmt.Fprintf(w, "  console:              %s (every request, token and grant, in a browser)\n", info.ConsoleURL)
 	}
 	fmt.Fprintf(w, "Point tools at it with:  . %s\n", info.EnvFile)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
