@@ -6,16 +6,17 @@ GO ?= go
 
 # The repository is a Go workspace (go.work): the library is the root
 # module, kept lean for programs that import it (a test bounds its module
-# graph); the CLI (internal/cli, cmd/gcptoken) and the test-heavy parts
-# (crosscheck, deploy, the image builder, kubetest) are nested modules with
-# their own dependencies. PKGS names every package of every module but
-# kubetest and metadataserver/kubeidentity, whose tests need a real
-# kube-apiserver and have a target of their own (make kubetest); `make vet`
-# vets them too.
-PKGS = ./... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
+# graph); the reader of gcloud's SQLite credential store
+# (credentials/gcloudstore), the CLI (internal/cli, cmd/gcptoken) and the
+# test-heavy parts (crosscheck, deploy, the image builder, kubetest) are
+# nested modules with their own dependencies. PKGS names every package of
+# every module but kubetest and metadataserver/kubeidentity, whose tests
+# need a real kube-apiserver and have a target of their own (make
+# kubetest); `make vet` vets them too.
+PKGS = ./... ./credentials/gcloudstore/... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
 KUBE_PKGS = ./kubetest/... ./metadataserver/kubeidentity/...
 
-.PHONY: demo test deps vet build bench clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
+.PHONY: demo test deps vet build bench bench-cli clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
 
 demo:
 	$(GO) run ./cmd/gcptoken demo
@@ -53,6 +54,15 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The CLI as whole processes (internal/tools/benchcli): the release build
+# of gcptoken against a floor program (read a cache entry, print it; for
+# the uncached run, plus one loopback HTTP round trip), alternated
+# BENCH_CLI_N times each against a loopback fake, with medians, p90 and
+# ratios. docs/performance.md has the figures.
+BENCH_CLI_N ?= 200
+bench-cli:
+	$(GO) run ./internal/tools/benchcli -n $(BENCH_CLI_N)
 
 # Every desktop and server: for each GOOS/GOARCH of CROSS_TARGETS, the
 # binary (bin/cross/gcptoken-OS-ARCH), go vet, and every test binary

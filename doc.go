@@ -13,7 +13,7 @@
 //	tok, err := credentials.AccessToken(ctx)              // an access token (cloud-platform)
 //	tok, err := credentials.IDToken(ctx, svc)             // an ID token for the service
 //	client, err := idtoken.NewClient(ctx, svc)            // an http.Client that calls it
-//	client, err := transport.NewClient(ctx, nil)          // an http.Client for Google APIs
+//	client, err := credentials.DefaultClient(ctx, nil, nil) // an http.Client for Google APIs
 //	payload, err := idtoken.Validate(ctx, token, svc)     // the service checks a caller's token
 //
 // Task → package:
@@ -22,8 +22,11 @@
 //	access / ID token of given credentials      (*credentials.Credentials).AccessToken, IDToken
 //	a provider to keep (TokenProvider)          (*credentials.Credentials).AccessTokenProvider, IDTokenProvider
 //	impersonate, downscope, act as a user       credentials.Impersonate, Downscope, (*Credentials).WithSubject
-//	HTTP client with tokens                     idtoken.NewClient (ID tokens), transport.NewClient (either)
+//	HTTP client with tokens                     idtoken.NewClient (ID tokens), credentials.DefaultClient, (*Credentials).NewClient (either)
+//	the token of a request (kind, scopes, …)    credentials.TokenRequest, (*Credentials).ProviderFor
+//	a RoundTripper over any TokenProvider       transport.NewTransport
 //	verify ID tokens, protect a handler         idtoken.Validate, NewVerifier, Middleware
+//	what an access token grants (tokeninfo)     credentials.TokenInfo
 //	Cloud client libraries, x/oauth2 code       (*credentials.Credentials).AuthCredentials, TokenSource
 //	sign in as a user (browser flow)            oauthflow
 //	serve tokens: metadata server, proxy        metadataserver (FromCredentials), authproxy

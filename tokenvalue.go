@@ -3,6 +3,7 @@ package gcptoken
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MaxTokenLength bounds the size of a token value. Google's access tokens
@@ -47,6 +48,19 @@ func CheckTokenValue(v string) error {
 		case !b64tokenChar(c):
 			return fmt.Errorf("%w: character %s at offset %d is not allowed in a bearer token", ErrMalformedToken, describeByte(c), i)
 		}
+	}
+	return nil
+}
+
+// CheckTokenType reports whether t may stand before a token in an
+// Authorization header: empty (meaning "Bearer") or one word of at most 32
+// letters, digits, '-', '_' or '.' ("Bearer", "bearer", "N_A"). Errors wrap
+// ErrMalformedToken.
+func CheckTokenType(t string) error {
+	if len(t) > 32 || strings.IndexFunc(t, func(r rune) bool {
+		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return fmt.Errorf("%w: its token_type is not one word of letters, digits, '-', '_' or '.'", ErrMalformedToken)
 	}
 	return nil
 }

@@ -63,3 +63,31 @@ func FuzzCheckTokenValue(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckTokenType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		typ  string
+		want bool // accepted
+	}{
+		{"", true},
+		{"Bearer", true},
+		{"bearer", true},
+		{"N_A", true},
+		{"DPoP-1.0", true},
+		{strings.Repeat("a", 32), true},
+		{strings.Repeat("a", 33), false},
+		{"Bearer x", false},
+		{"Bearer\r\nX-Evil: 1", false},
+		{"Bé", false},
+	}
+	for _, tt := range tests {
+		err := CheckTokenType(tt.typ)
+		if (err == nil) != tt.want {
+			t.Errorf("CheckTokenType(%q) = %v; want accepted = %v", tt.typ, err, tt.want)
+		}
+		if err != nil && !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("CheckTokenType(%q) = %v; want it to match ErrMalformedToken", tt.typ, err)
+		}
+	}
+}

@@ -514,29 +514,18 @@ func (p *Proxy) serve(ctx context.Context, ln net.Listener, h http.Handler, prox
 		srv.Protocols.SetHTTP2(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
-	var unused httpserve.UnusedConns
-	unused.Track(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("authproxy: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), p.grace)
-	defer cancel()
-	err := unused.Shutdown(sctx, srv)
-	if err == nil && proxy {
-		// Shutdown does not wait for upgraded (hijacked) connections such
-		// as WebSockets: give them the same grace period.
-		err = waitIdle(sctx, &p.active)
-	}
-	if err != nil {
+	hs := &httpserve.Options{Grace: p.grace, Cut: func() {
 		p.log.Warn("shutdown: requests still open after the grace period were cut", "grace", p.grace)
 		cancelBase()
-		_ = srv.Close()
+	}}
+	if proxy {
+		// Shutdown does not wait for upgraded (hijacked) connections such
+		// as WebSockets: give them the same grace period.
+		hs.Drain = func(ctx context.Context) error { return waitIdle(ctx, &p.active) }
 	}
-	<-errc
+	if err := httpserve.Serve(ctx, srv, ln, hs); err != nil && !errors.Is(err, httpserve.ErrGraceExpired) {
+		return fmt.Errorf("authproxy: %w", err)
+	}
 	return nil
 }
 

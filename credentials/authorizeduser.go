@@ -4,22 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
-	"time"
 
-	"cloud.google.com/go/auth"
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
 )
 
-// googleAuthURL is never contacted: auth.Options3LO merely requires one.
-const googleAuthURL = "https://accounts.google.com/o/oauth2/auth"
-
-// authorizedUser mints tokens with the refresh-token grant
-// (cloud.google.com/go/auth's 3LO provider).
+// authorizedUser mints tokens with the refresh-token grant.
 type authorizedUser struct {
 	refresher
 	account  string
@@ -35,11 +26,7 @@ type authorizedUser struct {
 // authorized_user files (Google's token endpoint, client in the body) and
 // external_account_authorized_user files (STS, client_secret_basic).
 type refresher struct {
-	clientID     string
-	clientSecret string
-	tokenURL     string
-	style        auth.Style
-	client       *http.Client
+	tokenEndpoint
 
 	mu           sync.Mutex
 	refreshToken string // the latest; the server may rotate it
@@ -71,12 +58,8 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 		UniverseDomain: au.UniverseDomain,
 		impl: &authorizedUser{
 			refresher: refresher{
-				clientID:     au.ClientID,
-				clientSecret: au.ClientSecret,
-				tokenURL:     u,
-				style:        auth.StyleInParams,
-				client:       s.client,
-				refreshToken: au.RefreshToken,
+				tokenEndpoint: tokenEndpoint{tokenURL: u, client: s.client, clientID: au.ClientID, clientSecret: au.ClientSecret},
+				refreshToken:  au.RefreshToken,
 			},
 			account:     au.Account,
 			universe:    universeOf(au.UniverseDomain),
@@ -85,52 +68,33 @@ func newAuthorizedUser(f *credsfile.File, s *settings) (*Credentials, error) {
 	}, nil
 }
 
-// refresh makes one refresh-token grant request.
-//
-// auth.New3LOTokenProvider always wraps its provider in auth's own cache,
-// but caching is the root package's job alone. So every call builds a new
-// provider, whose empty cache forces exactly one request. (The brief's
-// alternative, one provider with a huge EarlyTokenExpiry, fails when the
-// server sends no expires_in: auth treats a zero expiry as "fresh forever"
-// and would never ask again.) DisableAsyncRefresh and the early expiry are
-// belt and braces: they keep auth from ever refreshing in the background
-// with context.Background() or handing back a cached token.
-func (r *refresher) refresh(ctx context.Context, op string, scopes []string) (*auth.Token, error) {
+// refresh makes one refresh-token grant request, and keeps the refresh
+// token the server sends in its place, if any.
+func (r *refresher) refresh(ctx context.Context, op string, scopes []string) (*oauthAnswer, error) {
 	r.mu.Lock()
 	rt := r.refreshToken
 	r.mu.Unlock()
-	var params url.Values
-	if len(scopes) > 0 {
-		// auth sends Options3LO.Scopes only to the consent page, not with
-		// the refresh grant; the grant's "scope" must go in URLParams.
-		params = url.Values{"scope": {strings.Join(scopes, " ")}}
-	}
-	tp, err := auth.New3LOTokenProvider(&auth.Options3LO{
-		ClientID:            r.clientID,
-		ClientSecret:        r.clientSecret,
-		RefreshToken:        rt,
-		AuthURL:             googleAuthURL,
-		TokenURL:            r.tokenURL,
-		AuthStyle:           r.style,
-		URLParams:           params,
-		Client:              r.client,
-		DisableAsyncRefresh: true,
-		EarlyTokenExpiry:    365 * 24 * time.Hour,
-		Logger:              discardLogger,
-	})
+	a, err := r.refreshGrant(ctx, op, rt, scopes)
 	if err != nil {
 		return nil, err
 	}
-	t, err := tp.Token(ctx)
-	if err != nil {
-		return nil, gcptoken.FromAuthError(op, r.tokenURL, err)
-	}
-	if next := t.MetadataString("refresh_token"); next != "" && next != rt {
+	if next := a.RefreshToken; next != "" && next != rt {
 		r.mu.Lock()
 		r.refreshToken = next
 		r.mu.Unlock()
 	}
-	return t, nil
+	return a, nil
+}
+
+// accessToken makes one refresh grant for an access token. Its expires_in
+// is optional, as in Google's libraries: without one the token is fetched
+// again on every use.
+func (r *refresher) accessToken(ctx context.Context, scopes []string) (*gcptoken.Token, error) {
+	a, err := r.refresh(ctx, opAccessToken, scopes)
+	if err != nil {
+		return nil, err
+	}
+	return r.reply(opAccessToken).accessToken(a, expiryRule{}, "")
 }
 
 func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
@@ -138,11 +102,7 @@ func (au *authorizedUser) accessTokenProvider(scopes []string) (gcptoken.TokenPr
 		return nil, userRefreshRefused(au.universe)
 	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		t, err := au.refresh(ctx, opAccessToken, scopes)
-		if err != nil {
-			return nil, err
-		}
-		return accessToken(t, opAccessToken, au.tokenURL)
+		return au.accessToken(ctx, scopes)
 	}), nil
 }
 
@@ -156,17 +116,16 @@ func (au *authorizedUser) idTokenProvider(string, IDTokenOptions) (gcptoken.Toke
 		return nil, userRefreshRefused(au.universe)
 	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		t, err := au.refresh(ctx, opIDToken, nil)
+		a, err := au.refresh(ctx, opIDToken, nil)
 		if err != nil {
 			return nil, err
 		}
-		id := t.MetadataString("id_token")
-		if id == "" {
+		if a.IDToken == "" {
 			return nil, invalid(fmt.Sprintf("%s from %s", opIDToken, au.tokenURL), errors.New(
 				"the refresh response has no id_token: the credential was not granted the openid scope; "+
 					"sign in again with `gcloud auth application-default login`, which asks for it"))
 		}
-		return idToken(id, opIDToken, au.tokenURL)
+		return au.reply(opIDToken).jwt(a.IDToken)
 	}), nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"slices"
 
@@ -137,6 +136,9 @@ func (c *Credentials) AccessTokenSource(scopes []string) (gcptoken.TokenProvider
 		if s == "" {
 			return nil, errors.New("credentials: empty scope")
 		}
+	}
+	if len(scopes) == 0 {
+		return c.impl.accessTokenProvider(defaultScopes(c.impl))
 	}
 	return c.impl.accessTokenProvider(slices.Clone(scopes))
 }
@@ -393,7 +395,7 @@ func tokenURL(s *settings, fromFile, universe string) (string, error) {
 	case fromFile == "":
 		return s.ends.Rewrite(defaultTokenURL(cmp.Or(universe, DefaultUniverseDomain))), nil
 	}
-	if err := checkURL(fromFile); err != nil {
+	if err := endpoints.CheckURL(fromFile); err != nil {
 		return "", &credsfile.FieldError{Field: "token_uri", Err: err}
 	}
 	return s.ends.Rewrite(fromFile), nil
@@ -416,8 +418,3 @@ func invalid(prefix string, err error) error { return &invalidError{prefix, err}
 func (e *invalidError) Error() string        { return e.prefix + ": " + e.err.Error() }
 func (e *invalidError) Unwrap() error        { return e.err }
 func (e *invalidError) Is(target error) bool { return target == gcptoken.ErrInvalidCredentials }
-
-// discardLogger silences cloud.google.com/go/auth, which otherwise logs
-// whole requests (refresh tokens, client secrets, assertions) to stderr when
-// GOOGLE_SDK_GO_LOGGING_LEVEL is set.
-var discardLogger = slog.New(slog.DiscardHandler)

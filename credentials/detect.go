@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/gcloudconfig"
 )
 
 // Sources of the ADC search, in Google's order, as named in Step.Source.
@@ -18,6 +18,7 @@ const (
 	SourceExplicit       = "explicit credentials"
 	SourceEnv            = envCredentials
 	SourceWellKnown      = "gcloud well-known file"
+	SourceGcloudAccounts = "gcloud accounts"
 	SourceMetadataServer = "metadata server"
 )
 
@@ -45,7 +46,8 @@ func (e *NoCredentialsError) Error() string {
 		fmt.Fprintf(&b, "%s: %s", s.Source, s.Detail)
 	}
 	b.WriteString("): set GOOGLE_APPLICATION_CREDENTIALS to a credentials file, " +
-		"run `gcloud auth application-default login`, or name a credentials file explicitly")
+		"run `gcloud auth application-default login` (or `gcloud auth login`, read with a GcloudStore), " +
+		"or name a credentials file explicitly")
 	return b.String()
 }
 
@@ -65,7 +67,15 @@ func (e *NoCredentialsError) Is(target error) bool {
 //  3. gcloud's well-known file, $CLOUDSDK_CONFIG/application_default_credentials.json,
 //     else ~/.config/gcloud/application_default_credentials.json
 //     (%APPDATA%\gcloud\… on Windows): skipped if absent, an error if broken;
-//  4. the metadata server. When Options.MetadataHost, GCE_METADATA_HOST
+//  4. gcloud's signed-in accounts, with Options.GcloudStore: the active
+//     account of gcloud's active configuration (CLOUDSDK_CORE_ACCOUNT,
+//     else core/account), its credentials in gcloud's credentials.db,
+//     and gcloud's token endpoint, project, impersonation and quota
+//     project properties (see gcloud.go). Skipped when no account is set
+//     or the store has none for it (on Compute Engine gcloud's account
+//     is often the metadata server's); an error if its credential is
+//     broken. With Options.GcloudAccount this is the only step;
+//  5. the metadata server. When Options.MetadataHost, GCE_METADATA_HOST
 //     or GCPTOKEN_EMULATOR_HOST is set it is used without a probe, as
 //     Google's Go library does.
 //     Otherwise, unless NO_GCE_CHECK=true, one GET of
@@ -98,6 +108,12 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 		c, err := fromFile(ctx, s.CredentialsFile, o, s)
 		return d.use(c, err, s.CredentialsFile)
 	}
+	if s.GcloudAccount != "" {
+		for range 3 {
+			d.skip(fmt.Sprintf("not searched: gcloud account %q was named explicitly", s.GcloudAccount))
+		}
+		return d.gcloud(ctx, s)
+	}
 	d.skip("not given")
 
 	// 2. GOOGLE_APPLICATION_CREDENTIALS.
@@ -119,7 +135,12 @@ func Detect(ctx context.Context, opts *Options) (*Credentials, error) {
 		return d.use(c, err, p)
 	}
 
-	// 4. Metadata server.
+	// 4. gcloud's signed-in accounts.
+	if c, err := d.gcloud(ctx, s); c != nil || err != nil {
+		return c, err
+	}
+
+	// 5. Metadata server.
 	if s.metadataSource != "" {
 		return d.useMetadata(ctx, s, s.metadataHost,
 			fmt.Sprintf("http://%s (%s is set; not probed)", s.metadataHost, s.metadataSource))
@@ -159,7 +180,7 @@ type detection struct {
 	steps []Step
 }
 
-var sources = [...]string{SourceExplicit, SourceEnv, SourceWellKnown, SourceMetadataServer}
+var sources = [...]string{SourceExplicit, SourceEnv, SourceWellKnown, SourceGcloudAccounts, SourceMetadataServer}
 
 // skip records that the current source had nothing.
 func (d *detection) skip(detail string) {
@@ -204,22 +225,9 @@ func WellKnownFile(opts *Options) (string, error) {
 
 // wellKnownFile returns the path of gcloud's ADC file, or "" and why not.
 func wellKnownFile(s *settings) (path, why string) {
-	if dir := s.Getenv(envCloudSDK); dir != "" {
-		return filepath.Join(dir, wellKnownName), ""
+	dir, why := gcloudconfig.Dir(s.Getenv, s.HomeDir)
+	if dir == "" {
+		return "", why
 	}
-	if runtime.GOOS == "windows" {
-		if dir := s.Getenv("APPDATA"); dir != "" {
-			return filepath.Join(dir, "gcloud", wellKnownName), ""
-		}
-		return "", "APPDATA is not set"
-	}
-	home := s.HomeDir
-	if home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return "", "no home directory: " + err.Error()
-		}
-		home = h
-	}
-	return filepath.Join(home, ".config", "gcloud", wellKnownName), ""
+	return filepath.Join(dir, wellKnownName), ""
 }

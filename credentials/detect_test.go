@@ -70,11 +70,15 @@ func closedHost(t *testing.T) string {
 	return strings.TrimSuffix(strings.TrimPrefix(closedURL(t), "http://"), "/token")
 }
 
+// noGcloudStoreDetail is the gcloud step of a Detect without a GcloudStore.
+const noGcloudStoreDetail = "not searched: no Options.GcloudStore (module github.com/gcptoken/gcptoken/credentials/gcloudstore reads gcloud's accounts)"
+
 func TestDetect(t *testing.T) {
 	t.Parallel()
 	saJSON := mustJSON(t, saFile(t, ""))
 	auJSON := mustJSON(t, auFile(""))
 	const notTried = "not tried: an earlier source was used"
+	const noGcloudStore = noGcloudStoreDetail
 
 	type setup struct {
 		opts    *Options
@@ -102,6 +106,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, true, "{path} (service_account)"},
 				{SourceEnv, false, notTried},
 				{SourceWellKnown, false, notTried},
+				{SourceGcloudAccounts, false, notTried},
 				{SourceMetadataServer, false, notTried},
 			},
 		},
@@ -116,6 +121,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, true, "credentials JSON (authorized_user)"},
 				{SourceEnv, false, notTried},
 				{SourceWellKnown, false, notTried},
+				{SourceGcloudAccounts, false, notTried},
 				{SourceMetadataServer, false, notTried},
 			},
 		},
@@ -132,6 +138,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, true, "{path} (service_account)"},
 				{SourceWellKnown, false, notTried},
+				{SourceGcloudAccounts, false, notTried},
 				{SourceMetadataServer, false, notTried},
 			},
 		},
@@ -147,6 +154,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, true, "{path} (authorized_user)"},
+				{SourceGcloudAccounts, false, notTried},
 				{SourceMetadataServer, false, notTried},
 			},
 		},
@@ -163,6 +171,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, true, "{path} (authorized_user)"},
+				{SourceGcloudAccounts, false, notTried},
 				{SourceMetadataServer, false, notTried},
 			},
 		},
@@ -178,6 +187,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStore},
 				{SourceMetadataServer, true, "http://{host} (Options.MetadataHost is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
@@ -194,6 +204,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStore},
 				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
@@ -210,6 +221,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStore},
 				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
@@ -226,6 +238,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStore},
 				{SourceMetadataServer, true, "http://{host} (GCE_METADATA_HOST is set; not probed)" + mdFactsNote},
 			},
 			wantMD: 0,
@@ -242,6 +255,7 @@ func TestDetect(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, "{wellknown} does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStore},
 				{SourceMetadataServer, true, "GCE_METADATA_HOST not set; probed http://{host} (GCE_METADATA_IP): found (answered with Metadata-Flavor: Google)" + mdFactsNote},
 			},
 			wantMD: 1,
@@ -394,7 +408,7 @@ func TestDetectNothingFound(t *testing.T) {
 	tests := []struct {
 		name       string
 		vars       map[string]string
-		wantDetail string // Steps[3].Detail
+		wantDetail string // Steps[4].Detail
 	}{
 		{"nothing listens", map[string]string{"GCE_METADATA_IP": closed},
 			"GCE_METADATA_HOST not set; probed http://" + closed + " (GCE_METADATA_IP): " + dialRefused(t, closed)},
@@ -443,6 +457,7 @@ func TestDetectNothingFound(t *testing.T) {
 				{SourceExplicit, false, "not given"},
 				{SourceEnv, false, "not set"},
 				{SourceWellKnown, false, wk + " does not exist"},
+				{SourceGcloudAccounts, false, noGcloudStoreDetail},
 				{SourceMetadataServer, false, tt.wantDetail},
 			}
 			if len(nce.Steps) != len(want) {
@@ -597,11 +612,11 @@ func TestDetectMetadataFacts(t *testing.T) {
 					c.Principal, c.ProjectID, c.UniverseDomain, tt.wantPrincipal, tt.wantProject, tt.wantUniverse)
 			}
 			want := "http://" + host + " (GCE_METADATA_HOST is set; not probed)" + strings.ReplaceAll(tt.wantNote, "{host}", host)
-			if got := c.Steps[3].Detail; got != want {
-				t.Errorf("got Steps[3].Detail =\n%s\nwant\n%s", got, want)
+			if got := c.Steps[4].Detail; got != want {
+				t.Errorf("got Steps[4].Detail =\n%s\nwant\n%s", got, want)
 			}
-			if !c.Steps[3].Used {
-				t.Errorf("got Steps[3].Used = false; want true")
+			if !c.Steps[4].Used {
+				t.Errorf("got Steps[4].Used = false; want true")
 			}
 		})
 	}

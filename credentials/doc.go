@@ -12,10 +12,14 @@
 //
 // [Detect] searches, in Google's order: an explicit file or JSON, the file
 // named by GOOGLE_APPLICATION_CREDENTIALS, gcloud's well-known
-// application_default_credentials.json, then the GCE metadata server. It
+// application_default_credentials.json, the account signed in to gcloud
+// (`gcloud auth login`; with [Options].GcloudStore, which module
+// github.com/gcptoken/gcptoken/credentials/gcloudstore provides), then the
+// GCE metadata server. It
 // records every step in [Credentials.Steps] so that a user can see why a
 // credential was (or was not) picked. [FromFile] and [FromJSON] load one file
-// directly.
+// directly. [ExternalAccountConfig] writes external_account files (as gcloud's
+// create-cred-config does) that these load, checked as they would be read.
 //
 // One file per credential type holds its implementation: serviceaccount.go
 // (JWT-bearer grant), authorizeduser.go (refresh-token grant), metadata.go

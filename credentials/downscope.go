@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
@@ -40,9 +38,7 @@ const (
 	// mistake (a wrong file), not a boundary.
 	maxAccessBoundarySize = 64 << 10
 
-	opDownscope          = "exchange access token for a downscoped token"
-	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	opDownscope = "exchange access token for a downscoped token"
 )
 
 // errDownscopedIDToken is IDTokenProvider's answer for downscoped
@@ -82,7 +78,7 @@ func (o *DownscopeOptions) validate() (*accessBoundaryDoc, error) {
 		return nil, fmt.Errorf("DownscopeOptions.Boundary: %w", err)
 	}
 	if o.STSEndpoint != "" {
-		if err := checkURL(o.STSEndpoint); err != nil {
+		if err := endpoints.CheckURL(o.STSEndpoint); err != nil {
 			return nil, fmt.Errorf("DownscopeOptions.STSEndpoint: %w", err)
 		}
 	}
@@ -256,7 +252,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		return nil, fmt.Errorf("credentials: Downscope: %w", err)
 	}
 	// Cached: every token of the result exchanges a token of source.
-	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp, err := source.AccessTokenProvider([]string{ScopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: Downscope: source credential: %w", err)
 	}
@@ -271,8 +267,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		source:   source,
 		sourceTP: tp,
 		options:  doc.canonical(),
-		endpoint: endpoint,
-		client:   cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient()),
+		sts:      &tokenEndpoint{tokenURL: endpoint, client: cmp.Or(redirect.Guard(opts.HTTPClient), source.client, defaultClient())},
 	}
 	sum := sha256.Sum256(d.options)
 	d.hash = hex.EncodeToString(sum[:])
@@ -286,7 +281,7 @@ func Downscope(source *Credentials, opts *DownscopeOptions) (*Credentials, error
 		QuotaProjectID: source.QuotaProjectID,
 		UniverseDomain: universe,
 		impl:           d,
-		client:         d.client,
+		client:         d.sts.client,
 		ends:           source.ends,
 		memo:           newTokenMemo(),
 	}, nil
@@ -298,8 +293,7 @@ type downscoped struct {
 	sourceTP gcptoken.TokenProvider // cached
 	options  []byte                 // the canonical {"accessBoundary":…}, sent as options
 	hash     string                 // hex SHA-256 of options
-	endpoint string
-	client   *http.Client
+	sts      *tokenEndpoint
 }
 
 func (d *downscoped) accessTokenProvider([]string) (gcptoken.TokenProvider, error) {
@@ -317,7 +311,7 @@ func (d *downscoped) identity() string {
 }
 
 func (d *downscoped) tokenEndpoints() []string {
-	return append([]string{d.endpoint}, d.source.TokenEndpoints()...)
+	return append([]string{d.sts.tokenURL}, d.source.TokenEndpoints()...)
 }
 
 // token makes one exchange.
@@ -326,42 +320,15 @@ func (d *downscoped) token(ctx context.Context) (*gcptoken.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("downscope: get the source credential's access token: %w", err)
 	}
-	form := url.Values{
-		"grant_type":           {grantTokenExchange},
-		"subject_token":        {src.Value},
-		"subject_token_type":   {tokenTypeAccessToken},
-		"requested_token_type": {tokenTypeAccessToken},
-		"options":              {string(d.options)},
-	}
-	data, err := post(ctx, d.client, opDownscope, d.endpoint, "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	a, err := d.sts.exchange(ctx, opDownscope, stsExchange{
+		subjectToken:     src.Value,
+		subjectTokenType: tokenTypeAccessToken,
+		options:          string(d.options),
+	})
 	if err != nil {
 		return nil, err
 	}
-	var r struct {
-		AccessToken     string          `json:"access_token"`
-		IssuedTokenType string          `json:"issued_token_type"`
-		TokenType       string          `json:"token_type"`
-		ExpiresIn       *int64          `json:"expires_in"`
-		Error           json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s from %s: malformed response: %v", opDownscope, d.endpoint, jsonMessage(err))
-	}
-	switch {
-	case len(r.Error) > 0 && string(r.Error) != "null":
-		return nil, apiError(opDownscope, d.endpoint, http.StatusOK, data)
-	case r.AccessToken == "":
-		return nil, fmt.Errorf("%s from %s: the response has no access_token", opDownscope, d.endpoint)
-	case r.IssuedTokenType != "" && r.IssuedTokenType != tokenTypeAccessToken:
-		return nil, fmt.Errorf("%s from %s: issued_token_type is %q, not an access token", opDownscope, d.endpoint, trimForError(r.IssuedTokenType))
-	}
-	expiry := src.Expiry
-	if r.ExpiresIn != nil && *r.ExpiresIn > 0 {
-		expiry = time.Now().Add(time.Duration(*r.ExpiresIn) * time.Second)
-		if !src.Expiry.IsZero() && src.Expiry.Before(expiry) {
-			// The downscoped token cannot outlive its source.
-			expiry = src.Expiry
-		}
-	}
-	return checked(&gcptoken.Token{Value: r.AccessToken, Type: cmp.Or(r.TokenType, "Bearer"), Kind: gcptoken.AccessToken, Expiry: expiry}, d.endpoint)
+	// STS leaves expires_in out for Google access tokens: the token then
+	// expires with its source.
+	return d.sts.reply(opDownscope).accessToken(a, expiryRule{notAfter: src.Expiry}, "")
 }

@@ -3,18 +3,17 @@ package credentials
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Workload and workforce identity federation: external_account credentials
@@ -56,12 +55,9 @@ var workforceAudience = regexp.MustCompile(`^//iam\.googleapis\.com/locations/[^
 type externalAccount struct {
 	audience    string
 	tokenType   string
-	tokenURL    string
-	clientID    string
-	secret      string
+	sts         *tokenEndpoint // with the file's OAuth client, if any, in a Basic header
 	userProject string
 	src         credentialSource
-	client      *http.Client
 }
 
 // credentialSource is one credential_source: it fetches the workload's own
@@ -85,54 +81,30 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	if err := f.Decode(&ea); err != nil {
 		return nil, err
 	}
-	switch {
-	case ea.Audience == "":
-		return nil, missing("audience", ea.Type)
-	case ea.SubjectTokenType == "":
-		return nil, missing("subject_token_type", ea.Type)
-	case ea.CredentialSource == nil:
-		return nil, missing("credential_source", ea.Type)
-	case ea.WorkforcePoolUserProject != "" && !workforceAudience.MatchString(ea.Audience):
-		return nil, &credsfile.FieldError{Field: "workforce_pool_user_project",
-			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
+	if err := checkExternalAccount(&ea); err != nil {
+		return nil, err
 	}
 	universe := cmp.Or(ea.UniverseDomain, DefaultUniverseDomain)
 	tokenURL := cmp.Or(ea.TokenURL, defaultSTSEndpoint(universe))
-	if err := checkURL(tokenURL); err != nil {
+	if err := endpoints.CheckURL(tokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
 	tokenURL = s.ends.Rewrite(tokenURL)
-	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
-	if u := ea.ServiceAccountImpersonationURL; u != "" {
-		prefix, target, err := parseImpersonationURL(u)
-		if err != nil {
-			return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
-		}
-		imp.prefix, imp.target = s.ends.Rewrite(prefix), target
-		if l := ea.ServiceAccountImpersonation.TokenLifetimeSeconds; l != 0 {
-			if l < minFederatedLifetime || l > maxFederatedLifetime {
-				return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
-					Err: fmt.Errorf("%d is outside [%d, %d]", l, minFederatedLifetime, maxFederatedLifetime)}
-			}
-			imp.lifetime = time.Duration(l) * time.Second
-		}
-	} else if ea.ServiceAccountImpersonation.TokenLifetimeSeconds != 0 {
-		return nil, &credsfile.FieldError{Field: "service_account_impersonation.token_lifetime_seconds",
-			Err: errors.New("is set but service_account_impersonation_url is not: only impersonated tokens have a configurable lifetime")}
+	imp, err := federatedImpersonation(&ea, s)
+	if err != nil {
+		return nil, err
 	}
 	src, err := newSubjectSource(ea.CredentialSource, &ea, imp.target, s)
 	if err != nil {
 		return nil, &credsfile.FieldError{Field: "credential_source", Err: err}
 	}
 	fed := &externalAccount{
-		audience:    ea.Audience,
-		tokenType:   ea.SubjectTokenType,
-		tokenURL:    tokenURL,
-		clientID:    ea.ClientID,
-		secret:      ea.ClientSecret,
+		audience:  ea.Audience,
+		tokenType: ea.SubjectTokenType,
+		sts: &tokenEndpoint{tokenURL: tokenURL, client: s.client,
+			clientID: ea.ClientID, clientSecret: ea.ClientSecret, basicAuth: true},
 		userProject: ea.WorkforcePoolUserProject,
 		src:         src,
-		client:      s.client,
 	}
 	c := &Credentials{
 		Type:           TypeExternalAccount,
@@ -158,6 +130,50 @@ func newExternalAccount(f *credsfile.File, source string, s *settings) (*Credent
 	out.Type = TypeExternalAccount
 	out.ClientID = ea.ClientID
 	return out, nil
+}
+
+// checkExternalAccount checks the fields every external_account file needs.
+func checkExternalAccount(ea *credsfile.ExternalAccount) error {
+	switch {
+	case ea.Audience == "":
+		return missing("audience", ea.Type)
+	case ea.SubjectTokenType == "":
+		return missing("subject_token_type", ea.Type)
+	case ea.CredentialSource == nil:
+		return missing("credential_source", ea.Type)
+	case ea.WorkforcePoolUserProject != "" && !workforceAudience.MatchString(ea.Audience):
+		return &credsfile.FieldError{Field: "workforce_pool_user_project",
+			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
+	}
+	return nil
+}
+
+// federatedImpersonation reads the file's service_account_impersonation_url
+// and lifetime into the impersonation of its STS tokens; its target is ""
+// without one.
+func federatedImpersonation(ea *credsfile.ExternalAccount, s *settings) (*impersonated, error) {
+	imp := &impersonated{lifetime: DefaultImpersonationLifetime, client: s.client}
+	lifetime := ea.ServiceAccountImpersonation.TokenLifetimeSeconds
+	const lifetimeField = "service_account_impersonation.token_lifetime_seconds"
+	u := ea.ServiceAccountImpersonationURL
+	switch {
+	case u == "" && lifetime != 0:
+		return nil, &credsfile.FieldError{Field: lifetimeField,
+			Err: errors.New("is set but service_account_impersonation_url is not: only impersonated tokens have a configurable lifetime")}
+	case u == "":
+		return imp, nil
+	case lifetime != 0 && (lifetime < minFederatedLifetime || lifetime > maxFederatedLifetime):
+		return nil, &credsfile.FieldError{Field: lifetimeField,
+			Err: fmt.Errorf("%d is outside [%d, %d]", lifetime, minFederatedLifetime, maxFederatedLifetime)}
+	case lifetime != 0:
+		imp.lifetime = time.Duration(lifetime) * time.Second
+	}
+	prefix, target, err := parseImpersonationURL(u)
+	if err != nil {
+		return nil, &credsfile.FieldError{Field: "service_account_impersonation_url", Err: err}
+	}
+	imp.prefix, imp.target = s.ends.Rewrite(prefix), target
+	return imp, nil
 }
 
 // newSubjectSource picks the one credential_source kind present.
@@ -196,7 +212,7 @@ func newSubjectSource(cs *credsfile.CredentialSource, ea *credsfile.ExternalAcco
 		if err != nil {
 			return nil, err
 		}
-		if err := checkURL(cs.URL); err != nil {
+		if err := endpoints.CheckURL(cs.URL); err != nil {
 			return nil, &credsfile.FieldError{Field: "url", Err: err}
 		}
 		return &urlSource{url: cs.URL, headers: cs.Headers, format: ff, client: s.client}, nil
@@ -318,12 +334,9 @@ func stripQueryForError(u string) string {
 }
 
 // accessTokenProvider exchanges a fresh subject token at STS for each
-// token. Without scopes it asks for cloud-platform, as Google's libraries
-// do before impersonating.
+// token. Without scopes it is asked for cloud-platform (defaultScopes), as
+// Google's libraries do before impersonating.
 func (ea *externalAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		return ea.exchange(ctx, scopes)
 	}), nil
@@ -343,53 +356,25 @@ func (ea *externalAccount) exchange(ctx context.Context, scopes []string) (*gcpt
 	if err != nil {
 		return nil, ea.subjectError(ctx, err)
 	}
-	form := url.Values{
-		"grant_type":           {grantTokenExchange},
-		"audience":             {ea.audience},
-		"scope":                {strings.Join(scopes, " ")},
-		"requested_token_type": {tokenTypeAccessToken},
-		"subject_token":        {subject},
-		"subject_token_type":   {ea.tokenType},
+	x := stsExchange{
+		subjectToken:     subject,
+		subjectTokenType: ea.tokenType,
+		audience:         ea.audience,
+		scope:            strings.Join(scopes, " "),
 	}
 	// Google's libraries send userProject only without client
 	// authentication: the OAuth client already names the project.
-	if ea.userProject != "" && ea.clientID == "" {
+	if ea.userProject != "" && ea.sts.clientID == "" {
 		o, _ := json.Marshal(map[string]string{"userProject": ea.userProject})
-		form.Set("options", string(o))
+		x.options = string(o)
 	}
-	var h http.Header
-	if ea.clientID != "" {
-		// client_secret_basic, with the RFC 6749 §2.3.1 escaping.
-		cred := url.QueryEscape(ea.clientID) + ":" + url.QueryEscape(ea.secret)
-		h = http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(cred))}}
-	}
-	data, err := post(ctx, ea.client, opSTSExchange, ea.tokenURL, "application/x-www-form-urlencoded", []byte(form.Encode()), h)
+	a, err := ea.sts.exchange(ctx, opSTSExchange, x)
 	if err != nil {
 		return nil, err
 	}
-	var r struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s from %s: malformed response: %v", opSTSExchange, ea.tokenURL, jsonMessage(err))
-	}
-	switch {
-	case r.AccessToken == "":
-		return nil, fmt.Errorf("%s from %s: the response has no access_token", opSTSExchange, ea.tokenURL)
-	case r.ExpiresIn <= 0:
-		// Google's Go library refuses this too: a federated token must say
-		// when it expires.
-		return nil, fmt.Errorf("%s from %s: the response has no positive expires_in", opSTSExchange, ea.tokenURL)
-	}
-	return checked(&gcptoken.Token{
-		Value:    r.AccessToken,
-		Type:     cmp.Or(r.TokenType, "Bearer"),
-		Kind:     gcptoken.AccessToken,
-		Expiry:   time.Now().Add(time.Duration(r.ExpiresIn) * time.Second),
-		Metadata: map[string]string{gcptoken.MetaScope: strings.Join(scopes, " ")},
-	}, ea.tokenURL)
+	// Google's Go library refuses a federated token without expires_in
+	// too: it must say when it expires.
+	return ea.sts.reply(opSTSExchange).accessToken(a, expiryRule{required: true}, x.scope)
 }
 
 // subjectError words a failure to get the subject token.
@@ -407,10 +392,10 @@ func (ea *externalAccount) subjectError(ctx context.Context, err error) error {
 // differ in any of them get different tokens. Only a snapshot's source
 // names the subject token (snapshot.go).
 func (ea *externalAccount) identity() string {
-	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.tokenURL, ea.clientID, ea.userProject,
+	return strings.Join([]string{TypeExternalAccount, ea.audience, ea.sts.tokenURL, ea.sts.clientID, ea.userProject,
 		ea.tokenType, ea.src.identity()}, "|")
 }
 
 func (ea *externalAccount) tokenEndpoints() []string {
-	return append([]string{ea.tokenURL}, ea.src.endpoints()...)
+	return append([]string{ea.sts.tokenURL}, ea.src.endpoints()...)
 }

@@ -3,9 +3,7 @@ package credentials
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // AWS subject tokens (protocol.md §8.4): a GetCallerIdentity request signed
@@ -88,7 +86,7 @@ func newAWSSource(cs *credsfile.CredentialSource, audience string, s *settings) 
 		{"region_url", a.regionURL}, {"url", a.credsURL}, {"imdsv2_session_token_url", a.sessionURL},
 	} {
 		if f.v != "" {
-			if err := checkURL(f.v); err != nil {
+			if err := endpoints.CheckURL(f.v); err != nil {
 				return nil, &credsfile.FieldError{Field: f.name, Err: err}
 			}
 		}
@@ -159,12 +157,8 @@ func (p *pinnedAWS) identity() string {
 }
 
 // resolve finds the region and the credentials to sign with: the
-// environment's, else the instance role's from instance metadata.
+// environment's, else the instance's from instance metadata.
 func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region string, err error) {
-	region, regionFrom := a.getenv(envAWSRegion), envAWSRegion
-	if region == "" {
-		region, regionFrom = a.getenv(envAWSDefaultRegion), envAWSDefaultRegion
-	}
 	keyID, secret := a.getenv(envAWSAccessKeyID), a.getenv(envAWSSecretKey)
 	switch {
 	case keyID != "" && secret == "":
@@ -172,66 +166,90 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 	case keyID == "" && secret != "":
 		return aws.Credentials{}, "", fmt.Errorf("%s is set but %s is not: set both, or neither to use the instance's role", envAWSSecretKey, envAWSAccessKeyID)
 	}
-	creds = aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: a.getenv(envAWSSessionToken)}
-
+	region, regionFrom := a.getenv(envAWSRegion), envAWSRegion
+	if region == "" {
+		region, regionFrom = a.getenv(envAWSDefaultRegion), envAWSDefaultRegion
+	}
 	// IMDSv2: one session for the metadata requests, only if any is needed.
 	md := http.Header{}
 	if (region == "" || keyID == "") && a.sessionURL != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.sessionURL, nil)
+		tok, err := a.imdsSession(ctx)
 		if err != nil {
 			return aws.Credentials{}, "", err
 		}
-		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", imdsTTL)
-		tok, err := a.do(req, "get an IMDSv2 session token")
-		if err != nil {
-			return aws.Credentials{}, "", err
-		}
-		md.Set("X-aws-ec2-metadata-token", strings.TrimSpace(string(tok)))
+		md.Set("X-aws-ec2-metadata-token", tok)
 	}
 	if region == "" {
-		if a.regionURL == "" {
-			return aws.Credentials{}, "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
-		}
-		zone, err := a.get(ctx, "read the AWS availability zone", a.regionURL, md)
-		if err != nil {
+		if region, regionFrom, err = a.instanceRegion(ctx, md); err != nil {
 			return aws.Credentials{}, "", err
 		}
-		z := strings.TrimSpace(string(zone))
-		if len(z) < 2 {
-			return aws.Credentials{}, "", fmt.Errorf("instance metadata at %s gave the availability zone %q, which names no region", a.regionURL, trimForError(z))
-		}
-		region, regionFrom = z[:len(z)-1], "the availability zone at "+a.regionURL // us-east-2b → us-east-2
 	}
 	if !awsRegionName.MatchString(region) {
 		return aws.Credentials{}, "", fmt.Errorf("the AWS region %q (from %s) is not a region name like us-east-2", trimForError(region), regionFrom)
 	}
-	if keyID == "" {
-		if a.credsURL == "" {
-			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
-		}
-		role, err := a.get(ctx, "read the AWS role name", a.credsURL, md)
-		if err != nil {
-			return aws.Credentials{}, "", fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
-		}
-		name := strings.TrimSpace(string(role))
-		if name == "" || strings.ContainsAny(name, "/\n") {
-			return aws.Credentials{}, "", fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
-		}
-		data, err := a.get(ctx, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
-		if err != nil {
-			return aws.Credentials{}, "", err
-		}
-		var c struct {
-			AccessKeyID     string `json:"AccessKeyId"`
-			SecretAccessKey string `json:"SecretAccessKey"`
-			Token           string `json:"Token"`
-		}
-		if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return aws.Credentials{}, "", fmt.Errorf("instance metadata for role %q has no AccessKeyId and SecretAccessKey", name)
-		}
-		creds = aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.Token}
+	if keyID != "" {
+		return aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: a.getenv(envAWSSessionToken)}, region, nil
 	}
-	return creds, region, nil
+	creds, err = a.roleCredentials(ctx, md)
+	return creds, region, err
+}
+
+// imdsSession gets an IMDSv2 session token.
+func (a *awsSource) imdsSession(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.sessionURL, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", imdsTTL)
+	tok, err := sendExpectingOK(a.client, req, "get an IMDSv2 session token")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(tok)), nil
+}
+
+// instanceRegion reads the region from the instance's availability zone.
+func (a *awsSource) instanceRegion(ctx context.Context, md http.Header) (region, from string, err error) {
+	if a.regionURL == "" {
+		return "", "", fmt.Errorf("no AWS region: set %s (or %s), or add credential_source.region_url (instance metadata)", envAWSRegion, envAWSDefaultRegion)
+	}
+	zone, err := get(ctx, a.client, "read the AWS availability zone", a.regionURL, md)
+	if err != nil {
+		return "", "", err
+	}
+	z := strings.TrimSpace(string(zone))
+	if len(z) < 2 {
+		return "", "", fmt.Errorf("instance metadata at %s gave the availability zone %q, which names no region", a.regionURL, trimForError(z))
+	}
+	return z[:len(z)-1], "the availability zone at " + a.regionURL, nil // us-east-2b → us-east-2
+}
+
+// roleCredentials reads the credentials of the instance's IAM role.
+func (a *awsSource) roleCredentials(ctx context.Context, md http.Header) (aws.Credentials, error) {
+	if a.credsURL == "" {
+		return aws.Credentials{}, fmt.Errorf("no AWS credentials: %s and %s are not set, and credential_source has no url for the instance's role", envAWSAccessKeyID, envAWSSecretKey)
+	}
+	role, err := get(ctx, a.client, "read the AWS role name", a.credsURL, md)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("no AWS credentials in the environment (%s), and the instance's role: %w", envAWSAccessKeyID, err)
+	}
+	name := strings.TrimSpace(string(role))
+	if name == "" || strings.ContainsAny(name, "/\n") {
+		return aws.Credentials{}, fmt.Errorf("instance metadata at %s names no single IAM role (attach one to the instance)", a.credsURL)
+	}
+	data, err := get(ctx, a.client, "read the AWS role's credentials", strings.TrimRight(a.credsURL, "/")+"/"+url.PathEscape(name), md)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	var c struct {
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string `json:"SecretAccessKey"`
+		Token           string `json:"Token"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		return aws.Credentials{}, fmt.Errorf("instance metadata for role %q has no AccessKeyId and SecretAccessKey", name)
+	}
+	return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.Token}, nil
 }
 
 // sign builds the signed GetCallerIdentity request and serializes it as
@@ -266,58 +284,4 @@ func (a *awsSource) sign(ctx context.Context, creds aws.Credentials, region stri
 		return "", err
 	}
 	return url.QueryEscape(string(b)), nil
-}
-
-func (a *awsSource) get(ctx context.Context, op, u string, h http.Header) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	return a.do(req, op)
-}
-
-func (a *awsSource) do(req *http.Request, op string) ([]byte, error) {
-	return doRequest(a.client, req, op)
-}
-
-// get sends one GET and returns the body of a 2xx answer; failures are
-// *gcptoken.Error naming op and u.
-func get(ctx context.Context, client *http.Client, op, u string, h http.Header) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	return doRequest(client, req, op)
-}
-
-func doRequest(client *http.Client, req *http.Request, op string) ([]byte, error) {
-	endpoint := req.URL.String()
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, gcptoken.NewTransportError(op, endpoint, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return nil, gcptoken.NewTransportError(op, endpoint, err)
-	}
-	if len(data) > maxResponseBody {
-		return nil, fmt.Errorf("%s from %s: the response is larger than %d bytes", op, endpoint, maxResponseBody)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// The body of a refused metadata or token request is no use and
-		// may echo a secret: keep the status only.
-		return nil, gcptoken.NewResponseError(op, endpoint, resp.StatusCode, nil)
-	}
-	return data, nil
 }

@@ -108,7 +108,7 @@ func TestExternalAccountAWS(t *testing.T) {
 			if c.Type != TypeExternalAccount || !strings.Contains(c.Source, "subject token from AWS") {
 				t.Errorf("Type %q Source %q; want external_account from AWS", c.Type, c.Source)
 			}
-			tp, err := c.AccessTokenSource([]string{scopeCloudPlatform})
+			tp, err := c.AccessTokenSource([]string{ScopeCloudPlatform})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestExternalAccountImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp2, _ := c2.AccessTokenSource([]string{scopeCloudPlatform})
+	tp2, _ := c2.AccessTokenSource([]string{ScopeCloudPlatform})
 	_, err = tp2.Token(context.Background())
 	wantErrContains(t, err, "impersonate "+fakegoogle.DefaultServiceAccount, "403")
 	if !errors.Is(err, gcptoken.ErrInvalidCredentials) {

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 
-	"cloud.google.com/go/auth"
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // externalAccountUser is a workforce user's credential
 // (external_account_authorized_user, protocol.md §7.3, §8.6): the
 // refresh-token grant at the file's token_url (STS's /v1/oauthtoken), with
-// the OAuth client in HTTP Basic, through cloud.google.com/go/auth's 3LO
-// provider as for authorized_user.
+// the OAuth client in HTTP Basic, through the refresher of authorized_user.
 type externalAccountUser struct {
 	refresher   // STS /v1/oauthtoken with client_secret_basic
 	audience    string
@@ -35,7 +34,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 			return nil, missing(r.field, u.Type)
 		}
 	}
-	if err := checkURL(u.TokenURL); err != nil {
+	if err := endpoints.CheckURL(u.TokenURL); err != nil {
 		return nil, &credsfile.FieldError{Field: "token_url", Err: err}
 	}
 	return &Credentials{
@@ -45,8 +44,9 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 		UniverseDomain: u.UniverseDomain,
 		impl: &externalAccountUser{
 			refresher: refresher{
-				clientID: u.ClientID, clientSecret: u.ClientSecret, tokenURL: s.ends.Rewrite(u.TokenURL),
-				style: auth.StyleInHeader, client: s.client, refreshToken: u.RefreshToken,
+				tokenEndpoint: tokenEndpoint{tokenURL: s.ends.Rewrite(u.TokenURL), client: s.client,
+					clientID: u.ClientID, clientSecret: u.ClientSecret, basicAuth: true},
+				refreshToken: u.RefreshToken,
 			},
 			audience: u.Audience, fingerprint: fingerprint("refresh token", u.RefreshToken),
 		},
@@ -58,11 +58,7 @@ func newExternalAccountUser(f *credsfile.File, s *settings) (*Credentials, error
 // none.
 func (u *externalAccountUser) accessTokenProvider([]string) (gcptoken.TokenProvider, error) {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		t, err := u.refresh(ctx, opAccessToken, nil)
-		if err != nil {
-			return nil, err
-		}
-		return accessToken(t, opAccessToken, u.tokenURL)
+		return u.accessToken(ctx, nil)
 	}), nil
 }
 

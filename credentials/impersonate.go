@@ -3,6 +3,7 @@ package credentials
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -102,7 +103,7 @@ func (o *ImpersonateOptions) validate() error {
 		}
 	}
 	if o.TokenURL != "" {
-		if err := checkURL(o.TokenURL); err != nil {
+		if err := endpoints.CheckURL(o.TokenURL); err != nil {
 			return fmt.Errorf("ImpersonateOptions.TokenURL: %w", err)
 		}
 	}
@@ -216,7 +217,7 @@ func newImpersonatedFile(f *credsfile.File, source, path string, s *settings, de
 // newImpersonated completes imp with its source and wraps it in
 // Credentials; the one constructor behind Impersonate and the file type.
 func newImpersonated(source *Credentials, imp *impersonated) (*Credentials, error) {
-	tp, err := source.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp, err := source.AccessTokenProvider([]string{ScopeCloudPlatform})
 	if err != nil {
 		return nil, fmt.Errorf("source credential: %w", err)
 	}
@@ -279,9 +280,6 @@ func (imp *impersonated) wireDelegates() []string {
 }
 
 func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	if imp.subject != "" {
 		return imp.subjectProvider(scopes), nil
 	}
@@ -291,31 +289,7 @@ func (imp *impersonated) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 		Scope     []string `json:"scope"`
 		Lifetime  string   `json:"lifetime"`
 	}{imp.wireDelegates(), scopes, fmt.Sprintf("%ds", int64(imp.lifetime/time.Second))}
-	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var r struct {
-			AccessToken string `json:"accessToken"`
-			ExpireTime  string `json:"expireTime"`
-		}
-		if err := iamPost(ctx, imp.client, opAccessToken, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
-		}
-		if r.AccessToken == "" {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no accessToken", opAccessToken, endpoint), false)
-		}
-		exp, err := time.Parse(time.RFC3339, r.ExpireTime)
-		if err != nil {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no RFC 3339 expireTime", opAccessToken, endpoint), false)
-		}
-		t, err := checked(&gcptoken.Token{Value: r.AccessToken, Type: "Bearer", Kind: gcptoken.AccessToken, Expiry: exp}, endpoint)
-		if err != nil {
-			return nil, imp.fail(err, false)
-		}
-		return t, nil
-	}), nil
+	return imp.tokens(opAccessToken, endpoint, req, tokenReply.iamAccessToken), nil
 }
 
 // idTokenProvider calls generateIdToken. Of the options only
@@ -330,26 +304,37 @@ func (imp *impersonated) idTokenProvider(audience string, o IDTokenOptions) (gcp
 		IncludeEmail bool     `json:"includeEmail"`
 		Delegates    []string `json:"delegates,omitempty"`
 	}{audience, o.IncludeEmail, imp.wireDelegates()}
+	return imp.tokens(opIDToken, endpoint, req, tokenReply.iamIDToken), nil
+}
+
+// tokens makes one IAM Credentials call per token, and reads its answer
+// with decode.
+func (imp *impersonated) tokens(op, endpoint string, req any, decode func(tokenReply, []byte) (*gcptoken.Token, error)) gcptoken.TokenProvider {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
+		body, err := imp.call(ctx, op, endpoint, req)
 		if err != nil {
 			return nil, err
 		}
-		var r struct {
-			Token string `json:"token"`
-		}
-		if err := iamPost(ctx, imp.client, opIDToken, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
-		}
-		if r.Token == "" {
-			return nil, imp.fail(fmt.Errorf("%s from %s: the response has no token", opIDToken, endpoint), false)
-		}
-		t, err := idToken(r.Token, opIDToken, endpoint)
+		t, err := decode(tokenReply{op, endpoint}, body)
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
 		return t, nil
-	}), nil
+	})
+}
+
+// call makes one IAM Credentials call to endpoint, authenticated with the
+// source's token. Its errors are imp.fail's.
+func (imp *impersonated) call(ctx context.Context, op, endpoint string, req any) ([]byte, error) {
+	src, err := imp.sourceToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := iamPost(ctx, imp.client, op, endpoint, src, req)
+	if err != nil {
+		return nil, imp.fail(err, true)
+	}
+	return body, nil
 }
 
 // subjectProvider gets access tokens for imp.subject (domain-wide
@@ -361,19 +346,7 @@ func (imp *impersonated) subjectProvider(scopes []string) gcptoken.TokenProvider
 	endpoint := imp.prefix + iamSignJWTOp
 	scope := strings.Join(scopes, " ")
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		src, err := imp.sourceToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := time.Now()
-		claims, err := marshalJSON(jwtClaims{
-			Iss:   imp.target,
-			Scope: scope,
-			Aud:   imp.tokenURL,
-			Iat:   now.Unix(),
-			Exp:   now.Add(time.Hour).Unix(), // the token endpoint's maximum
-			Sub:   imp.subject,
-		})
+		claims, err := marshalJSON(newClaims(imp.target, imp.subject, imp.tokenURL, scope, time.Now()))
 		if err != nil {
 			return nil, err
 		}
@@ -381,17 +354,22 @@ func (imp *impersonated) subjectProvider(scopes []string) gcptoken.TokenProvider
 			Delegates []string `json:"delegates,omitempty"`
 			Payload   string   `json:"payload"`
 		}{imp.wireDelegates(), string(claims)}
+		body, err := imp.call(ctx, opSignJWT, endpoint, req)
+		if err != nil {
+			return nil, err
+		}
 		var r struct {
 			KeyID     string `json:"keyId"`
 			SignedJWT string `json:"signedJwt"`
 		}
-		if err := iamPost(ctx, imp.client, opSignJWT, endpoint, src, req, &r); err != nil {
-			return nil, imp.fail(err, true)
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, imp.fail(tokenReply{opSignJWT, endpoint}.malformed(err), false)
 		}
 		if r.SignedJWT == "" {
 			return nil, imp.fail(fmt.Errorf("%s at %s: the response has no signedJwt", opSignJWT, endpoint), false)
 		}
-		t, err := exchangeJWT(ctx, imp.client, imp.tokenURL, r.SignedJWT)
+		te := &tokenEndpoint{tokenURL: imp.tokenURL, client: imp.client}
+		t, err := te.assertionToken(ctx, opExchangeJWT, r.SignedJWT, expiryRule{required: true})
 		if err != nil {
 			return nil, imp.fail(err, false)
 		}
@@ -612,7 +590,7 @@ func trimForError(s string) string {
 // checkBaseURL is checkURL without a query or fragment, which an
 // endpoint that gets paths appended cannot have.
 func checkBaseURL(s string) error {
-	if err := checkURL(s); err != nil {
+	if err := endpoints.CheckURL(s); err != nil {
 		return err
 	}
 	if u, _ := url.Parse(s); u.RawQuery != "" || u.Fragment != "" || u.User != nil {

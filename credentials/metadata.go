@@ -2,7 +2,6 @@ package credentials
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,37 +60,17 @@ func (m *metadataServer) accessTokenProvider(scopes []string) (gcptoken.TokenPro
 	if len(scopes) > 0 {
 		q = url.Values{"scopes": {strings.Join(scopes, ",")}}
 	}
-	u := m.md.URL(mdTokenPath)
+	reply := tokenReply{opAccessToken, m.md.URL(mdTokenPath)}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		body, err := m.md.get(ctx, opAccessToken, mdTokenPath, q)
 		if err != nil {
 			return nil, noServiceAccount(err)
 		}
-		var r struct {
-			AccessToken string `json:"access_token"`
-			ExpiresIn   int64  `json:"expires_in"`
-			TokenType   string `json:"token_type"`
-			Scope       string `json:"scope"`
+		a, err := reply.oauth(body)
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("%s from %s: malformed response: %v", opAccessToken, u, err)
-		}
-		if r.AccessToken == "" {
-			return nil, fmt.Errorf("%s from %s: the response has no access_token", opAccessToken, u)
-		}
-		if r.ExpiresIn <= 0 {
-			return nil, fmt.Errorf("%s from %s: the response has no positive expires_in", opAccessToken, u)
-		}
-		t := &gcptoken.Token{
-			Value:  r.AccessToken,
-			Type:   r.TokenType,
-			Kind:   gcptoken.AccessToken,
-			Expiry: time.Now().Add(time.Duration(r.ExpiresIn) * time.Second),
-		}
-		if r.Scope != "" {
-			t.Metadata = map[string]string{gcptoken.MetaScope: r.Scope}
-		}
-		return checked(t, u)
+		return reply.accessToken(a, expiryRule{required: true}, "")
 	}), nil
 }
 
@@ -106,13 +85,13 @@ func (m *metadataServer) idTokenProvider(audience string, o IDTokenOptions) (gcp
 	case o.TokenFormat != "":
 		q.Set("licenses", "FALSE")
 	}
-	u := m.md.URL(mdIdentityPath)
+	reply := tokenReply{opIDToken, m.md.URL(mdIdentityPath)}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
 		body, err := m.md.get(ctx, opIDToken, mdIdentityPath, q)
 		if err != nil {
 			return nil, noServiceAccount(err)
 		}
-		return idToken(strings.TrimSpace(string(body)), opIDToken, u)
+		return reply.jwt(strings.TrimSpace(string(body)))
 	}), nil
 }
 

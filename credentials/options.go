@@ -27,10 +27,6 @@ const (
 	DefaultMetadataProbeTimeout = 300 * time.Millisecond
 	// DefaultUniverseDomain is the universe of Google Cloud's public cloud.
 	DefaultUniverseDomain = "googleapis.com"
-	// DefaultScope is the scope of access tokens asked for without scopes,
-	// by credentials that need one (see Credentials.AccessTokenProvider):
-	// what gcloud asks for.
-	DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
 	// defaultMetadataFactsTimeout bounds what Detect asks a metadata server
 	// it has chosen (email, project, universe): those facts are nice to
 	// have, and must not hold up a command that only wants a token.
@@ -99,6 +95,25 @@ type Options struct {
 	// MetadataProbeTimeout bounds Detect's probe of the metadata server.
 	// Optional; default DefaultMetadataProbeTimeout.
 	MetadataProbeTimeout time.Duration
+
+	// GcloudStore reads the credentials of gcloud's signed-in accounts
+	// (`gcloud auth login`, `gcloud auth activate-service-account`) for
+	// Detect's step 4. Optional; without it that step is skipped. The
+	// module github.com/gcptoken/gcptoken/credentials/gcloudstore provides
+	// one; it is a module of its own so that programs that never use
+	// gcloud's accounts do not link SQLite.
+	GcloudStore GcloudStore
+	// GcloudAccount names one of gcloud's signed-in accounts to use, as
+	// gcloud's --account does: Detect then uses that account and searches
+	// nothing else. Optional; needs GcloudStore. Mutually exclusive with
+	// CredentialsFile and CredentialsJSON.
+	GcloudAccount string
+	// GcloudNoImpersonation makes the gcloud step ignore gcloud's
+	// impersonation property (auth/impersonate_service_account, or
+	// CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT), for a caller that
+	// impersonates by itself. Optional; by default a gcloud account's
+	// credentials impersonate as gcloud's do.
+	GcloudNoImpersonation bool
 
 	// Getenv reads environment variables. Optional; default os.Getenv.
 	// Injected so that tests can run in parallel.
@@ -182,8 +197,16 @@ func (opts *Options) validate() error {
 	if opts.CredentialsFile != "" && opts.CredentialsJSON != nil {
 		return errors.New("credentials: set Options.CredentialsFile or Options.CredentialsJSON, not both")
 	}
+	if opts.GcloudAccount != "" {
+		switch {
+		case opts.CredentialsFile != "" || opts.CredentialsJSON != nil:
+			return errors.New("credentials: set Options.GcloudAccount or an explicit credential, not both")
+		case opts.GcloudStore == nil:
+			return errors.New("credentials: Options.GcloudAccount needs Options.GcloudStore")
+		}
+	}
 	if opts.TokenURL != "" {
-		if err := checkURL(opts.TokenURL); err != nil {
+		if err := endpoints.CheckURL(opts.TokenURL); err != nil {
 			return fmt.Errorf("credentials: Options.TokenURL: %w", err)
 		}
 	}
@@ -194,18 +217,6 @@ func (opts *Options) validate() error {
 	}
 	if opts.MetadataProbeTimeout < 0 {
 		return errors.New("credentials: Options.MetadataProbeTimeout is negative")
-	}
-	return nil
-}
-
-// checkURL accepts absolute http and https URLs.
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
 	}
 	return nil
 }

@@ -72,13 +72,10 @@ func (c *Credentials) SelfSignedJWTSource(audience string, scopes []string) (gcp
 
 // selfSigned is SelfSignedJWTSource for checked arguments.
 func (sa *serviceAccount) selfSigned(audience string, scopes []string) gcptoken.TokenProvider {
-	claims := jwtClaims{Iss: sa.email, Sub: sa.email, Aud: audience, Scope: strings.Join(scopes, " ")}
-	header := jwtHeader{Alg: "RS256", Typ: "JWT", Kid: sa.keyID}
+	scope := strings.Join(scopes, " ")
 	return gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
-		now := time.Now()
-		cl := claims
-		cl.Iat, cl.Exp = now.Unix(), now.Add(selfSignedLifetime).Unix()
-		jwt, err := signRS256(sa.key, header, cl)
+		cl := newClaims(sa.email, sa.email, audience, scope, time.Now())
+		jwt, err := sa.sign(cl)
 		if err != nil {
 			return nil, fmt.Errorf("credentials: sign JWT: %w", err)
 		}
@@ -90,6 +87,11 @@ func (sa *serviceAccount) selfSigned(audience string, scopes []string) gcptoken.
 	})
 }
 
+// sign signs claims with the key, naming it in the header.
+func (sa *serviceAccount) sign(claims jwtClaims) (string, error) {
+	return signRS256(sa.key, jwtHeader{Alg: "RS256", Typ: "JWT", Kid: sa.keyID}, claims)
+}
+
 type jwtHeader struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`
@@ -97,14 +99,24 @@ type jwtHeader struct {
 }
 
 // jwtClaims are the claims of the JWTs this package builds: self-signed
-// access tokens and the assertions that IAM signJwt signs.
+// access tokens and the JWT-bearer grant's assertions (RFC 7523), signed
+// with a key or by IAM signJwt.
 type jwtClaims struct {
 	Iss   string `json:"iss"`
 	Sub   string `json:"sub,omitempty"`
 	Aud   string `json:"aud,omitempty"`
 	Scope string `json:"scope,omitempty"`
-	Iat   int64  `json:"iat"`
-	Exp   int64  `json:"exp"`
+	// TargetAudience asks the token endpoint for an ID token instead.
+	TargetAudience string `json:"target_audience,omitempty"`
+	Iat            int64  `json:"iat"`
+	Exp            int64  `json:"exp"`
+}
+
+// newClaims are the claims of a JWT valid for selfSignedLifetime from iat:
+// the longest Google's APIs accept of a self-signed JWT, and the token
+// endpoint of an assertion.
+func newClaims(iss, sub, aud, scope string, iat time.Time) jwtClaims {
+	return jwtClaims{Iss: iss, Sub: sub, Aud: aud, Scope: scope, Iat: iat.Unix(), Exp: iat.Add(selfSignedLifetime).Unix()}
 }
 
 // signRS256 builds a compact JWS signed with RSASSA-PKCS1-v1_5 SHA-256.

@@ -12,26 +12,23 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
-	"cloud.google.com/go/auth"
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // serviceAccount mints tokens with the JWT-bearer grant: it signs an
-// assertion with the key and posts it to the token endpoint
-// (cloud.google.com/go/auth's 2LO provider does both). In a universe other
+// assertion with the key and posts it to the token endpoint. In a universe other
 // than googleapis.com there is no token endpoint for keys: access tokens
 // are self-signed JWTs and ID tokens come from IAM Credentials (see
 // universe.go).
 type serviceAccount struct {
-	email    string
-	keyID    string
-	keyPEM   []byte
-	key      *rsa.PrivateKey // keyPEM parsed, for self-signed JWTs
-	tokenURL string
-	client   *http.Client
+	email string
+	keyID string
+	key   *rsa.PrivateKey
+	tokenEndpoint
 	// universe is the key's universe domain, never "".
 	universe string
 	// idTokenURL is generateIdToken of the account itself, where its ID
@@ -79,14 +76,12 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 		QuotaProjectID: sa.QuotaProjectID,
 		UniverseDomain: sa.UniverseDomain,
 		impl: &serviceAccount{
-			email:      sa.ClientEmail,
-			keyID:      sa.PrivateKeyID,
-			keyPEM:     []byte(sa.PrivateKey),
-			key:        key,
-			tokenURL:   u,
-			client:     s.client,
-			universe:   universe,
-			idTokenURL: idTokenURL,
+			email:         sa.ClientEmail,
+			keyID:         sa.PrivateKeyID,
+			key:           key,
+			tokenEndpoint: tokenEndpoint{tokenURL: u, client: s.client},
+			universe:      universe,
+			idTokenURL:    idTokenURL,
 		},
 	}, nil
 }
@@ -131,40 +126,38 @@ func parseRSAKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	return nil, fmt.Errorf("is a %T; service-account keys must be RSA", key)
 }
 
-func (sa *serviceAccount) options() *auth.Options2LO {
-	return &auth.Options2LO{
-		Email:        sa.email,
-		PrivateKey:   sa.keyPEM,
-		PrivateKeyID: sa.keyID,
-		TokenURL:     sa.tokenURL,
-		Subject:      sa.subject,
-		Client:       sa.client,
-		Logger:       discardLogger,
+// assertionSkew dates assertions back, as Google's Go library does, so
+// that a clock slightly ahead of Google's does not make them "issued in
+// the future".
+const assertionSkew = 10 * time.Second
+
+// assertion signs the JWT-bearer grant's assertion: for an access token
+// with scope, or for an ID token with target_audience. Its aud is the token
+// endpoint, as in Google's Go library.
+func (sa *serviceAccount) assertion(scope, targetAudience string) (string, error) {
+	claims := newClaims(sa.email, sa.subject, sa.tokenURL, scope, time.Now().Add(-assertionSkew))
+	claims.TargetAudience = targetAudience
+	jwt, err := sa.sign(claims)
+	if err != nil {
+		return "", fmt.Errorf("credentials: sign the assertion: %w", err)
 	}
+	return jwt, nil
 }
 
 func (sa *serviceAccount) accessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	if len(scopes) == 0 {
-		scopes = []string{DefaultScope}
-	}
 	if !isDefaultUniverse(sa.universe) {
 		if sa.subject != "" {
 			return nil, errUniverseDWD
 		}
 		return sa.selfSigned("", scopes), nil
 	}
-	o := sa.options()
-	o.Scopes = scopes
-	tp, err := auth.New2LOTokenProvider(o)
-	if err != nil {
-		return nil, err
-	}
+	scope := strings.Join(scopes, " ")
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		t, err := tp.Token(ctx)
+		assertion, err := sa.assertion(scope, "")
 		if err != nil {
-			return nil, gcptoken.FromAuthError(opAccessToken, sa.tokenURL, err)
+			return nil, err
 		}
-		return accessToken(t, opAccessToken, sa.tokenURL)
+		return sa.assertionToken(ctx, opAccessToken, assertion, expiryRule{})
 	}), nil
 }
 
@@ -177,21 +170,18 @@ func (sa *serviceAccount) idTokenProvider(audience string, _ IDTokenOptions) (gc
 	if !isDefaultUniverse(sa.universe) {
 		return sa.iamIDTokens(audience), nil
 	}
-	o := sa.options()
-	// No scopes: the assertion carries target_audience instead, and the
-	// endpoint answers with only an id_token.
-	o.UseIDToken = true
-	o.PrivateClaims = map[string]any{"target_audience": audience}
-	tp, err := auth.New2LOTokenProvider(o)
-	if err != nil {
-		return nil, err
-	}
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		t, err := tp.Token(ctx)
+		// No scope: the assertion carries target_audience instead, and the
+		// endpoint answers with only an id_token.
+		assertion, err := sa.assertion("", audience)
 		if err != nil {
-			return nil, gcptoken.FromAuthError(opIDToken, sa.tokenURL, err)
+			return nil, err
 		}
-		return idToken(t.Value, opIDToken, sa.tokenURL)
+		a, err := sa.jwtBearer(ctx, opIDToken, assertion)
+		if err != nil {
+			return nil, err
+		}
+		return sa.reply(opIDToken).idTokenOf(a)
 	}), nil
 }
 
@@ -221,10 +211,8 @@ func (sa *serviceAccount) iamIDTokens(audience string) gcptoken.TokenProvider {
 		if err != nil {
 			return nil, err
 		}
-		var r struct {
-			Token string `json:"token"`
-		}
-		if err := iamPost(ctx, sa.client, opIDToken, sa.idTokenURL, jwt, req, &r); err != nil {
+		body, err := iamPost(ctx, sa.client, opIDToken, sa.idTokenURL, jwt, req)
+		if err != nil {
 			if ge := (*gcptoken.Error)(nil); errors.As(err, &ge) && ge.StatusCode == http.StatusForbidden {
 				// A refusal, as impersonation's are: retrying cannot help.
 				return nil, invalid("credentials", fmt.Errorf("%w (outside %s a key's ID tokens come from generateIdToken on "+
@@ -232,10 +220,7 @@ func (sa *serviceAccount) iamIDTokens(audience string) gcptoken.TokenProvider {
 			}
 			return nil, err
 		}
-		if r.Token == "" {
-			return nil, fmt.Errorf("%s from %s: the response has no token", opIDToken, sa.idTokenURL)
-		}
-		return idToken(r.Token, opIDToken, sa.idTokenURL)
+		return tokenReply{opIDToken, sa.idTokenURL}.iamIDToken(body)
 	})
 }
 

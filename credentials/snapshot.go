@@ -108,7 +108,7 @@ func snapshotSource(ctx context.Context, source *Credentials) (*Credentials, gcp
 	if err != nil || src == source {
 		return source, nil, err
 	}
-	tp, err := src.AccessTokenProvider([]string{scopeCloudPlatform})
+	tp, err := src.AccessTokenProvider([]string{ScopeCloudPlatform})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -77,7 +77,7 @@ func (o *FederatedOptions) validate() error {
 		return errors.New("FederatedOptions.Lifetime is set but ServiceAccount is not: only impersonated tokens have a configurable lifetime")
 	}
 	if o.TokenURL != "" {
-		if err := checkURL(o.TokenURL); err != nil {
+		if err := endpoints.CheckURL(o.TokenURL); err != nil {
 			return fmt.Errorf("FederatedOptions.TokenURL: %w", err)
 		}
 	}
@@ -112,9 +112,8 @@ func NewFederated(fo *FederatedOptions, opts *Options) (*Credentials, error) {
 	fed := &externalAccount{
 		audience:  fo.Audience,
 		tokenType: cmp.Or(fo.SubjectTokenType, "urn:ietf:params:oauth:token-type:jwt"),
-		tokenURL:  tokenURL,
+		sts:       &tokenEndpoint{tokenURL: tokenURL, client: s.client},
 		src:       src,
-		client:    s.client,
 	}
 	c := &Credentials{
 		Type:           TypeExternalAccount,

@@ -3,7 +3,6 @@ package credentials
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
@@ -57,16 +56,7 @@ func (e *UniverseMismatchError) Is(target error) bool {
 // $GOOGLE_CLOUD_UNIVERSE_DOMAIN (read through getenv; nil means os.Getenv),
 // else DefaultUniverseDomain.
 func ClientUniverseDomain(configured string, getenv func(string) string) string {
-	if configured != "" {
-		return configured
-	}
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if v := getenv(EnvUniverseDomain); v != "" {
-		return v
-	}
-	return DefaultUniverseDomain
+	return endpoints.ClientUniverse(configured, getenv)
 }
 
 // CheckUniverseDomain returns a *UniverseMismatchError unless the

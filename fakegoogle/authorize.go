@@ -3,6 +3,7 @@ package fakegoogle
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -179,6 +180,26 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // unvalidated redirect URI must never be redirected to; everything else is
 // sent back to the client as an error redirect with the state.
 func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*authRequest, bool) {
+	req, ok := s.checkAuthClient(w, r)
+	if !ok {
+		return nil, false
+	}
+	for _, check := range []func(url.Values, *authRequest) error{
+		s.checkAuthResponseType, checkAuthPKCE, checkAuthAccess,
+	} {
+		var ref *refusal
+		if err := check(r.Form, req); errors.As(err, &ref) {
+			s.log.Debug("fakegoogle: authorization request refused", "client_id", req.clientID, "error", ref.code, "description", ref.desc)
+			redirectWith(w, r, req, url.Values{"error": {ref.code}, "error_description": {ref.desc}})
+			return nil, false
+		}
+	}
+	return req, true
+}
+
+// checkAuthClient checks the client and its redirect URI, answering with
+// an error page.
+func (s *Server) checkAuthClient(w http.ResponseWriter, r *http.Request) (*authRequest, bool) {
 	q := r.Form
 	clientID := q.Get("client_id")
 	if clientID == "" {
@@ -203,23 +224,22 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 			fmt.Sprintf("You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy: redirect_uri=%s %s.", redirect, why))
 		return nil, false
 	}
-	req := &authRequest{clientID: clientID, redirectURI: redirect, state: q.Get("state"), loginHint: q.Get("login_hint"), nonce: q.Get("nonce")}
-	fail := func(code, desc string) (*authRequest, bool) {
-		s.log.Debug("fakegoogle: authorization request refused", "client_id", clientID, "error", code, "description", desc)
-		redirectWith(w, r, req, url.Values{"error": {code}, "error_description": {desc}})
-		return nil, false
-	}
+	return &authRequest{clientID: clientID, redirectURI: redirect, state: q.Get("state"), loginHint: q.Get("login_hint"), nonce: q.Get("nonce")}, true
+}
+
+// checkAuthResponseType checks response_type and the scopes.
+func (s *Server) checkAuthResponseType(q url.Values, req *authRequest) error {
 	switch rt := q.Get("response_type"); {
 	case rt == "":
-		return fail("invalid_request", "Missing required parameter: response_type")
+		return oauthRefusal("invalid_request", "Missing required parameter: response_type")
 	case rt != "code":
 		// Google also serves the implicit and hybrid flows; the fake
 		// models only the authorization code.
-		return fail("unsupported_response_type", "Unsupported response_type: "+rt+" (the fake models only code)")
+		return oauthRefusal("unsupported_response_type", "Unsupported response_type: "+rt+" (the fake models only code)")
 	}
 	scope := q.Get("scope")
 	if strings.TrimSpace(scope) == "" {
-		return fail("invalid_request", "Missing required parameter: scope")
+		return oauthRefusal("invalid_request", "Missing required parameter: scope")
 	}
 	var invalid []string
 	for _, sc := range strings.Fields(scope) {
@@ -228,49 +248,59 @@ func (s *Server) validateAuthRequest(w http.ResponseWriter, r *http.Request) (*a
 		}
 	}
 	if len(invalid) > 0 {
-		return fail("invalid_scope", "Some requested scopes were invalid. {invalid=["+strings.Join(invalid, ", ")+"]}")
+		return oauthRefusal("invalid_scope", "Some requested scopes were invalid. {invalid=["+strings.Join(invalid, ", ")+"]}")
 	}
 	req.scopes = expandScopes(scope)
+	return nil
+}
+
+// checkAuthPKCE checks code_challenge and its method.
+func checkAuthPKCE(q url.Values, req *authRequest) error {
 	req.challenge, req.method = q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
 	case req.challenge == "" && req.method != "":
-		return fail("invalid_request", "code_challenge_method is set but code_challenge is missing")
+		return oauthRefusal("invalid_request", "code_challenge_method is set but code_challenge is missing")
 	case req.challenge == "":
 	case req.method == "":
 		req.method = "plain" // the default when only a challenge is sent
 		fallthrough
 	default:
 		if req.method != "S256" && req.method != "plain" {
-			return fail("invalid_request", "Invalid code_challenge_method: "+req.method+" (want S256 or plain)")
+			return oauthRefusal("invalid_request", "Invalid code_challenge_method: "+req.method+" (want S256 or plain)")
 		}
 		if !validVerifier(req.challenge) {
-			return fail("invalid_request", "Invalid code_challenge: want 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
+			return oauthRefusal("invalid_request", "Invalid code_challenge: want 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
 		}
 	}
+	return nil
+}
+
+// checkAuthAccess checks access_type, prompt and include_granted_scopes.
+func checkAuthAccess(q url.Values, req *authRequest) error {
 	switch at := q.Get("access_type"); at {
 	case "", "online":
 	case "offline":
 		req.offline = true
 	default:
-		return fail("invalid_request", "Invalid access_type: "+at)
+		return oauthRefusal("invalid_request", "Invalid access_type: "+at)
 	}
 	prompts := strings.Fields(q.Get("prompt"))
 	for _, p := range prompts {
 		if p != "none" && p != "consent" && p != "select_account" {
-			return fail("invalid_request", "Invalid prompt: "+p)
+			return oauthRefusal("invalid_request", "Invalid prompt: "+p)
 		}
 	}
 	if slices.Contains(prompts, "none") {
 		if len(prompts) > 1 {
-			return fail("invalid_request", "prompt=none cannot be combined with other values")
+			return oauthRefusal("invalid_request", "prompt=none cannot be combined with other values")
 		}
 		// The fake keeps no browser session, so it can never answer
 		// without showing its page.
-		return fail("login_required", "There is no signed-in session; prompt=none cannot succeed")
+		return oauthRefusal("login_required", "There is no signed-in session; prompt=none cannot succeed")
 	}
 	req.promptConsent = slices.Contains(prompts, "consent")
 	req.includeGrantedScopes = q.Get("include_granted_scopes") == "true"
-	return req, true
+	return nil
 }
 
 // redirectProblem says why redirect may not be used, or "" if it may:
@@ -534,20 +564,44 @@ const (
 // the outcome, so a verifier cannot be guessed; presenting a spent code
 // again also revokes the tokens it gave, as Google does (RFC 6749 §4.1.2).
 func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request) {
-	bad := func(status int, code, desc string) { s.writeOAuthError(w, r, status, code, desc) }
-	clientID, secret, err := clientCredentials(r)
+	now := s.now()
+	x, err := s.redeemCode(r, now)
+	if err == nil {
+		err = x.checkVerifier(r.PostForm.Get("code_verifier"))
+	}
+	var resp codeTokenResponse
+	if err == nil {
+		resp, err = s.answerCode(x, now)
+	}
 	if err != nil {
-		bad(http.StatusBadRequest, "invalid_request", err.Error())
+		s.writeRefusal(w, r, err)
 		return
 	}
-	if clientID == "" {
-		bad(http.StatusBadRequest, "invalid_request", "Could not determine client ID from request.")
-		return
+	s.log.Debug("fakegoogle: exchanged authorization code", "client_id", x.clientID, "user", x.user.Email, "refresh_token", resp.RefreshToken != "")
+	w.Header().Set("Cache-Control", noStore)
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, contentTypeOAuth, resp)
+}
+
+// codeExchange is a code being redeemed: its entry (guarded by s.mu), a
+// copy taken when it was spent, and its user.
+type codeExchange struct {
+	clientID string
+	code     *authCode
+	snapshot authCode
+	user     User
+}
+
+// redeemCode checks the client and spends the code it names; a code
+// presented again revokes what it gave.
+func (s *Server) redeemCode(r *http.Request, now time.Time) (*codeExchange, error) {
+	clientID, secret, err := tokenClient(r) // token.go
+	if err != nil {
+		return nil, err
 	}
 	codeValue := r.PostForm.Get("code")
 	redirect := r.PostForm.Get("redirect_uri")
-	verifier := r.PostForm.Get("code_verifier")
-	now := s.now()
+	x := &codeExchange{clientID: clientID}
 
 	s.mu.Lock()
 	s.authz.init()
@@ -555,8 +609,6 @@ func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request) 
 	c, okCode := s.authz.codes[codeValue]
 	var replay bool
 	var replayed []string
-	var snapshot authCode
-	var user User
 	live := okClient && secret == wantSecret && okCode && c.req.clientID == clientID && now.Before(c.expiry)
 	if live {
 		if c.used {
@@ -565,101 +617,87 @@ func (s *Server) authorizationCodeGrant(w http.ResponseWriter, r *http.Request) 
 		} else {
 			c.used = true
 		}
-		snapshot = *c
+		x.code, x.snapshot = c, *c
 		if u, ok := s.users[c.user]; ok {
-			user = *u
+			x.user = *u
 		}
 	}
 	s.mu.Unlock()
 
+	if err := clientRefusal(okClient, secret, wantSecret); err != nil {
+		return nil, err
+	}
 	switch {
-	case !okClient:
-		bad(http.StatusUnauthorized, "invalid_client", descClientNotFound)
-		return
-	case secret != wantSecret:
-		bad(http.StatusUnauthorized, "invalid_client", descBadSecret)
-		return
 	case codeValue == "":
-		bad(http.StatusBadRequest, "invalid_request", "Missing required parameter: code")
-		return
+		return nil, oauthRefusal("invalid_request", "Missing required parameter: code")
 	case !live:
-		bad(http.StatusBadRequest, "invalid_grant", descBadCode)
-		return
+		return nil, oauthRefusal("invalid_grant", descBadCode)
 	case replay:
 		for _, tok := range replayed {
 			s.revoke(tok)
 		}
 		s.log.Debug("fakegoogle: authorization code replayed", "client_id", clientID, "revoked", len(replayed))
-		bad(http.StatusBadRequest, "invalid_grant", descBadCode)
-		return
+		return nil, oauthRefusal("invalid_grant", descBadCode)
 	case redirect == "":
-		bad(http.StatusBadRequest, "invalid_request", "Missing required parameter: redirect_uri")
-		return
-	case redirect != snapshot.req.redirectURI:
-		bad(http.StatusBadRequest, "redirect_uri_mismatch", descBadCode)
-		return
+		return nil, oauthRefusal("invalid_request", "Missing required parameter: redirect_uri")
+	case redirect != x.snapshot.req.redirectURI:
+		return nil, oauthRefusal("redirect_uri_mismatch", descBadCode)
 	}
-	req := snapshot.req
+	return x, nil
+}
+
+// checkVerifier applies PKCE, and refuses a code whose user is gone.
+func (x *codeExchange) checkVerifier(verifier string) error {
+	req := x.snapshot.req
 	switch {
 	case req.challenge != "" && verifier == "":
-		bad(http.StatusBadRequest, "invalid_grant", descMissingVerifier)
-		return
+		return oauthRefusal("invalid_grant", descMissingVerifier)
 	case req.challenge == "" && verifier != "":
-		bad(http.StatusBadRequest, "invalid_grant", descNoVerifier)
-		return
+		return oauthRefusal("invalid_grant", descNoVerifier)
 	case req.challenge != "" && !challengeMatches(req.challenge, req.method, verifier):
-		bad(http.StatusBadRequest, "invalid_grant", descBadVerifier)
-		return
-	case user.Email == "":
-		bad(http.StatusBadRequest, "invalid_grant", descBadCode)
-		return
+		return oauthRefusal("invalid_grant", descBadVerifier)
+	case x.user.Email == "":
+		return oauthRefusal("invalid_grant", descBadCode)
 	}
+	return nil
+}
 
+// answerCode mints the tokens of a redeemed code and records them on it,
+// so that a replay revokes them; a replay that came while they were being
+// minted revokes them at once.
+func (s *Server) answerCode(x *codeExchange, now time.Time) (codeTokenResponse, error) {
+	scopes := x.snapshot.scopes
 	tok := "ya29.a0" + randomToken(96)
-	resp := codeTokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), Scope: strings.Join(snapshot.scopes, " "), TokenType: "Bearer"}
+	resp := codeTokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), Scope: strings.Join(scopes, " "), TokenType: "Bearer"}
 	issued := []string{tok}
-	if snapshot.refresh {
+	if x.snapshot.refresh {
 		resp.RefreshToken = "1//fake-" + randomToken(48)
 		issued = append(issued, resp.RefreshToken)
 	}
-	// Google's token response: "only returned if your request included an
-	// identity scope, such as openid, profile, or email".
-	if slices.ContainsFunc(snapshot.scopes, func(sc string) bool { return sc == scopeOpenID || sc == scopeEmail || sc == scopeProfile }) {
-		iat := now.Unix()
-		claims := idTokenClaims{
-			AtHash: atHash(tok), Aud: clientID, Azp: clientID,
-			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Nonce: req.nonce, Sub: user.Subject,
-		}
-		if slices.Contains(snapshot.scopes, scopeEmail) {
-			claims.Email, claims.EmailVerified = user.Email, true
-		}
-		if resp.IDToken, err = signJWT(s.signingKey(), claims); err != nil {
-			s.internalError(w, r, err)
-			return
+	if hasIdentityScope(scopes) {
+		var err error
+		if resp.IDToken, err = s.userIDToken(tok, x.clientID, x.snapshot.req.nonce, x.user, scopes, now); err != nil {
+			return resp, err
 		}
 	}
 	s.mu.Lock()
 	if resp.RefreshToken != "" {
-		s.refresh[resp.RefreshToken] = &refreshGrant{clientID: clientID, userEmail: user.Email, scopes: slices.Clone(snapshot.scopes)}
+		s.refresh[resp.RefreshToken] = &refreshGrant{clientID: x.clientID, userEmail: x.user.Email, scopes: slices.Clone(scopes)}
 	}
-	c.issued = issued
-	raced := c.replayed // replayed while this exchange ran
+	x.code.issued = issued
+	raced := x.code.replayed // replayed while this exchange ran
 	s.mu.Unlock()
 	s.storeAccess(tok, &accessGrant{
-		clientID: clientID, subject: user.Subject, email: user.Email, scopes: slices.Clone(snapshot.scopes),
+		clientID: x.clientID, subject: x.user.Subject, email: x.user.Email, scopes: slices.Clone(scopes),
 		expiry: now.Add(time.Duration(s.expiresIn()) * time.Second), offline: resp.RefreshToken != "", refresh: resp.RefreshToken,
 	})
 	if raced {
 		for _, t := range issued {
 			s.revoke(t)
 		}
-		bad(http.StatusBadRequest, "invalid_grant", descBadCode)
-		return
+		return codeTokenResponse{}, oauthRefusal("invalid_grant", descBadCode)
 	}
-	s.log.Debug("fakegoogle: exchanged authorization code", "client_id", clientID, "user", user.Email, "refresh_token", resp.RefreshToken != "")
-	w.Header().Set("Cache-Control", noStore)
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, contentTypeOAuth, resp)
+	return resp, nil
 }
 
 // challengeMatches applies PKCE (RFC 7636 §4.6).

@@ -333,11 +333,44 @@ var awsSTSHost = regexp.MustCompile(`^sts(-fips)?(\.([a-z0-9-]+))?\.amazonaws\.c
 // errors are invalid_grant descriptions. [?] Google's own texts for these
 // failures were not observed; these say precisely what is wrong.
 func (s *Server) verifyAWSSubjectToken(tok string, p *IdentityProvider, audience string) (string, error) {
+	st, err := parseAWSSubjectToken(tok)
+	if err != nil {
+		return "", err
+	}
+	a, err := s.checkAWSRequest(st, audience)
+	if err != nil {
+		return "", err
+	}
+	creds, arn, err := s.awsCaller(a, st.headers)
+	if err != nil {
+		return "", err
+	}
+	if err := verifySigV4(st.method, st.url, st.headers, emptyPayloadHash, a, creds); err != nil {
+		return "", fmt.Errorf("The AWS signature of the subject token is invalid: %v.", err)
+	}
+	if p.AWSAccountID != FakeAWSAccountID {
+		return "", fmt.Errorf("The AWS account %s of the caller is not the account %s that provider %s trusts.", FakeAWSAccountID, p.AWSAccountID, p.Audience())
+	}
+	return arn, nil
+}
+
+// awsSubjectToken is a parsed AWS subject token: a signed GetCallerIdentity
+// request.
+type awsSubjectToken struct {
+	url, method string
+	headers     map[string]string // lower-case names
+	host        string            // the url's
+	urlRegion   string            // the url's region, "" for sts.amazonaws.com
+}
+
+// parseAWSSubjectToken reads the token's JSON and checks that it is a
+// GetCallerIdentity POST to an AWS STS host.
+func parseAWSSubjectToken(tok string) (*awsSubjectToken, error) {
 	raw, err := url.QueryUnescape(tok)
 	if err != nil {
 		raw = tok
 	}
-	var st struct {
+	var j struct {
 		URL     string `json:"url"`
 		Method  string `json:"method"`
 		Headers []struct {
@@ -345,56 +378,69 @@ func (s *Server) verifyAWSSubjectToken(tok string, p *IdentityProvider, audience
 			Value string `json:"value"`
 		} `json:"headers"`
 	}
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return "", errors.New("The AWS subject token is not a URL-encoded JSON object {url, method, headers}.")
+	if err := json.Unmarshal([]byte(raw), &j); err != nil {
+		return nil, errors.New("The AWS subject token is not a URL-encoded JSON object {url, method, headers}.")
 	}
-	headers := map[string]string{}
-	for _, h := range st.Headers {
-		headers[strings.ToLower(h.Key)] = h.Value
+	st := &awsSubjectToken{url: j.URL, method: j.Method, headers: map[string]string{}}
+	for _, h := range j.Headers {
+		st.headers[strings.ToLower(h.Key)] = h.Value
 	}
-	if st.Method != http.MethodPost {
-		return "", fmt.Errorf("The AWS subject token's method is %q; want POST.", st.Method)
+	if st.method != http.MethodPost {
+		return nil, fmt.Errorf("The AWS subject token's method is %q; want POST.", st.method)
 	}
-	u, err := url.Parse(st.URL)
+	u, err := url.Parse(st.url)
 	if err != nil || u.Scheme != "https" {
-		return "", errors.New("The AWS subject token's url is not an https URL.")
+		return nil, errors.New("The AWS subject token's url is not an https URL.")
 	}
 	m := awsSTSHost.FindStringSubmatch(u.Host)
 	q := u.Query()
 	if m == nil || q.Get("Action") != "GetCallerIdentity" || q.Get("Version") != "2011-06-15" {
-		return "", fmt.Errorf("The AWS subject token's url %q is not an AWS STS GetCallerIdentity request (https://sts.REGION.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15).", st.URL)
+		return nil, fmt.Errorf("The AWS subject token's url %q is not an AWS STS GetCallerIdentity request (https://sts.REGION.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15).", st.url)
 	}
-	urlRegion := m[3]
-	target := headers["x-goog-cloud-target-resource"]
+	st.host, st.urlRegion = u.Host, m[3]
+	return st, nil
+}
+
+// checkAWSRequest checks the request's target resource, host, signature
+// scope and time, and returns its SigV4 Authorization.
+func (s *Server) checkAWSRequest(st *awsSubjectToken, audience string) (*sigV4Auth, error) {
+	target := st.headers["x-goog-cloud-target-resource"]
 	if target != audience && "https:"+target != audience && target != "https:"+audience {
-		return "", fmt.Errorf("The AWS subject token's x-goog-cloud-target-resource %q is not the audience %q.", target, audience)
+		return nil, fmt.Errorf("The AWS subject token's x-goog-cloud-target-resource %q is not the audience %q.", target, audience)
 	}
-	if h := headers["host"]; h != u.Host {
-		return "", fmt.Errorf("The AWS subject token's host header %q does not match its url's host %q.", h, u.Host)
+	if h := st.headers["host"]; h != st.host {
+		return nil, fmt.Errorf("The AWS subject token's host header %q does not match its url's host %q.", h, st.host)
 	}
-	a, err := parseSigV4Authorization(headers["authorization"])
+	a, err := parseSigV4Authorization(st.headers["authorization"])
 	if err != nil {
-		return "", fmt.Errorf("The AWS subject token is not signed: %v.", err)
+		return nil, fmt.Errorf("The AWS subject token is not signed: %v.", err)
 	}
 	switch {
 	case !awsRegionRE.MatchString(a.region):
-		return "", fmt.Errorf("The AWS region %q in the subject token's signature is not an AWS region name (like us-east-2).", a.region)
-	case urlRegion != "" && urlRegion != a.region:
-		return "", fmt.Errorf("The AWS subject token is signed for region %q but addressed to %s.", a.region, u.Host)
+		return nil, fmt.Errorf("The AWS region %q in the subject token's signature is not an AWS region name (like us-east-2).", a.region)
+	case st.urlRegion != "" && st.urlRegion != a.region:
+		return nil, fmt.Errorf("The AWS subject token is signed for region %q but addressed to %s.", a.region, st.host)
 	case a.service != "sts":
-		return "", fmt.Errorf("The AWS subject token is signed for service %q, not sts.", a.service)
+		return nil, fmt.Errorf("The AWS subject token is signed for service %q, not sts.", a.service)
 	}
-	t, err := time.Parse(awsTimeFormat, headers["x-amz-date"])
+	t, err := time.Parse(awsTimeFormat, st.headers["x-amz-date"])
 	if err != nil {
-		return "", errors.New("The AWS subject token has no x-amz-date header in the form YYYYMMDDTHHMMSSZ.")
+		return nil, errors.New("The AWS subject token has no x-amz-date header in the form YYYYMMDDTHHMMSSZ.")
 	}
 	if now := s.now(); t.Before(now.Add(-awsSigningSkew)) || t.After(now.Add(awsSigningSkew)) {
-		return "", fmt.Errorf("The AWS subject token was signed at %s, more than 15 minutes from now: it has expired (or the clock is off).", t.Format(time.RFC3339))
+		return nil, fmt.Errorf("The AWS subject token was signed at %s, more than 15 minutes from now: it has expired (or the clock is off).", t.Format(time.RFC3339))
 	}
 	if a.date != t.Format("20060102") {
-		return "", errors.New("The AWS subject token's credential scope date does not match its x-amz-date.")
+		return nil, errors.New("The AWS subject token's credential scope date does not match its x-amz-date.")
 	}
+	return a, nil
+}
 
+// awsCaller finds the fake AWS account's credentials for the signing key
+// (the IAM user's long-term key, or the instance role's temporary one,
+// whose session token the request must carry and sign) and the caller's
+// ARN.
+func (s *Server) awsCaller(a *sigV4Auth, headers map[string]string) (aws.Credentials, string, error) {
 	s.mu.Lock()
 	acct := s.fed.aws
 	var secret, session, arn string
@@ -411,25 +457,18 @@ func (s *Server) verifyAWSSubjectToken(tok string, p *IdentityProvider, audience
 	}
 	s.mu.Unlock()
 	if !known {
-		return "", fmt.Errorf("The AWS access key %q in the subject token is not a valid key of the fake AWS account (unknown, or expired temporary credentials).", a.keyID)
+		return aws.Credentials{}, "", fmt.Errorf("The AWS access key %q in the subject token is not a valid key of the fake AWS account (unknown, or expired temporary credentials).", a.keyID)
 	}
 	if got := headers["x-amz-security-token"]; got != session {
 		if session == "" {
-			return "", errors.New("The AWS subject token carries x-amz-security-token, but its access key is a long-term key.")
+			return aws.Credentials{}, "", errors.New("The AWS subject token carries x-amz-security-token, but its access key is a long-term key.")
 		}
-		return "", errors.New("The AWS subject token's x-amz-security-token is missing or wrong for its temporary credentials.")
+		return aws.Credentials{}, "", errors.New("The AWS subject token's x-amz-security-token is missing or wrong for its temporary credentials.")
 	}
 	if session != "" && !slices.Contains(a.signedHeaders, "x-amz-security-token") {
-		return "", errors.New("The AWS subject token does not sign x-amz-security-token.")
+		return aws.Credentials{}, "", errors.New("The AWS subject token does not sign x-amz-security-token.")
 	}
-	creds := aws.Credentials{AccessKeyID: a.keyID, SecretAccessKey: secret, SessionToken: session}
-	if err := verifySigV4(st.Method, st.URL, headers, emptyPayloadHash, a, creds); err != nil {
-		return "", fmt.Errorf("The AWS signature of the subject token is invalid: %v.", err)
-	}
-	if p.AWSAccountID != FakeAWSAccountID {
-		return "", fmt.Errorf("The AWS account %s of the caller is not the account %s that provider %s trusts.", FakeAWSAccountID, p.AWSAccountID, p.Audience())
-	}
-	return arn, nil
+	return aws.Credentials{AccessKeyID: a.keyID, SecretAccessKey: secret, SessionToken: session}, arn, nil
 }
 
 // hexSHA256 is the hex SHA-256 of b, the payload hash of SigV4.

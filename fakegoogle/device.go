@@ -234,15 +234,9 @@ func (s *Server) issueDeviceTokens(w http.ResponseWriter, r *http.Request, g *de
 	now := s.now()
 	tok, rt := "ya29.a0"+randomToken(96), "1//fake-"+randomToken(48)
 	resp := codeTokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), RefreshToken: rt, Scope: strings.Join(g.scopes, " "), TokenType: "Bearer"}
-	if slices.ContainsFunc(g.scopes, func(sc string) bool { return sc == scopeOpenID || sc == scopeEmail || sc == scopeProfile }) {
-		iat := now.Unix()
-		c := idTokenClaims{AtHash: atHash(tok), Aud: g.clientID, Azp: g.clientID,
-			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Sub: user.Subject}
-		if slices.Contains(g.scopes, scopeEmail) {
-			c.Email, c.EmailVerified = user.Email, true
-		}
+	if hasIdentityScope(g.scopes) {
 		var err error
-		if resp.IDToken, err = signJWT(s.signingKey(), c); err != nil {
+		if resp.IDToken, err = s.userIDToken(tok, g.clientID, "", user, g.scopes, now); err != nil {
 			s.internalError(w, r, err)
 			return
 		}

@@ -86,6 +86,11 @@
 // or mount the handler yourself with httptest.NewServer(s) followed by
 // s.SetBaseURL(ts.URL).
 //
+// Observe hands every request the fake answers, with its answer, to a
+// function (the emulator's console, package fakegoogle/console, shows them);
+// ServiceAccounts, IAMPolicy, IssuedTokens, LookupToken, JWTSigner and
+// Faults read the state that the other methods change.
+//
 // MintComputeIDToken mints the ID tokens a Compute Engine VM's metadata
 // server returns (format standard or full, with licenses), for a metadata
 // server that emulates a VM of the fake.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,33 @@ func ParseFault(spec string) (Fault, error) {
 	return f, nil
 }
 
+// String returns the rule in ParseFault's grammar, e.g.
+// "/token:rate=0.2,status=503"; ParseFault reads it back as the same rule.
+func (f Fault) String() string {
+	var kv []string
+	add := func(set bool, s string) {
+		if set {
+			kv = append(kv, s)
+		}
+	}
+	add(f.Rate != 0, "rate="+strconv.FormatFloat(f.Rate, 'g', -1, 64))
+	add(f.Times != 0, "times="+strconv.Itoa(f.Times))
+	add(f.Status != 0, "status="+strconv.Itoa(f.Status))
+	add(f.ErrorCode != "", "code="+f.ErrorCode)
+	add(f.Hang, "hang")
+	add(f.Reset, "reset")
+	add(f.Truncate, "truncate")
+	add(f.Malformed, "malformed")
+	add(f.WrongContentType, "content-type")
+	add(f.Latency != 0, "latency="+f.Latency.String())
+	add(f.LatencyRate != 0, "latency-rate="+strconv.FormatFloat(f.LatencyRate, 'g', -1, 64))
+	spec := strings.Join(kv, ",")
+	if f.Path != "" {
+		spec = f.Path + ":" + spec
+	}
+	return spec
+}
+
 // faultInjector holds a Server's fault rules; its zero value injects
 // nothing.
 type faultInjector struct {
@@ -205,6 +233,29 @@ func (s *Server) AddFault(f Fault) error {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.rules = append(s.faults.rules, &faultRule{Fault: f})
+	return nil
+}
+
+// Faults returns the fault rules, in the order they apply.
+func (s *Server) Faults() []Fault {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make([]Fault, len(s.faults.rules))
+	for i, r := range s.faults.rules {
+		out[i] = r.Fault
+	}
+	return out
+}
+
+// RemoveFault removes the rule at index i of Faults. Requests the rule
+// holds with Hang stay held until ClearFaults.
+func (s *Server) RemoveFault(i int) error {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if i < 0 || i >= len(s.faults.rules) {
+		return fmt.Errorf("fakegoogle: remove fault %d: there are %d rules", i, len(s.faults.rules))
+	}
+	s.faults.rules = slices.Delete(s.faults.rules, i, i+1)
 	return nil
 }
 
@@ -253,6 +304,9 @@ func (s *Server) FaultsInjected() int {
 // checked against it.
 func (s *Server) SetClockSkew(d time.Duration) { s.faults.skew.Store(int64(d)) }
 
+// ClockSkew returns the skew set by SetClockSkew.
+func (s *Server) ClockSkew() time.Duration { return s.faults.clockSkew() }
+
 // clockSkew returns the skew set by SetClockSkew.
 func (fi *faultInjector) clockSkew() time.Duration { return time.Duration(fi.skew.Load()) }
 
@@ -292,6 +346,7 @@ func (fi *faultInjector) plan(path string) (time.Duration, *Fault) {
 // serve answers r through next unless a fault rule says otherwise.
 func (s *Server) serveWithFaults(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	delay, fail := s.faults.plan(r.URL.Path)
+	noteFault(w, delay, fail) // for an observer (observe.go)
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {

@@ -2,6 +2,7 @@ package fakegoogle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -357,71 +358,22 @@ func parseAudience(aud string) (string, bool) {
 // access token of the federated principal.
 func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType string) {
 	form := r.PostForm
-	if tokenType == subjectTokenTypeSAML2 || tokenType == subjectTokenTypeMTLS {
-		s.log.Warn("fakegoogle: unmodelled STS subject token type", "subject_token_type", tokenType)
-		s.stsError(w, r, "invalid_request", "Unsupported subject_token_type: "+tokenType+" (the fake models the AWS, jwt and id_token types)")
-		return
-	}
-	name, ok := parseAudience(form.Get("audience"))
-	if !ok {
-		s.stsError(w, r, "invalid_request", descBadAudience)
-		return
-	}
-	s.mu.Lock()
-	var p IdentityProvider
-	pp, known := s.fed.providers[name]
-	if known {
-		p = *pp
-	}
-	s.mu.Unlock()
-	if !known || p.Disabled {
-		s.stsError(w, r, "invalid_target", descBadTarget)
+	p, err := s.federationProvider(form.Get("audience"), tokenType)
+	if err != nil {
+		s.writeSTSRefusal(w, r, err)
 		return
 	}
 	clientID, ok := s.stsClient(w, r, false)
 	if !ok {
 		return
 	}
-	var userProject string
-	if raw := form.Get("options"); raw != "" {
-		var o struct {
-			UserProject string `json:"userProject"`
-		}
-		if err := decodeSTSOptions(raw, &o); err != nil {
-			s.stsError(w, r, "invalid_request", `Invalid value for "options": want a JSON object, raw or percent-encoded: `+err.Error())
-			return
-		}
-		userProject = o.UserProject
-	}
-	switch {
-	case p.Workforce && clientID == "" && userProject == "":
-		// [?] Google's text.
-		s.stsError(w, r, "invalid_request", `A workforce pool exchange needs either client authentication (client_id and client_secret) or "userProject" in "options"`)
-		return
-	case !p.Workforce && userProject != "":
-		// [?] Google's text.
-		s.stsError(w, r, "invalid_request", `"userProject" is only allowed for workforce pools`)
+	if err := checkUserProject(form.Get("options"), &p, clientID); err != nil {
+		s.writeSTSRefusal(w, r, err)
 		return
 	}
-
-	var subject string
-	var err error
-	switch tokenType {
-	case SubjectTokenTypeAWS:
-		if p.Type != ProviderAWS {
-			s.stsError(w, r, "invalid_request", fmt.Sprintf("The subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
-			return
-		}
-		subject, err = s.verifyAWSSubjectToken(form.Get("subject_token"), &p, form.Get("audience"))
-	default: // jwt, id_token
-		if p.Type != ProviderOIDC {
-			s.stsError(w, r, "invalid_request", fmt.Sprintf("The subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
-			return
-		}
-		subject, err = s.verifyOIDCSubjectToken(r, strings.TrimSpace(form.Get("subject_token")), &p)
-	}
+	subject, err := s.federatedSubject(r, tokenType, &p)
 	if err != nil {
-		s.stsError(w, r, "invalid_grant", err.Error())
+		s.writeSTSRefusal(w, r, err)
 		return
 	}
 	scopes := expandScopes(form.Get("scope"))
@@ -441,6 +393,87 @@ func (s *Server) stsFederate(w http.ResponseWriter, r *http.Request, tokenType s
 		TokenType:       "Bearer",
 		ExpiresIn:       s.expiresIn(),
 	})
+}
+
+// writeSTSRefusal writes a *refusal as STS's error answer.
+func (s *Server) writeSTSRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	var ref *refusal
+	if !errors.As(err, &ref) {
+		ref = &refusal{code: "invalid_request", desc: err.Error()}
+	}
+	s.stsError(w, r, ref.code, ref.desc)
+}
+
+// federationProvider returns the enabled provider audience names, for a
+// subject token type the fake models.
+func (s *Server) federationProvider(audience, tokenType string) (IdentityProvider, error) {
+	if tokenType == subjectTokenTypeSAML2 || tokenType == subjectTokenTypeMTLS {
+		s.log.Warn("fakegoogle: unmodelled STS subject token type", "subject_token_type", tokenType)
+		return IdentityProvider{}, oauthRefusal("invalid_request", "Unsupported subject_token_type: "+tokenType+" (the fake models the AWS, jwt and id_token types)")
+	}
+	name, ok := parseAudience(audience)
+	if !ok {
+		return IdentityProvider{}, oauthRefusal("invalid_request", descBadAudience)
+	}
+	s.mu.Lock()
+	var p IdentityProvider
+	pp, known := s.fed.providers[name]
+	if known {
+		p = *pp
+	}
+	s.mu.Unlock()
+	if !known || p.Disabled {
+		return IdentityProvider{}, oauthRefusal("invalid_target", descBadTarget)
+	}
+	return p, nil
+}
+
+// checkUserProject checks options' userProject: a workforce pool needs it
+// or client authentication; a workload pool takes none.
+func checkUserProject(options string, p *IdentityProvider, clientID string) error {
+	var userProject string
+	if options != "" {
+		var o struct {
+			UserProject string `json:"userProject"`
+		}
+		if err := decodeSTSOptions(options, &o); err != nil {
+			return oauthRefusal("invalid_request", `Invalid value for "options": want a JSON object, raw or percent-encoded: `+err.Error())
+		}
+		userProject = o.UserProject
+	}
+	switch {
+	case p.Workforce && clientID == "" && userProject == "":
+		// [?] Google's text.
+		return oauthRefusal("invalid_request", `A workforce pool exchange needs either client authentication (client_id and client_secret) or "userProject" in "options"`)
+	case !p.Workforce && userProject != "":
+		// [?] Google's text.
+		return oauthRefusal("invalid_request", `"userProject" is only allowed for workforce pools`)
+	}
+	return nil
+}
+
+// federatedSubject verifies the subject token with p, which must be of
+// the token's kind, and returns the federated subject.
+func (s *Server) federatedSubject(r *http.Request, tokenType string, p *IdentityProvider) (string, error) {
+	want := ProviderOIDC // jwt, id_token
+	if tokenType == SubjectTokenTypeAWS {
+		want = ProviderAWS
+	}
+	if p.Type != want {
+		return "", oauthRefusal("invalid_request", fmt.Sprintf("The subject_token_type %s does not fit provider %s, which is of type %s", tokenType, p.Audience(), p.Type))
+	}
+	form := r.PostForm
+	var subject string
+	var err error
+	if want == ProviderAWS {
+		subject, err = s.verifyAWSSubjectToken(form.Get("subject_token"), p, form.Get("audience"))
+	} else {
+		subject, err = s.verifyOIDCSubjectToken(r, strings.TrimSpace(form.Get("subject_token")), p)
+	}
+	if err != nil {
+		return "", oauthRefusal("invalid_grant", err.Error())
+	}
+	return subject, nil
 }
 
 // decodeSTSOptions decodes options as raw JSON (Go, Node) or, failing that,

@@ -86,10 +86,15 @@ func (s *Server) grantTokenCreator(member, principal, serviceAccount string) err
 	return nil
 }
 
-// RevokeTokenCreator removes a grant made by GrantTokenCreator. Like
+// RevokeTokenCreator removes a grant made by GrantTokenCreator (or
+// GrantFederatedTokenCreator, for a principal:// or principalSet://
+// member). Like
 // gcloud's remove-iam-policy-binding, it fails if there is no such binding.
 func (s *Server) RevokeTokenCreator(member, serviceAccount string) error {
 	email, err := normalizeMember(member)
+	if checkFederatedMember(member) == nil {
+		email, err = member, nil // granted by GrantFederatedTokenCreator
+	}
 	if err != nil {
 		return fmt.Errorf("fakegoogle: revoke Token Creator on %q: %w", serviceAccount, err)
 	}

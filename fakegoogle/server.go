@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcptoken/gcptoken/internal/endpoints"
@@ -117,6 +118,8 @@ type Server struct {
 	device deviceState   // device authorization grant (device.go)
 
 	pollInterval time.Duration // the device flow's polling interval
+
+	observer atomic.Pointer[observer] // Observe's function, nil for none (observe.go)
 }
 
 // New returns a Server with two signing keys and the default service
@@ -246,6 +249,11 @@ const maxBody = 1 << 20
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if obs := s.observer.Load(); obs != nil {
+		rec := s.observeStart(w, r) // observe.go
+		defer rec.finish(*obs)
+		w = rec
+	}
 	s.mu.Lock()
 	s.requests[r.URL.Path]++
 	s.mu.Unlock()

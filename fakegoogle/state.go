@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // stateVersion is bumped when the state format changes. Version 2 added
@@ -92,21 +93,53 @@ type stateRefresher struct {
 // accounts with their keys, users, OAuth clients and refresh tokens. The
 // result contains private keys; store it like a secret (of a fake).
 func (s *Server) MarshalState() ([]byte, error) {
-	s.mu.Lock()
-	signing := slices.Clone(s.signing)
-	var st state
-	st.Version = stateVersion
-	type saSnap struct {
-		info ServiceAccount
-		keys []*rsaKey
-		iam  stateSA // only the IAM fields
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, err
 	}
-	var sas []saSnap
+	st, err := snap.encode()
+	if err != nil {
+		return nil, err
+	}
+	st.sortLists()
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// stateSnapshot is what MarshalState copies under the lock. RSA keys are
+// encoded after the lock is released: they may still be generating.
+type stateSnapshot struct {
+	st      state // all but the RSA keys
+	signing []*rsaKey
+	sas     []saSnapshot
+	fed     *stateFederation // all but IdPKeys
+	idpKeys []*rsaKey
+	system  map[string][]*rsaKey
+}
+
+type saSnapshot struct {
+	sa   stateSA // all but Keys
+	keys []*rsaKey
+}
+
+// snapshot copies the registry under the lock.
+func (s *Server) snapshot() (*stateSnapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := &stateSnapshot{
+		signing: slices.Clone(s.signing), idpKeys: slices.Clone(s.fed.idpKeys), system: maps.Clone(s.system),
+	}
+	st := &snap.st
+	st.Version = stateVersion
 	for _, sa := range s.sas {
-		sas = append(sas, saSnap{sa.info, slices.Clone(sa.keys), stateSA{
-			TokenCreators: tokenCreatorsOf(sa), LifetimeExtension: sa.lifetimeExtension,
-			DWDScopes: slices.Clone(sa.dwdScopes), WorkloadIdentityUsers: workloadIdentityUsersOf(sa),
-		}})
+		snap.sas = append(snap.sas, saSnapshot{stateSA{
+			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID, Disabled: sa.info.Disabled,
+			TokenCreators: tokenCreatorsOf(sa), LifetimeExtension: sa.lifetimeExtension, DWDScopes: slices.Clone(sa.dwdScopes),
+			WorkloadIdentityUsers: workloadIdentityUsersOf(sa),
+		}, slices.Clone(sa.keys)})
 	}
 	for _, u := range s.users {
 		st.Users = append(st.Users, *u)
@@ -117,81 +150,79 @@ func (s *Server) MarshalState() ([]byte, error) {
 	for tok, g := range s.refresh {
 		st.RefreshTokens = append(st.RefreshTokens, stateRefresher{tok, g.clientID, g.userEmail, slices.Clone(g.scopes)})
 	}
-	fed := &stateFederation{
+	for _, p := range s.projects {
+		st.Projects = append(st.Projects, *p)
+	}
+	snap.fed = &stateFederation{
 		Providers: s.fed.providerList(), AWSAccessKeyID: s.fed.aws.KeyID, AWSSecretAccessKey: s.fed.aws.Secret,
 	}
 	for tok, g := range s.fed.wfRefresh {
 		c := *g
 		c.Scopes = slices.Clone(g.Scopes)
-		fed.WorkforceRefreshTokens = append(fed.WorkforceRefreshTokens, stateWorkforce{tok, c})
+		snap.fed.WorkforceRefreshTokens = append(snap.fed.WorkforceRefreshTokens, stateWorkforce{tok, c})
 	}
-	idpKeys := slices.Clone(s.fed.idpKeys)
-	for _, p := range s.projects {
-		st.Projects = append(st.Projects, *p)
-	}
-	system := maps.Clone(s.system)
 	for _, k := range s.iapKeys {
 		der, err := x509.MarshalPKCS8PrivateKey(k.priv)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, fmt.Errorf("fakegoogle: marshal state: IAP key: %w", err)
 		}
 		st.IAPKeys = append(st.IAPKeys, stateKey{k.kid, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
 	}
-	s.mu.Unlock()
+	return snap, nil
+}
 
-	// Keys are encoded outside the lock: they may still be generating.
-	encode := func(keys []*rsaKey) ([]stateKey, error) {
-		var out []stateKey
-		for _, k := range keys {
-			p, err := k.privatePEM()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, stateKey{k.kid, p})
-		}
-		return out, nil
-	}
+// encode fills in the snapshot's RSA keys, waiting for any still
+// generating.
+func (snap *stateSnapshot) encode() (*state, error) {
+	st := &snap.st
 	var err error
-	if st.SigningKeys, err = encode(signing); err != nil {
+	if st.SigningKeys, err = encodeKeys(snap.signing); err != nil {
 		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
 	}
-	if fed.IdPKeys, err = encode(idpKeys); err != nil {
+	if snap.fed.IdPKeys, err = encodeKeys(snap.idpKeys); err != nil {
 		return nil, fmt.Errorf("fakegoogle: marshal state: identity provider: %w", err)
 	}
-	sort.Slice(fed.WorkforceRefreshTokens, func(i, j int) bool {
-		return fed.WorkforceRefreshTokens[i].Token < fed.WorkforceRefreshTokens[j].Token
-	})
-	st.Federation = fed
+	st.Federation = snap.fed
 	st.SystemKeys = map[string][]stateKey{}
-	for email, keys := range system {
-		if st.SystemKeys[email], err = encode(keys); err != nil {
+	for email, keys := range snap.system {
+		if st.SystemKeys[email], err = encodeKeys(keys); err != nil {
 			return nil, fmt.Errorf("fakegoogle: marshal state: %s: %w", email, err)
 		}
 	}
-	for _, sa := range sas {
-		keys, err := encode(sa.keys)
-		if err != nil {
-			return nil, fmt.Errorf("fakegoogle: marshal state: service account %q: %w", sa.info.Email, err)
+	for _, sa := range snap.sas {
+		if sa.sa.Keys, err = encodeKeys(sa.keys); err != nil {
+			return nil, fmt.Errorf("fakegoogle: marshal state: service account %q: %w", sa.sa.Email, err)
 		}
-		st.ServiceAccounts = append(st.ServiceAccounts, stateSA{
-			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID,
-			Disabled: sa.info.Disabled, Keys: keys,
-			TokenCreators: sa.iam.TokenCreators, LifetimeExtension: sa.iam.LifetimeExtension, DWDScopes: sa.iam.DWDScopes,
-			WorkloadIdentityUsers: sa.iam.WorkloadIdentityUsers,
-		})
+		st.ServiceAccounts = append(st.ServiceAccounts, sa.sa)
 	}
-	// Sorted so the same registry always gives the same file.
+	return st, nil
+}
+
+func encodeKeys(keys []*rsaKey) ([]stateKey, error) {
+	var out []stateKey
+	for _, k := range keys {
+		p, err := k.privatePEM()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stateKey{k.kid, p})
+	}
+	return out, nil
+}
+
+// sortLists sorts every list, so that the same registry always gives the
+// same file.
+func (st *state) sortLists() {
 	sort.Slice(st.ServiceAccounts, func(i, j int) bool { return st.ServiceAccounts[i].Email < st.ServiceAccounts[j].Email })
 	sort.Slice(st.Users, func(i, j int) bool { return st.Users[i].Email < st.Users[j].Email })
 	sort.Slice(st.OAuthClients, func(i, j int) bool { return st.OAuthClients[i].ClientID < st.OAuthClients[j].ClientID })
 	sort.Slice(st.RefreshTokens, func(i, j int) bool { return st.RefreshTokens[i].Token < st.RefreshTokens[j].Token })
 	sort.Slice(st.Projects, func(i, j int) bool { return st.Projects[i].ID < st.Projects[j].ID })
-	out, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("fakegoogle: marshal state: %w", err)
+	if fed := st.Federation; fed != nil {
+		sort.Slice(fed.WorkforceRefreshTokens, func(i, j int) bool {
+			return fed.WorkforceRefreshTokens[i].Token < fed.WorkforceRefreshTokens[j].Token
+		})
 	}
-	return append(out, '\n'), nil
 }
 
 // LoadState replaces the fake's identities and IAM model with those from
@@ -208,33 +239,70 @@ func (s *Server) LoadState(data []byte) error {
 	if st.Version < 1 || st.Version > stateVersion {
 		return fmt.Errorf("fakegoogle: load state: version %d, want 1 to %d", st.Version, stateVersion)
 	}
-	decode := func(what string, keys []stateKey) ([]*rsaKey, error) {
-		if len(keys) == 0 {
-			return nil, fmt.Errorf("fakegoogle: load state: %s has no keys", what)
-		}
-		var out []*rsaKey
-		for _, k := range keys {
-			if len(k.KeyID) == 0 {
-				return nil, fmt.Errorf("fakegoogle: load state: %s: key without key_id", what)
-			}
-			priv, err := parsePrivatePEM(k.PrivateKey)
-			if err != nil {
-				return nil, fmt.Errorf("fakegoogle: load state: %s key %s: %w", what, k.KeyID, err)
-			}
-			out = append(out, existingKey(k.KeyID, priv))
-		}
-		return out, nil
-	}
-	signing, err := decode("signing keys", st.SigningKeys)
-	if err != nil {
+	l := &loaded{bits: s.bits, now: s.now}
+	var err error
+	if l.signing, err = decodeKeys("signing keys", st.SigningKeys); err != nil {
 		return err
 	}
-	sas := map[string]*serviceAccount{}
+	for _, step := range []func(*state) error{
+		l.addServiceAccounts, l.addIdentities, l.addFederation, l.addProjects, l.addOtherKeys,
+	} {
+		if err := step(&st); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signing, s.sas, s.users, s.clients, s.refresh = l.signing, l.sas, l.users, l.clients, l.refresh
+	s.fed, s.projects, s.system, s.iapKeys = l.fed, l.projects, l.system, l.iapKeys
+	return nil
+}
+
+// loaded is what LoadState builds from a file before it replaces the
+// Server's registry; bits is the size of keys made for what older files
+// lack.
+type loaded struct {
+	bits     int
+	now      func() time.Time
+	signing  []*rsaKey
+	sas      map[string]*serviceAccount
+	users    map[string]*User
+	clients  map[string]string
+	refresh  map[string]*refreshGrant
+	fed      *federation
+	projects map[string]*Project
+	system   map[string][]*rsaKey
+	iapKeys  []*ecKey
+}
+
+// decodeKeys decodes a state file's RSA keys; what names them in errors.
+func decodeKeys(what string, keys []stateKey) ([]*rsaKey, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("fakegoogle: load state: %s has no keys", what)
+	}
+	var out []*rsaKey
+	for _, k := range keys {
+		if len(k.KeyID) == 0 {
+			return nil, fmt.Errorf("fakegoogle: load state: %s: key without key_id", what)
+		}
+		priv, err := parsePrivatePEM(k.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("fakegoogle: load state: %s key %s: %w", what, k.KeyID, err)
+		}
+		out = append(out, existingKey(k.KeyID, priv))
+	}
+	return out, nil
+}
+
+// addServiceAccounts loads the service accounts with their keys and IAM
+// fields; a version 1 file gets DefaultTargetServiceAccount as New makes it.
+func (l *loaded) addServiceAccounts(st *state) error {
+	l.sas = map[string]*serviceAccount{}
 	for _, v := range st.ServiceAccounts {
 		if !strings.Contains(v.Email, "@") || v.UniqueID == "" {
 			return fmt.Errorf("fakegoogle: load state: bad service account %q", v.Email)
 		}
-		keys, err := decode(fmt.Sprintf("service account %q", v.Email), v.Keys)
+		keys, err := decodeKeys(fmt.Sprintf("service account %q", v.Email), v.Keys)
 		if err != nil {
 			return err
 		}
@@ -244,31 +312,17 @@ func (s *Server) LoadState(data []byte) error {
 			lifetimeExtension: v.LifetimeExtension,
 			dwdScopes:         slices.Clone(v.DWDScopes),
 		}
-		for _, m := range v.TokenCreators {
-			if checkFederatedMember(m) == nil {
-				if sa.tokenCreators == nil {
-					sa.tokenCreators = map[string]bool{}
-				}
-				sa.tokenCreators[m] = true
-				continue
-			}
-			email, err := normalizeMember(m)
-			if err != nil {
-				return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
-			}
-			if sa.tokenCreators == nil {
-				sa.tokenCreators = map[string]bool{}
-			}
-			sa.tokenCreators[email] = true
+		if err := loadTokenCreators(sa, v.TokenCreators); err != nil {
+			return err
 		}
 		if err := loadWorkloadIdentityUsers(sa, v.WorkloadIdentityUsers); err != nil {
 			return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
 		}
-		sas[v.Email] = sa
+		l.sas[v.Email] = sa
 	}
-	if _, ok := sas[DefaultTargetServiceAccount]; !ok && st.Version == 1 {
-		key := generateKey(s.bits)
-		sas[DefaultTargetServiceAccount] = &serviceAccount{
+	if _, ok := l.sas[DefaultTargetServiceAccount]; !ok && st.Version == 1 {
+		key := generateKey(l.bits)
+		l.sas[DefaultTargetServiceAccount] = &serviceAccount{
 			info: ServiceAccount{
 				Email: DefaultTargetServiceAccount, UniqueID: newNumericID(),
 				ProjectID: projectOf(DefaultTargetServiceAccount), KeyID: key.kid,
@@ -277,37 +331,68 @@ func (s *Server) LoadState(data []byte) error {
 			tokenCreators: map[string]bool{DefaultServiceAccount: true, DefaultUser: true},
 		}
 	}
-	users := map[string]*User{}
+	return nil
+}
+
+// loadTokenCreators sets sa's Token Creators: federated principals as
+// they are, others as normalized emails.
+func loadTokenCreators(sa *serviceAccount, members []string) error {
+	for _, m := range members {
+		if sa.tokenCreators == nil {
+			sa.tokenCreators = map[string]bool{}
+		}
+		if checkFederatedMember(m) == nil {
+			sa.tokenCreators[m] = true
+			continue
+		}
+		email, err := normalizeMember(m)
+		if err != nil {
+			return fmt.Errorf("fakegoogle: load state: service account %q: %w", sa.info.Email, err)
+		}
+		sa.tokenCreators[email] = true
+	}
+	return nil
+}
+
+// addIdentities loads users, OAuth clients and the refresh tokens between
+// them.
+func (l *loaded) addIdentities(st *state) error {
+	l.users = map[string]*User{}
 	for _, u := range st.Users {
 		if u.Email == "" || u.Subject == "" {
 			return errors.New("fakegoogle: load state: user without email or subject")
 		}
-		users[u.Email] = &u
+		l.users[u.Email] = &u
 	}
-	clients := map[string]string{}
+	l.clients = map[string]string{}
 	for _, c := range st.OAuthClients {
-		clients[c.ClientID] = c.ClientSecret
+		l.clients[c.ClientID] = c.ClientSecret
 	}
-	refresh := map[string]*refreshGrant{}
+	l.refresh = map[string]*refreshGrant{}
 	for _, t := range st.RefreshTokens {
-		if _, ok := clients[t.ClientID]; !ok {
+		if _, ok := l.clients[t.ClientID]; !ok {
 			return fmt.Errorf("fakegoogle: load state: refresh token for unknown client %q", t.ClientID)
 		}
-		if _, ok := users[t.UserEmail]; !ok {
+		if _, ok := l.users[t.UserEmail]; !ok {
 			return fmt.Errorf("fakegoogle: load state: refresh token for unknown user %q", t.UserEmail)
 		}
-		refresh[t.Token] = &refreshGrant{clientID: t.ClientID, userEmail: t.UserEmail, scopes: t.Scopes}
+		l.refresh[t.Token] = &refreshGrant{clientID: t.ClientID, userEmail: t.UserEmail, scopes: t.Scopes}
 	}
-	fed, err := s.loadFederation(st.Federation, decode)
-	if err != nil {
+	return nil
+}
+
+// addFederation loads identity pools, the fake AWS key and the workforce
+// refresh tokens; a file older than federation gets what New adds.
+func (l *loaded) addFederation(st *state) error {
+	var err error
+	if l.fed, err = loadFederation(st.Federation, l.bits); err != nil {
 		return err
 	}
 	if st.Federation == nil {
-		// Older files: add what New would have added.
-		if _, ok := clients[DefaultWorkforceClientID]; !ok {
-			clients[DefaultWorkforceClientID] = DefaultWorkforceClientSecret
+		if _, ok := l.clients[DefaultWorkforceClientID]; !ok {
+			l.clients[DefaultWorkforceClientID] = DefaultWorkforceClientSecret
 		}
-		if sa, ok := sas[DefaultTargetServiceAccount]; ok {
+		if sa, ok := l.sas[DefaultTargetServiceAccount]; ok {
 			if sa.tokenCreators == nil {
 				sa.tokenCreators = map[string]bool{}
 			}
@@ -315,46 +400,48 @@ func (s *Server) LoadState(data []byte) error {
 			sa.tokenCreators[DefaultWorkforcePoolMember] = true
 		}
 	}
-	for tok, g := range fed.wfRefresh {
-		if _, ok := clients[g.ClientID]; !ok {
+	for tok, g := range l.fed.wfRefresh {
+		if _, ok := l.clients[g.ClientID]; !ok {
 			return fmt.Errorf("fakegoogle: load state: workforce refresh token for unknown client %q", g.ClientID)
 		}
-		if _, ok := fed.providers[g.Provider]; !ok {
+		if _, ok := l.fed.providers[g.Provider]; !ok {
 			return fmt.Errorf("fakegoogle: load state: workforce refresh token %.8s… for unknown provider %q", tok, g.Provider)
 		}
 	}
+	return nil
+}
 
-	projects, err := s.loadProjects(st.Projects)
-	if err != nil {
-		return err
-	}
-	system := map[string][]*rsaKey{}
+// addProjects loads Resource Manager's projects.
+func (l *loaded) addProjects(st *state) error {
+	var err error
+	l.projects, err = loadProjects(st.Projects, l.now)
+	return err
+}
+
+// addOtherKeys loads the keys of Google-owned accounts and IAP's, or makes
+// new ones for a file without them.
+func (l *loaded) addOtherKeys(st *state) error {
+	l.system = map[string][]*rsaKey{}
 	for email, keys := range st.SystemKeys {
-		if system[email], err = decode(email, keys); err != nil {
+		var err error
+		if l.system[email], err = decodeKeys(email, keys); err != nil {
 			return err
 		}
 	}
-	iapKeys, err := loadIAPKeys(st.IAPKeys)
-	if err != nil {
-		return err
+	if l.system[SecureTokenServiceAccount] == nil {
+		l.system[SecureTokenServiceAccount] = []*rsaKey{generateKey(l.bits), generateKey(l.bits)}
 	}
-	if system[SecureTokenServiceAccount] == nil {
-		system[SecureTokenServiceAccount] = []*rsaKey{generateKey(s.bits), generateKey(s.bits)}
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.signing, s.sas, s.users, s.clients, s.refresh = signing, sas, users, clients, refresh
-	s.fed, s.projects, s.system, s.iapKeys = fed, projects, system, iapKeys
-	return nil
+	var err error
+	l.iapKeys, err = loadIAPKeys(st.IAPKeys)
+	return err
 }
 
 // loadProjects checks a state file's projects; a file without any gets
 // the default project, as New makes.
-func (s *Server) loadProjects(list []Project) (map[string]*Project, error) {
+func loadProjects(list []Project, now func() time.Time) (map[string]*Project, error) {
 	out := map[string]*Project{}
 	if len(list) == 0 {
-		out[DefaultProjectID] = defaultProject(s.now())
+		out[DefaultProjectID] = defaultProject(now())
 		return out, nil
 	}
 	for _, p := range list {
@@ -369,8 +456,8 @@ func (s *Server) loadProjects(list []Project) (map[string]*Project, error) {
 
 // loadFederation rebuilds the federation state from a file's, or the
 // defaults New makes (with fresh keys) when the file predates it.
-func (s *Server) loadFederation(sf *stateFederation, decode func(string, []stateKey) ([]*rsaKey, error)) (*federation, error) {
-	fed := newFederation(s.bits)
+func loadFederation(sf *stateFederation, bits int) (*federation, error) {
+	fed := newFederation(bits)
 	if sf == nil {
 		for _, p := range defaultProviders() {
 			p := p
@@ -385,7 +472,7 @@ func (s *Server) loadFederation(sf *stateFederation, decode func(string, []state
 		}
 		fed.providers[p.Name()] = &p
 	}
-	keys, err := decode("identity provider", sf.IdPKeys)
+	keys, err := decodeKeys("identity provider", sf.IdPKeys)
 	if err != nil {
 		return nil, err
 	}

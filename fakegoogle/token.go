@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -115,104 +116,132 @@ func (c *assertionClaims) audiences() []string {
 	return many
 }
 
+// refusal is an OAuth error answer of the token endpoint: the steps of a
+// grant return one as their error, and the grant writes it (writeRefusal).
+type refusal struct {
+	status     int
+	code, desc string
+}
+
+func (e *refusal) Error() string { return e.code + ": " + e.desc }
+
+// oauthRefusal is a 400 refusal, the status of most.
+func oauthRefusal(code, desc string) error { return &refusal{http.StatusBadRequest, code, desc} }
+
+// writeRefusal writes err: a *refusal as its OAuth error, anything else as
+// an internal failure.
+func (s *Server) writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	var ref *refusal
+	if errors.As(err, &ref) {
+		s.writeOAuthError(w, r, ref.status, ref.code, ref.desc)
+		return
+	}
+	s.internalError(w, r, err)
+}
+
 // jwtBearerGrant implements the service-account grant (protocol.md §1.2,
 // §1.3): it checks the assertion in the order Google appears to, and
 // returns an access token, or an ID token when target_audience is set.
 func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
-	bad := func(code, desc string) { s.writeOAuthError(w, r, http.StatusBadRequest, code, desc) }
+	now := s.now()
+	c, info, err := s.checkAssertion(r, now)
+	var resp tokenResponse
+	if err == nil {
+		resp, err = s.answerAssertion(c, info, now)
+	}
+	if err != nil {
+		s.writeRefusal(w, r, err)
+		return
+	}
+	s.writeToken(w, resp)
+}
+
+// checkAssertion parses the assertion and checks its signer, signature,
+// audience and time window; it returns the claims and the signer.
+func (s *Server) checkAssertion(r *http.Request, now time.Time) (*assertionClaims, ServiceAccount, error) {
+	jwt, c, err := s.parseAssertion(r)
+	if err != nil {
+		return nil, ServiceAccount{}, err
+	}
+	info, keys, ok := s.accountKeys(c.Iss)
+	switch {
+	case !ok:
+		return nil, info, oauthRefusal("invalid_grant", descAccountMissing)
+	case !jwt.verifyWith(keys):
+		return nil, info, oauthRefusal("invalid_grant", descBadSignature)
+	case info.Disabled:
+		return nil, info, oauthRefusal("invalid_grant", descRobotDisabled)
+	case !s.acceptedAudience(r, c.audiences()):
+		// Google's text for a wrong aud was not observed; invalid_grant is
+		// what every other assertion problem gets.
+		return nil, info, oauthRefusal("invalid_grant", fmt.Sprintf("Assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
+	case !assertionTimely(c.Iat, c.Exp, now):
+		return nil, info, oauthRefusal("invalid_grant", descTimeframe)
+	}
+	return c, info, nil
+}
+
+// accountKeys returns the service account email and its keys, which sign
+// its assertions and self-signed JWTs.
+func (s *Server) accountKeys(email string) (ServiceAccount, []*rsaKey, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, ok := s.sas[email]
+	if !ok {
+		return ServiceAccount{}, nil, false
+	}
+	return sa.info, slices.Clone(sa.keys), true
+}
+
+// parseAssertion reads the assertion parameter. Outside googleapis.com
+// there is no token endpoint for it.
+func (s *Server) parseAssertion(r *http.Request) (*parsedJWT, *assertionClaims, error) {
 	assertion := r.PostForm.Get("assertion")
 	if assertion == "" {
-		bad("invalid_request", "Missing required parameter: assertion")
-		return
+		return nil, nil, oauthRefusal("invalid_request", "Missing required parameter: assertion")
 	}
 	jwt, err := parseJWT(assertion)
 	if err != nil {
 		// Google's text for a malformed assertion was not observed.
-		bad("invalid_grant", "Malformed assertion: "+err.Error())
-		return
+		return nil, nil, oauthRefusal("invalid_grant", "Malformed assertion: "+err.Error())
 	}
 	var c assertionClaims
 	if err := json.Unmarshal(jwt.payload, &c); err != nil {
-		bad("invalid_grant", "Malformed assertion claims: "+err.Error())
-		return
+		return nil, nil, oauthRefusal("invalid_grant", "Malformed assertion claims: "+err.Error())
 	}
 	if !s.defaultUniverse() {
 		s.log.Debug("fakegoogle: service-account assertion refused outside googleapis.com", "universe", s.universe, "iss", c.Iss)
-		bad("invalid_grant", descNoTokenEndpoint) // universe.go
-		return
+		return nil, nil, oauthRefusal("invalid_grant", descNoTokenEndpoint) // universe.go
 	}
-	s.mu.Lock()
-	sa, ok := s.sas[c.Iss]
-	var info ServiceAccount
-	var keys []*rsaKey
-	if ok {
-		info, keys = sa.info, slices.Clone(sa.keys)
-	}
-	s.mu.Unlock()
-	if !ok {
-		bad("invalid_grant", descAccountMissing)
-		return
-	}
-	if !jwt.verifyWith(keys) {
-		bad("invalid_grant", descBadSignature)
-		return
-	}
-	if info.Disabled {
-		bad("invalid_grant", descRobotDisabled)
-		return
-	}
-	if !s.acceptedAudience(r, c.audiences()) {
-		// Google's text for a wrong aud was not observed; invalid_grant is
-		// what every other assertion problem gets.
-		bad("invalid_grant", fmt.Sprintf("Assertion aud %s is not a token endpoint URL of Google or of this fake (%s/token)", c.Aud, s.baseFor(r)))
-		return
-	}
-	now := s.now()
-	if !assertionTimely(c.Iat, c.Exp, now) {
-		bad("invalid_grant", descTimeframe)
-		return
-	}
+	return jwt, &c, nil
+}
+
+// answerAssertion mints what a checked assertion asks for: an ID token
+// alone when it has target_audience, even with a scope too (Node sends
+// both), else an access token, for a delegated user when sub names one.
+func (s *Server) answerAssertion(c *assertionClaims, info ServiceAccount, now time.Time) (tokenResponse, error) {
 	scopes := expandScopes(c.Scope)
-	var dwdUser *User
-	if c.Sub != "" && c.Sub != c.Iss {
-		// Domain-wide delegation (protocol.md §1.2 item 7). Accounts off
-		// the allow-list, scopes outside it, and ID tokens (DWD is an
-		// OAuth feature; Google mints no ID token for a subject) all get
-		// the same observed refusal.
-		if c.TargetAudience != "" || !s.dwdAllowed(info.Email, scopes) {
-			s.log.Debug("fakegoogle: domain-wide delegation refused", "service_account", info.Email, "scopes", scopes, "id_token", c.TargetAudience != "")
-			s.writeOAuthError(w, r, http.StatusUnauthorized, "unauthorized_client", descDWD)
-			return
-		}
-		u, ok := s.findUser(c.Sub)
-		if !ok {
-			bad("invalid_grant", descDWDUnknownUser)
-			return
-		}
-		dwdUser = &u
+	dwdUser, err := s.delegatedUser(c, info, scopes)
+	if err != nil {
+		return tokenResponse{}, err
 	}
 	if c.TargetAudience != "" {
-		// An ID token alone, even when scope is also present (Node sends
-		// both).
 		iat := now.Unix()
 		idt, err := signJWT(s.signingKey(), idTokenClaims{
 			Aud: c.TargetAudience, Azp: info.Email, Email: info.Email, EmailVerified: true,
 			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Sub: info.UniqueID,
 		})
 		if err != nil {
-			s.internalError(w, r, err)
-			return
+			return tokenResponse{}, err
 		}
 		s.log.Debug("fakegoogle: issued ID token", "service_account", info.Email, "audience", c.TargetAudience)
-		s.writeToken(w, tokenResponse{IDToken: idt})
-		return
+		return tokenResponse{IDToken: idt}, nil
 	}
 	if len(scopes) == 0 || len(s.unknownScopes(c.Scope)) > 0 {
 		// [obs] the same text for no scope and for a scope Google does
 		// not know.
 		s.log.Debug("fakegoogle: refused scopes", "service_account", info.Email, "unknown", s.unknownScopes(c.Scope))
-		bad("invalid_scope", descNoScope)
-		return
+		return tokenResponse{}, oauthRefusal("invalid_scope", descNoScope)
 	}
 	tok := "ya29.c." + randomToken(96)
 	g := &accessGrant{
@@ -225,7 +254,27 @@ func (s *Server) jwtBearerGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	s.storeAccess(tok, g)
 	s.log.Debug("fakegoogle: issued access token", "service_account", info.Email, "subject", g.email, "scopes", scopes)
-	s.writeToken(w, tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), TokenType: "Bearer"})
+	return tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), TokenType: "Bearer"}, nil
+}
+
+// delegatedUser is the user an assertion's sub names for domain-wide
+// delegation (protocol.md §1.2 item 7), or nil without one. Accounts off
+// the allow-list, scopes outside it, and ID tokens (DWD is an OAuth
+// feature; Google mints no ID token for a subject) all get the same
+// observed refusal.
+func (s *Server) delegatedUser(c *assertionClaims, info ServiceAccount, scopes []string) (*User, error) {
+	if c.Sub == "" || c.Sub == c.Iss {
+		return nil, nil
+	}
+	if c.TargetAudience != "" || !s.dwdAllowed(info.Email, scopes) {
+		s.log.Debug("fakegoogle: domain-wide delegation refused", "service_account", info.Email, "scopes", scopes, "id_token", c.TargetAudience != "")
+		return nil, &refusal{http.StatusUnauthorized, "unauthorized_client", descDWD}
+	}
+	u, ok := s.findUser(c.Sub)
+	if !ok {
+		return nil, oauthRefusal("invalid_grant", descDWDUnknownUser)
+	}
+	return &u, nil
 }
 
 // expiresIn is what Google reports: one second less than the lifetime.
@@ -312,81 +361,132 @@ func clientCredentials(r *http.Request) (id, secret string, err error) {
 
 // refreshGrant implements grant_type=refresh_token (protocol.md §1.4).
 func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
-	clientID, secret, err := clientCredentials(r)
-	if err != nil {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", err.Error())
-		return
-	}
-	if clientID == "" {
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "Could not determine client ID from request.")
-		return
-	}
-	rt := r.PostForm.Get("refresh_token")
 	now := s.now()
+	req, err := s.checkRefresh(r)
+	var resp tokenResponse
+	if err == nil {
+		resp, err = s.answerRefresh(req, now)
+	}
+	if err != nil {
+		s.writeRefusal(w, r, err)
+		return
+	}
+	s.log.Debug("fakegoogle: refreshed user token", "user", req.user.Email, "client_id", req.clientID, "scopes", req.scopes)
+	s.writeToken(w, resp)
+}
 
+// refreshRequest is a checked refresh: the client, the refresh token and
+// its grant and user, and the scopes asked for.
+type refreshRequest struct {
+	clientID, token string
+	grant           *refreshGrant
+	user            User
+	scopes          []string
+}
+
+// tokenClient returns the client id and secret of a token request, which
+// must name a client.
+func tokenClient(r *http.Request) (id, secret string, err error) {
+	id, secret, err = clientCredentials(r)
+	if err != nil {
+		return "", "", oauthRefusal("invalid_request", err.Error())
+	}
+	if id == "" {
+		return "", "", oauthRefusal("invalid_request", "Could not determine client ID from request.")
+	}
+	return id, secret, nil
+}
+
+// checkRefresh checks the client, the refresh token and the scope asked
+// for.
+func (s *Server) checkRefresh(r *http.Request) (*refreshRequest, error) {
+	clientID, secret, err := tokenClient(r)
+	if err != nil {
+		return nil, err
+	}
+	req := &refreshRequest{clientID: clientID, token: r.PostForm.Get("refresh_token")}
 	s.mu.Lock()
 	wantSecret, okClient := s.clients[clientID]
-	g, okToken := s.refresh[rt]
-	var user User
+	g, okToken := s.refresh[req.token]
 	if okToken {
 		if u, ok := s.users[g.userEmail]; ok {
-			user = *u
+			req.user = *u
 		}
 	}
 	s.mu.Unlock()
-
-	switch {
-	case !okClient:
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descClientNotFound)
-		return
-	case secret != wantSecret:
-		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", descBadSecret)
-		return
-	case rt == "":
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "Missing required parameter: refresh_token")
-		return
-	case !okToken || g.clientID != clientID || user.Email == "":
-		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_grant", descRefreshRevoked)
-		return
+	if err := clientRefusal(okClient, secret, wantSecret); err != nil {
+		return nil, err
 	}
-
+	switch {
+	case req.token == "":
+		return nil, oauthRefusal("invalid_request", "Missing required parameter: refresh_token")
+	case !okToken || g.clientID != clientID || req.user.Email == "":
+		return nil, oauthRefusal("invalid_grant", descRefreshRevoked)
+	}
+	req.grant, req.scopes = g, g.scopes
 	// A narrower scope may be asked for (RFC 6749 §6); the token then
 	// carries only that.
-	scopes := g.scopes
-	if req := r.PostForm.Get("scope"); req != "" {
-		scopes = expandScopes(req)
-		for _, sc := range scopes {
+	if asked := r.PostForm.Get("scope"); asked != "" {
+		req.scopes = expandScopes(asked)
+		for _, sc := range req.scopes {
 			if !slices.Contains(g.scopes, sc) {
 				// [?] Google's description; the code is RFC 6749 §6's.
-				s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope",
-					fmt.Sprintf("The scope %s was not granted to this refresh token.", sc))
-				return
+				return nil, oauthRefusal("invalid_scope", fmt.Sprintf("The scope %s was not granted to this refresh token.", sc))
 			}
 		}
 	}
+	return req, nil
+}
 
+// answerRefresh mints the access token, and an ID token when the grant
+// has openid.
+func (s *Server) answerRefresh(req *refreshRequest, now time.Time) (tokenResponse, error) {
 	tok := "ya29.a0" + randomToken(96)
 	s.storeAccess(tok, &accessGrant{
-		clientID: clientID, subject: user.Subject, email: user.Email,
-		scopes: scopes, expiry: now.Add(time.Duration(s.expiresIn()) * time.Second), offline: true, refresh: rt,
+		clientID: req.clientID, subject: req.user.Subject, email: req.user.Email,
+		scopes: req.scopes, expiry: now.Add(time.Duration(s.expiresIn()) * time.Second), offline: true, refresh: req.token,
 	})
-	resp := tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), Scope: strings.Join(scopes, " "), TokenType: "Bearer"}
-	if slices.Contains(g.scopes, scopeOpenID) {
-		iat := now.Unix()
-		c := idTokenClaims{
-			AtHash: atHash(tok), Aud: clientID, Azp: clientID,
-			Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Sub: user.Subject,
-		}
-		if slices.Contains(g.scopes, scopeEmail) {
-			c.Email, c.EmailVerified = user.Email, true
-		}
-		if resp.IDToken, err = signJWT(s.signingKey(), c); err != nil {
-			s.internalError(w, r, err)
-			return
-		}
+	resp := tokenResponse{AccessToken: tok, ExpiresIn: s.expiresIn(), Scope: strings.Join(req.scopes, " "), TokenType: "Bearer"}
+	if !slices.Contains(req.grant.scopes, scopeOpenID) {
+		return resp, nil
 	}
-	s.log.Debug("fakegoogle: refreshed user token", "user", user.Email, "client_id", clientID, "scopes", scopes)
-	s.writeToken(w, resp)
+	var err error
+	resp.IDToken, err = s.userIDToken(tok, req.clientID, "", req.user, req.grant.scopes, now)
+	return resp, err
+}
+
+// userIDToken is the ID token the token endpoint returns beside tok, a
+// user's access token for clientID: with at_hash, the nonce of the
+// authorization request if any, and the email when scopes have it.
+func (s *Server) userIDToken(tok, clientID, nonce string, user User, scopes []string, now time.Time) (string, error) {
+	iat := now.Unix()
+	c := idTokenClaims{
+		AtHash: atHash(tok), Aud: clientID, Azp: clientID,
+		Exp: iat + int64(s.lifetime/time.Second), Iat: iat, Iss: googleIssuer, Nonce: nonce, Sub: user.Subject,
+	}
+	if slices.Contains(scopes, scopeEmail) {
+		c.Email, c.EmailVerified = user.Email, true
+	}
+	return signJWT(s.signingKey(), c)
+}
+
+// hasIdentityScope reports whether scopes make a code or device exchange
+// return an ID token. Google: "only returned if your request included an
+// identity scope, such as openid, profile, or email".
+func hasIdentityScope(scopes []string) bool {
+	return slices.ContainsFunc(scopes, func(sc string) bool { return sc == scopeOpenID || sc == scopeEmail || sc == scopeProfile })
+}
+
+// clientRefusal refuses an unknown client or a wrong secret; nil when
+// both are right.
+func clientRefusal(known bool, secret, want string) error {
+	switch {
+	case !known:
+		return &refusal{http.StatusUnauthorized, "invalid_client", descClientNotFound}
+	case secret != want:
+		return &refusal{http.StatusUnauthorized, "invalid_client", descBadSecret}
+	}
+	return nil
 }
 
 // atHash is the OpenID Connect access-token hash: the left half of the

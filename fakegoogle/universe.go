@@ -66,14 +66,7 @@ func (s *Server) selfSignedGrant(tok string, m apiMethod) (g *accessGrant, why s
 	if err := json.Unmarshal(jwt.payload, &c); err != nil {
 		return nil, "malformed claims"
 	}
-	s.mu.Lock()
-	sa, ok := s.sas[c.Iss]
-	var info ServiceAccount
-	var keys []*rsaKey
-	if ok {
-		info, keys = sa.info, slices.Clone(sa.keys)
-	}
-	s.mu.Unlock()
+	info, keys, ok := s.accountKeys(c.Iss) // token.go
 	switch {
 	case !ok:
 		return nil, "iss is no service account of the fake"

@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// Claims are the claims of a verified ID token.
+// Claims are the claims of a verified ID token. A Verifier returns the
+// same *Claims each time it verifies the same token (see
+// Options.CacheSize), so they are read-only.
 type Claims struct {
 	// Issuer is iss, e.g. "https://accounts.google.com".
 	Issuer string

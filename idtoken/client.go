@@ -49,7 +49,7 @@ func clientOptions(fn string, opts []*ClientOptions) (ClientOptions, error) {
 // errEmptyAudience is the error for what Google's NewClient also refuses.
 func errEmptyAudience(fn string) error {
 	return fmt.Errorf("idtoken: %s: the audience is empty; give the URL of the service to call (for Cloud Run, "+
-		"https://SERVICE-HASH-REGION.a.run.app), or use transport.NewIDTokenClient for one audience per request host", fn)
+		"https://SERVICE-HASH-REGION.a.run.app), or use credentials.DefaultClient with an ID-token TokenRequest for one audience per request host", fn)
 }
 
 // NewClient returns an HTTP client that sends an ID token for audience
@@ -70,7 +70,7 @@ func NewClient(ctx context.Context, audience string, opts ...*ClientOptions) (*h
 	if err != nil {
 		return nil, fmt.Errorf("idtoken: NewClient: %w", err)
 	}
-	return transport.NewClient(ctx, &transport.Options{
+	return transport.NewClient(&transport.Options{
 		TokenProvider: tokens, Kind: gcptoken.IDToken, Audience: audience, Header: o.Header, Base: o.Base,
 	})
 }

@@ -50,7 +50,8 @@ type MiddlewareOptions struct {
 type claimsKey struct{}
 
 // ClaimsFromContext returns the claims Middleware verified for the request
-// whose context ctx is.
+// whose context ctx is. Requests with the same token share one *Claims
+// (the Verifier's cache): read it, never change it.
 func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(claimsKey{}).(*Claims)
 	return c, ok

@@ -5,11 +5,11 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 )
 
-// FromCredentials returns the Source that serves creds: access tokens from
-// creds.AccessTokenSource, ID tokens from creds.IDTokenSource with the
-// request's format and licenses, and, for FormatFull, the email claims
-// (IDTokenOptions.IncludeEmail), which the metadata server's full tokens
-// carry. Its providers are the plain …Source forms: the server caches.
+// FromCredentials returns the Source that serves creds: the plain sources
+// of creds.SourceFor (the server caches) for access tokens of the request's
+// scopes, and for ID tokens with the request's format and licenses and, for
+// FormatFull, the email claims (IDTokenOptions.IncludeEmail), which the
+// metadata server's full tokens carry.
 //
 // A Credentials not made by package credentials (or nil) makes New fail,
 // as New asks the Source for the default account's provider.
@@ -20,13 +20,14 @@ func FromCredentials(creds *credentials.Credentials) Source {
 type credentialsSource struct{ creds *credentials.Credentials }
 
 func (s credentialsSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
-	return s.creds.AccessTokenSource(scopes)
+	return s.creds.SourceFor(&credentials.TokenRequest{Scopes: scopes})
 }
 
 func (s credentialsSource) IDTokenProvider(req IDTokenRequest) (gcptoken.TokenProvider, error) {
-	return s.creds.IDTokenSource(req.Audience, &credentials.IDTokenOptions{
-		TokenFormat:  req.Format,
-		Licenses:     req.Licenses,
-		IncludeEmail: req.Format == FormatFull,
-	})
+	return s.creds.SourceFor(&credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: req.Audience,
+		IDTokenOptions: credentials.IDTokenOptions{
+			TokenFormat:  req.Format,
+			Licenses:     req.Licenses,
+			IncludeEmail: req.Format == FormatFull,
+		}})
 }

@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
 	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
@@ -68,7 +69,7 @@ type Source interface {
 
 // DefaultScope is the scope of the default account when Options.Scopes is
 // empty.
-const DefaultScope = "https://www.googleapis.com/auth/cloud-platform"
+const DefaultScope = credentials.DefaultScope
 
 // Options configures a Server.
 type Options struct {
@@ -453,25 +454,11 @@ func serveHandler(ctx context.Context, ln net.Listener, h http.Handler, log *slo
 			return context.WithValue(context.Background(), quitKey{}, (<-chan struct{})(quit))
 		},
 	}
-	var unused httpserve.UnusedConns
-	unused.Track(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("metadataserver: %w", err)
-	case <-ctx.Done():
-	}
-	close(quit)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := unused.Shutdown(sctx, srv)
+	err := httpserve.Serve(ctx, srv, ln, &httpserve.Options{Grace: shutdownTimeout, Stopping: func() { close(quit) }})
 	if err != nil {
-		_ = srv.Close()
-		err = fmt.Errorf("metadataserver: shutdown: %w", err)
+		return fmt.Errorf("metadataserver: %w", err)
 	}
-	<-errc
-	return err
+	return nil
 }
 
 // metadataNames are the names Google's clients address the metadata server
@@ -563,6 +550,9 @@ const (
 	maxQueryLen = 8 << 10
 )
 
+// serve answers one request in the order the real server checks it: the
+// headers every answer carries, browsers kept out, the operational paths,
+// the refusals of proxied and flavourless requests, then the tree.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	h := w.Header()
 	h["Metadata-Flavor"] = hdrFlavor // on every response: Node rejects any without it
@@ -571,78 +561,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	h["X-Frame-Options"] = hdrFrame
 	h["X-Content-Type-Options"] = hdrNoSniff
 
-	if !s.browserGuard(w, r, st) {
+	if !s.browserGuard(w, r, st) || s.serveOps(w, r, st) {
 		return
 	}
 	path := r.URL.Path
-	switch path {
-	case "/healthz":
-		if s.methodOK(w, r, st) {
-			s.write(w, st, http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"), false)
-		}
-		return
-	case "/metrics":
-		if s.methodOK(w, r, st) {
-			st.status = http.StatusOK
-			s.m.reg.Handler().ServeHTTP(w, r)
-		}
-		return
-	}
-
-	var rt *route
 	rest, inV1 := strings.CutPrefix(path, v1)
+	var rt *route
 	if inV1 {
-		rt = s.routes[rest]
-		if rt != nil {
+		if rt = s.routes[rest]; rt != nil {
 			st.endpoint = rt.endpoint
 		}
 	} else if path == "/" || path == prefix {
 		st.endpoint = epRoot
 	}
-
-	if _, ok := r.Header["X-Forwarded-For"]; ok {
-		// The real server refuses proxied requests: a proxy that forwards
-		// to the metadata server is how SSRF steals tokens [emu].
-		s.plain(w, st, http.StatusForbidden, "Request contains X-Forwarded-For header and is forbidden")
+	if !s.admit(w, r, st) || !s.serveDirectories(w, r, st, rt, rest, inV1) {
 		return
 	}
-	if path == "/" {
-		// Go's OnGCE probe sends no Metadata-Flavor and only looks at the
-		// response header; Python's ping wants 200.
-		if s.methodOK(w, r, st) {
-			s.write(w, st, http.StatusOK, ctText, []byte("computeMetadata/\n"), false)
-		}
-		return
-	}
-	if !strings.HasPrefix(path, "/computeMetadata") {
-		s.notFound(w, r, st)
-		return
-	}
-	if v := r.Header["Metadata-Flavor"]; len(v) != 1 || v[0] != "Google" {
-		s.plain(w, st, http.StatusForbidden, `Missing required header "Metadata-Flavor": "Google"`)
-		return
-	}
-	if !s.methodOK(w, r, st) {
-		return
-	}
-	switch {
-	case path == "/computeMetadata" || path == "/computeMetadata/v1":
-		s.redirect(w, r, st, path+"/")
-		return
-	case path == prefix:
-		s.write(w, st, http.StatusOK, ctText, []byte("v1/\n"), true)
-		return
-	case rt == nil:
-		if inV1 && !strings.HasSuffix(rest, "/") && s.routes[rest+"/"] != nil {
-			// A directory without its slash. Node's detection probe asks
-			// for .../instance and follows the redirect [emu].
-			s.redirect(w, r, st, path+"/")
-			return
-		}
-		s.notFound(w, r, st)
-		return
-	}
-
 	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		code := http.StatusBadRequest
@@ -660,6 +594,76 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	default:
 		s.serveStatic(w, r, rt, q, st)
 	}
+}
+
+// serveOps answers /healthz and /metrics, and reports whether it did.
+func (s *Server) serveOps(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	switch r.URL.Path {
+	case "/healthz":
+		if s.methodOK(w, r, st) {
+			s.write(w, st, http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"), false)
+		}
+		return true
+	case "/metrics":
+		if s.methodOK(w, r, st) {
+			st.status = http.StatusOK
+			s.m.reg.Handler().ServeHTTP(w, r)
+		}
+		return true
+	}
+	return false
+}
+
+// admit refuses what the real server refuses before looking at the path
+// (proxied requests, requests without Metadata-Flavor: Google, other
+// methods) and answers the root probe; it reports whether to go on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	path := r.URL.Path
+	if _, ok := r.Header["X-Forwarded-For"]; ok {
+		// The real server refuses proxied requests: a proxy that forwards
+		// to the metadata server is how SSRF steals tokens [emu].
+		s.plain(w, st, http.StatusForbidden, "Request contains X-Forwarded-For header and is forbidden")
+		return false
+	}
+	if path == "/" {
+		// Go's OnGCE probe sends no Metadata-Flavor and only looks at the
+		// response header; Python's ping wants 200.
+		if s.methodOK(w, r, st) {
+			s.write(w, st, http.StatusOK, ctText, []byte("computeMetadata/\n"), false)
+		}
+		return false
+	}
+	if !strings.HasPrefix(path, "/computeMetadata") {
+		s.notFound(w, r, st)
+		return false
+	}
+	if v := r.Header["Metadata-Flavor"]; len(v) != 1 || v[0] != "Google" {
+		s.plain(w, st, http.StatusForbidden, `Missing required header "Metadata-Flavor": "Google"`)
+		return false
+	}
+	return s.methodOK(w, r, st)
+}
+
+// serveDirectories answers the paths above the tree's entries (redirects
+// to the slashed form, the version listing, 404s) and reports whether rt is
+// an entry to serve.
+func (s *Server) serveDirectories(w http.ResponseWriter, r *http.Request, st *reqState, rt *route, rest string, inV1 bool) bool {
+	path := r.URL.Path
+	switch {
+	case path == "/computeMetadata" || path == "/computeMetadata/v1":
+		s.redirect(w, r, st, path+"/")
+	case path == prefix:
+		s.write(w, st, http.StatusOK, ctText, []byte("v1/\n"), true)
+	case rt == nil && inV1 && !strings.HasSuffix(rest, "/") && s.routes[rest+"/"] != nil:
+		// A directory without its slash. Node's detection probe asks
+		// for .../instance and follows the redirect [emu].
+		s.redirect(w, r, st, path+"/")
+	case rt == nil:
+		s.notFound(w, r, st)
+	default:
+		return true
+	}
+	return false
 }
 
 // query is a parsed query string; nil when there is none.

@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,17 +151,11 @@ func RunInstalled(ctx context.Context, o *InstalledOptions) (*Token, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	host := strings.Trim(o.Host, "[]")
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
-	ln, err := net.Listen("tcp", addr)
+	ln, hostPort, err := o.listen()
 	if err != nil {
-		return nil, &ListenError{Addr: addr, Err: unwrapOpError(err)}
+		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	redirectURI := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
+	redirectURI := "http://" + hostPort + "/"
 
 	flowCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -169,59 +164,19 @@ func RunInstalled(ctx context.Context, o *InstalledOptions) (*Token, error) {
 		state:       randomState(),
 		verifier:    oauth2.GenerateVerifier(),
 		redirectURI: redirectURI,
-		host:        net.JoinHostPort(host, strconv.Itoa(port)),
-		success:     o.SuccessPage,
+		host:        hostPort,
+		success:     cmp.Or(o.SuccessPage, defaultSuccessPage),
 		ctx:         flowCtx,
 		done:        make(chan outcome, 1),
 	}
-	if f.success == "" {
-		f.success = defaultSuccessPage
-	}
-	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.Serve(ln)
-	}()
+	stop := serveLoopback(f, ln)
 	defer func() {
 		cancel() // stops an exchange still running in a handler
-		sctx, stop := context.WithTimeout(context.Background(), time.Second)
-		defer stop()
-		if srv.Shutdown(sctx) != nil {
-			srv.Close()
-		}
-		<-served
+		stop()
 	}()
 
-	authURL := o.Config.AuthCodeURL(redirectURI, f.state, f.verifier, o.Params)
-	out := o.Out
-	if out == nil {
-		out = io.Discard
-	}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	switch o.Browser {
-	case OpenBrowser:
-		fmt.Fprintf(out, "Opening a browser to sign in. If none opens, visit this URL:\n\n    %s\n\n", authURL)
-		open := o.Opener
-		if open == nil {
-			open = OpenSystemBrowser
-		}
-		if err := open(flowCtx, authURL); err != nil {
-			fmt.Fprintf(out, "Could not open a browser (%v): open the URL above yourself, on this machine.\n", err)
-		}
-	case PrintURL:
-		fmt.Fprintf(out, "Open this URL in a browser on this machine to sign in:\n\n    %s\n\n", authURL)
-	case Paste:
-		fmt.Fprintf(out, "Open this URL in a browser, on any machine, to sign in:\n\n    %s\n\n"+
-			"After you allow access, the browser goes to %s…, which fails to load unless\n"+
-			"the browser runs on this machine. Copy the whole address from its address bar\n"+
-			"(or just the value of code=) and paste it here, then press Enter:\n", authURL, redirectURI)
-		go f.readPasted(o.In)
-	}
-	fmt.Fprintf(out, "Waiting up to %v for the sign-in to finish…\n", timeout)
+	timeout := cmp.Or(o.Timeout, DefaultTimeout)
+	o.sendUserToBrowser(flowCtx, f, o.Config.AuthCodeURL(redirectURI, f.state, f.verifier, o.Params), timeout)
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -233,6 +188,66 @@ func RunInstalled(ctx context.Context, o *InstalledOptions) (*Token, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sign-in canceled: %w", context.Cause(ctx))
 	}
+}
+
+// listen opens the loopback listener the browser is sent back to, and
+// returns it with the host:port the redirect URI names.
+func (o *InstalledOptions) listen() (net.Listener, string, error) {
+	host := cmp.Or(strings.Trim(o.Host, "[]"), "127.0.0.1")
+	addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", &ListenError{Addr: addr, Err: unwrapOpError(err)}
+	}
+	return ln, net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), nil
+}
+
+// serveLoopback serves the callback on ln until the returned stop is
+// called; stop waits a second for a page still being written.
+func serveLoopback(f *loopback, ln net.Listener) (stop func()) {
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+		<-served
+	}
+}
+
+// sendUserToBrowser opens the authorization URL, or prints it, as
+// o.Browser says; in Paste mode it also starts reading the pasted answer.
+func (o *InstalledOptions) sendUserToBrowser(ctx context.Context, f *loopback, authURL string, timeout time.Duration) {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	switch o.Browser {
+	case OpenBrowser:
+		fmt.Fprintf(out, "Opening a browser to sign in. If none opens, visit this URL:\n\n    %s\n\n", authURL)
+		open := o.Opener
+		if open == nil {
+			open = OpenSystemBrowser
+		}
+		if err := open(ctx, authURL); err != nil {
+			fmt.Fprintf(out, "Could not open a browser (%v): open the URL above yourself, on this machine.\n", err)
+		}
+	case PrintURL:
+		fmt.Fprintf(out, "Open this URL in a browser on this machine to sign in:\n\n    %s\n\n", authURL)
+	case Paste:
+		fmt.Fprintf(out, "Open this URL in a browser, on any machine, to sign in:\n\n    %s\n\n"+
+			"After you allow access, the browser goes to %s…, which fails to load unless\n"+
+			"the browser runs on this machine. Copy the whole address from its address bar\n"+
+			"(or just the value of code=) and paste it here, then press Enter:\n", authURL, f.redirectURI)
+		go f.readPasted(o.In)
+	}
+	fmt.Fprintf(out, "Waiting up to %v for the sign-in to finish…\n", timeout)
 }
 
 // unwrapOpError drops net.OpError's "listen tcp ADDR:" prefix, which the

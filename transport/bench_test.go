@@ -23,7 +23,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	defer srv.Close()
 
 	newBase := func() *http.Transport { return http.DefaultTransport.(*http.Transport).Clone() }
-	tr, err := transport.NewTransport(b.Context(), &transport.Options{
+	tr, err := transport.NewTransport(&transport.Options{
 		TokenProvider: &fakeTokens{},
 		AllowedHosts:  []string{hostOf(b, srv.URL)},
 		Base:          newBase(),
@@ -33,7 +33,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	// Without a network, the Transport's own cost shows: policy check,
 	// cached token, request clone.
-	stubTr, err := transport.NewTransport(b.Context(), &transport.Options{TokenProvider: &fakeTokens{}, Base: noRecord{}})
+	stubTr, err := transport.NewTransport(&transport.Options{TokenProvider: &fakeTokens{}, Base: noRecord{}})
 	if err != nil {
 		b.Fatal(err)
 	}

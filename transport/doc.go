@@ -1,15 +1,20 @@
-// Package transport makes HTTP clients that add Google Cloud bearer tokens:
-// an ID token to call a private Cloud Run service, Cloud Function or other
-// service that checks Google-signed ID tokens, or an access token to call a
-// Google API, for every credential gcptoken supports. idtoken.NewClient
-// (google.golang.org/api/idtoken's name) is built on it; here the audience
-// may also be each request's own origin:
+// Package transport makes HTTP clients that add Google Cloud bearer tokens
+// from a gcptoken.TokenProvider: an ID token to call a private Cloud Run
+// service, Cloud Function or other service that checks Google-signed ID
+// tokens, or an access token to call a Google API. Like golang.org/x/oauth2's
+// Transport it knows only token providers, never credentials, so a
+// RoundTripper links no credential code; credentials.Credentials.NewClient
+// and credentials.DefaultClient make one of credentials, and
+// idtoken.NewClient is built on it:
 //
-//	client, err := transport.NewIDTokenClient(ctx, "", nil) // any Cloud Run service
+//	tokens, err := creds.ProviderFor(&credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: svc})
 //	...
-//	resp, err := client.Get("https://svc-abc-uc.a.run.app/hello")
+//	client, err := transport.NewClient(&transport.Options{TokenProvider: tokens, Kind: gcptoken.IDToken, Audience: svc})
+//	...
+//	resp, err := client.Get(svc + "/hello")
 //
-// Tokens come from one gcptoken.NewCachedProvider per audience, so
+// Tokens come from a gcptoken.NewCachedProvider, one per audience when the
+// audience is each request's origin (Options.ProviderForAudience), so
 // concurrent requests share one token request and tokens are renewed before
 // they expire.
 //
@@ -19,7 +24,7 @@
 // Transport sends it only where it belongs:
 //
 //   - Only to the hosts in Options.AllowedHosts. By default: for an access
-//     token, any host under the credential's universe domain
+//     token, any host under the universe domain
 //     (*.googleapis.com); for an ID token with an explicit audience URL, that
 //     URL's host and port; for an ID token whose audience is each request's
 //     own scheme://host, any host, since each host gets only a token minted
@@ -40,9 +45,10 @@
 //
 // A Transport is configured for one universe (Options.UniverseDomain, else
 // $GOOGLE_CLOUD_UNIVERSE_DOMAIN, else googleapis.com), as Google's clients
-// are, and refuses credentials of another one with Google's error ("the
-// configured universe domain ("googleapis.com") does not match the universe
-// domain found in the credentials (…)"): their tokens mean nothing there.
+// are, whose hosts receive its access tokens; credentials.Credentials.NewClient
+// refuses credentials of another one with Google's error ("the configured
+// universe domain ("googleapis.com") does not match the universe domain
+// found in the credentials (…)"): their tokens mean nothing there.
 //
 // A request that already carries the configured header (Authorization or
 // X-Serverless-Authorization) is passed through untouched: the caller chose

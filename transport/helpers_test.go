@@ -17,6 +17,7 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/transport"
 )
 
 // startFake serves a fresh fakegoogle for one test. 1024-bit keys keep key
@@ -46,6 +47,17 @@ func saCreds(t testing.TB, fake *fakegoogle.Server, env map[string]string) *cred
 		t.Fatal(err)
 	}
 	return creds
+}
+
+// credsClient is the client credentials.Credentials.NewClient makes of creds
+// for the token opts' Kind and Audience describe.
+func credsClient(t testing.TB, creds *credentials.Credentials, opts transport.Options) *http.Client {
+	t.Helper()
+	c, err := creds.NewClient(&credentials.TokenRequest{Kind: opts.Kind, Audience: opts.Audience}, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // fakeTokens is a TokenProvider that counts calls and can be slowed or made

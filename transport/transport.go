@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,7 @@ import (
 	"slices"
 
 	"github.com/gcptoken/gcptoken"
-	"github.com/gcptoken/gcptoken/credentials"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
 // Transport is an http.RoundTripper that adds a Google bearer token to each
@@ -27,10 +28,9 @@ type Transport struct {
 	audiences *audienceCache         // audience = each request's origin
 }
 
-// NewTransport validates opts, loads credentials if none are given and
-// returns a Transport. It fetches no token: the first request does. opts may
-// be nil.
-func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
+// NewTransport validates opts and returns a Transport. It fetches no token:
+// the first request does.
+func NewTransport(opts *Options) (*Transport, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -40,92 +40,56 @@ func NewTransport(ctx context.Context, opts *Options) (*Transport, error) {
 	}
 	t := &Transport{
 		base:   o.Base,
-		kind:   o.Kind,
+		kind:   cmp.Or(o.Kind, gcptoken.AccessToken),
 		what:   "an access token",
 		header: canonicalHeader(o.Header),
 		policy: policy{allowHTTP: o.AllowHTTP},
 	}
-	if t.kind == "" {
-		t.kind = gcptoken.AccessToken
-	}
-	if t.kind == gcptoken.IDToken {
-		t.what = "an ID token"
-	}
 	if t.base == nil {
 		t.base = defaultBase()
 	}
-
-	creds := o.Credentials
-	if creds == nil && o.TokenProvider == nil {
-		c, err := credentials.Detect(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("transport: find credentials: %w", err)
-		}
-		creds = c
+	if t.kind == gcptoken.IDToken {
+		t.what = "an ID token"
+	} else {
+		t.quota = o.QuotaProject
 	}
-	universe := credentials.ClientUniverseDomain(o.UniverseDomain, nil)
-	if creds != nil {
-		if err := creds.CheckUniverseDomain(universe); err != nil {
+	if o.ProviderForAudience != nil {
+		t.audiences = newAudienceCache(maxAudiences, func(aud string) (gcptoken.TokenProvider, error) {
+			tp, err := o.ProviderForAudience(aud)
+			if err != nil {
+				return nil, err
+			}
+			return gcptoken.NewCachedProvider(tp, nil)
+		})
+	} else {
+		var err error
+		if t.tokens, err = gcptoken.NewCachedProvider(o.TokenProvider, nil); err != nil {
 			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
-	if err := t.setTokens(&o, creds); err != nil {
-		return nil, fmt.Errorf("transport: %w", err)
-	}
-	if t.kind == gcptoken.AccessToken {
-		t.quota = o.QuotaProject
-		if t.quota == "" && creds != nil {
-			t.quota = creds.QuotaProjectID
-		}
-	}
-
-	switch {
-	case len(o.AllowedHosts) > 0:
-		for _, h := range o.AllowedHosts {
-			p, _ := parsePattern(h) // validated
-			t.policy.patterns = append(t.policy.patterns, p)
-		}
-		t.policy.why = "Options.AllowedHosts"
-	case t.kind == gcptoken.AccessToken:
-		// The credential's universe, which the check above made the
-		// client's.
-		t.policy.patterns = []pattern{{wildcard: true, host: canonicalHost(universe)}}
-		t.policy.why = "the default for access tokens: the universe domain's hosts; set Options.AllowedHosts to change it"
-	case o.Audience != "":
-		p, _ := audienceOrigin(o.Audience) // validated
-		t.policy.patterns = []pattern{p}
-		t.policy.why = "the default for ID tokens: the audience's host; set Options.AllowedHosts to change it"
-	default:
-		t.policy.patterns = []pattern{{any: true}}
-		t.policy.why = "any host, each with a token for itself"
-	}
+	t.policy.patterns, t.policy.why = o.allowedHosts(t.kind)
 	return t, nil
 }
 
-// setTokens chooses where tokens come from: o.TokenProvider, or creds'
-// (cached) providers, one per audience when the audience is each request's
-// origin.
-func (t *Transport) setTokens(o *Options, creds *credentials.Credentials) error {
-	var err error
+// allowedHosts are the hosts that may receive tokens, and why, for errors.
+func (o *Options) allowedHosts(kind gcptoken.Kind) ([]pattern, string) {
 	switch {
-	case o.TokenProvider != nil:
-		t.tokens, err = gcptoken.NewCachedProvider(o.TokenProvider, nil)
-	case t.kind == gcptoken.AccessToken:
-		scopes := o.Scopes
-		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			// Asked for explicitly, even of the metadata server (whose
-			// default would be the instance's scopes).
-			scopes = []string{DefaultScope}
+	case len(o.AllowedHosts) > 0:
+		var patterns []pattern
+		for _, h := range o.AllowedHosts {
+			p, _ := parsePattern(h) // validated
+			patterns = append(patterns, p)
 		}
-		t.tokens, err = creds.AccessTokenProvider(scopes)
+		return patterns, "Options.AllowedHosts"
+	case kind == gcptoken.AccessToken:
+		universe := endpoints.ClientUniverse(o.UniverseDomain, nil)
+		return []pattern{{wildcard: true, host: canonicalHost(universe)}},
+			"the default for access tokens: the universe domain's hosts; set Options.AllowedHosts to change it"
 	case o.Audience != "":
-		t.tokens, err = creds.IDTokenProvider(o.Audience, nil)
-	default:
-		t.audiences = newAudienceCache(maxAudiences, func(aud string) (gcptoken.TokenProvider, error) {
-			return creds.IDTokenProvider(aud, nil)
-		})
+		p, _ := audienceOrigin(o.Audience) // validated
+		return []pattern{p}, "the default for ID tokens: the audience's host; set Options.AllowedHosts to change it"
 	}
-	return err
+	return []pattern{{any: true}}, "any host, each with a token for itself"
 }
 
 // defaultBase returns a clone of http.DefaultTransport, so that closing idle
@@ -246,33 +210,19 @@ func (t *Transport) checkRedirect(req *http.Request, via []*http.Request) error 
 	return nil
 }
 
-// NewClient returns an http.Client whose Transport is NewTransport(ctx,
-// opts) and whose CheckRedirect never carries the token header to another
-// origin. It has no Timeout: bound requests with their contexts.
-func NewClient(ctx context.Context, opts *Options) (*http.Client, error) {
-	t, err := NewTransport(ctx, opts)
+// NewClient returns an http.Client whose Transport is NewTransport(opts)
+// and whose CheckRedirect never carries the token header to another origin.
+// It has no Timeout: bound requests with their contexts.
+func NewClient(opts *Options) (*http.Client, error) {
+	t, err := NewTransport(opts)
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Transport: t, CheckRedirect: t.checkRedirect}, nil
+	return t.Client(), nil
 }
 
-// NewIDTokenClient returns a client that sends ID tokens for audience, like
-// google.golang.org/api/idtoken.NewClient: NewClient with Kind IDToken and
-// Audience audience. An empty audience means each request's own
-// scheme://host, which suits Cloud Run. opts may be nil; its Kind and
-// Audience, if set, must agree.
-func NewIDTokenClient(ctx context.Context, audience string, opts *Options) (*http.Client, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	switch {
-	case o.Kind != "" && o.Kind != gcptoken.IDToken:
-		return nil, fmt.Errorf("transport: NewIDTokenClient makes ID tokens, but Options.Kind is %q", o.Kind)
-	case o.Audience != "" && o.Audience != audience:
-		return nil, fmt.Errorf("transport: audience %q and Options.Audience %q differ", audience, o.Audience)
-	}
-	o.Kind, o.Audience = gcptoken.IDToken, audience
-	return NewClient(ctx, &o)
+// Client returns an http.Client that sends its requests through t, with a
+// CheckRedirect that never carries the token header to another origin.
+func (t *Transport) Client() *http.Client {
+	return &http.Client{Transport: t, CheckRedirect: t.checkRedirect}
 }

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
-	"github.com/gcptoken/gcptoken/credentials"
-	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/transport"
 )
 
@@ -93,12 +91,7 @@ func TestTokenKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := tt.opts
-			opts.Credentials = creds
-			client, err := transport.NewClient(t.Context(), &opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			client := credsClient(t, creds, tt.opts)
 			get(t, client, up.URL+"/x?q=1", tt.callerHdr)
 			h := up.last(t)
 			got := h.Get(tt.header)
@@ -125,10 +118,7 @@ func TestPerRequestAudience(t *testing.T) {
 	t.Parallel()
 	fake := startFake(t)
 	base := &stubBase{}
-	client, err := transport.NewIDTokenClient(t.Context(), "", &transport.Options{Credentials: saCreds(t, fake, nil), Base: base})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := credsClient(t, saCreds(t, fake, nil), transport.Options{Kind: gcptoken.IDToken, Base: base})
 	tests := []struct{ url, wantAud string }{
 		{"https://svc-a.run.app/x", "https://svc-a.run.app"},
 		{"https://SVC-A.run.app:443/y?z", "https://svc-a.run.app"},
@@ -149,23 +139,21 @@ func TestPerRequestAudience(t *testing.T) {
 	}
 }
 
+// TestQuotaProject checks X-Goog-User-Project: sent with access tokens
+// when set, never over the caller's own. (credentials' NewClient tests the
+// credential's quota project as the default.)
 func TestQuotaProject(t *testing.T) {
 	t.Parallel()
-	fake := startFake(t)
-	quotaCreds := saCreds(t, fake, map[string]string{"GOOGLE_CLOUD_QUOTA_PROJECT": "creds-quota"})
-	plainCreds := saCreds(t, fake, nil)
 	tests := []struct {
 		name      string
 		opts      transport.Options
 		callerHdr string
 		want      string // "" means no header
 	}{
-		{name: "none", opts: transport.Options{Credentials: plainCreds}},
-		{name: "from credentials", opts: transport.Options{Credentials: quotaCreds}, want: "creds-quota"},
-		{name: "option overrides credentials", opts: transport.Options{Credentials: quotaCreds, QuotaProject: "opt"}, want: "opt"},
+		{name: "none", opts: transport.Options{TokenProvider: &fakeTokens{}}},
 		{name: "with a TokenProvider", opts: transport.Options{TokenProvider: &fakeTokens{}, QuotaProject: "opt"}, want: "opt"},
-		{name: "request's own header wins", opts: transport.Options{Credentials: quotaCreds}, callerHdr: "mine", want: "mine"},
-		{name: "not with ID tokens", opts: transport.Options{Credentials: quotaCreds, Kind: gcptoken.IDToken, Audience: "https://svc.run.app"}},
+		{name: "request's own header wins", opts: transport.Options{TokenProvider: &fakeTokens{}, QuotaProject: "opt"}, callerHdr: "mine", want: "mine"},
+		{name: "not with ID tokens", opts: transport.Options{TokenProvider: &fakeTokens{kind: gcptoken.IDToken}, Kind: gcptoken.IDToken, Audience: "https://svc.run.app"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +161,7 @@ func TestQuotaProject(t *testing.T) {
 			base := &stubBase{}
 			opts := tt.opts
 			opts.Base = base
-			client, err := transport.NewClient(t.Context(), &opts)
+			client, err := transport.NewClient(&opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,12 +256,7 @@ func TestRedirects(t *testing.T) {
 				}
 				// Sequential: the subtests share A and B.
 				t.Run(name, func(t *testing.T) {
-					opts := m.opts
-					opts.Credentials = creds
-					c, err := transport.NewClient(t.Context(), &opts)
-					if err != nil {
-						t.Fatal(err)
-					}
+					c := credsClient(t, creds, m.opts)
 					if client != "NewClient" {
 						c = &http.Client{Transport: c.Transport}
 					}
@@ -314,7 +297,7 @@ func TestRedirects(t *testing.T) {
 func TestRequestNotMutated(t *testing.T) {
 	t.Parallel()
 	up := newRecorder(t, nil)
-	tr, err := transport.NewTransport(t.Context(), &transport.Options{
+	tr, err := transport.NewTransport(&transport.Options{
 		TokenProvider: &fakeTokens{}, QuotaProject: "qp", AllowedHosts: []string{hostOf(t, up.URL)},
 	})
 	if err != nil {
@@ -348,7 +331,7 @@ func TestCallerHeaderPassesThrough(t *testing.T) {
 	t.Parallel()
 	tokens := &fakeTokens{}
 	base := &stubBase{}
-	client, err := transport.NewClient(t.Context(), &transport.Options{TokenProvider: tokens, QuotaProject: "qp", Base: base})
+	client, err := transport.NewClient(&transport.Options{TokenProvider: tokens, QuotaProject: "qp", Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +409,7 @@ func TestFailures(t *testing.T) {
 			base := &stubBase{}
 			opts := tt.opts
 			opts.Base = base
-			client, err := transport.NewClient(t.Context(), &opts)
+			client, err := transport.NewClient(&opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -464,7 +447,7 @@ func TestConcurrentRequestsShareOneFetch(t *testing.T) {
 	t.Parallel()
 	up := newRecorder(t, nil)
 	tokens := &fakeTokens{delay: 50 * time.Millisecond}
-	client, err := transport.NewClient(t.Context(), &transport.Options{TokenProvider: tokens, AllowedHosts: []string{hostOf(t, up.URL)}})
+	client, err := transport.NewClient(&transport.Options{TokenProvider: tokens, AllowedHosts: []string{hostOf(t, up.URL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,10 +474,7 @@ func TestConcurrentRequestsShareOneFetch(t *testing.T) {
 func TestConcurrentPerRequestAudiences(t *testing.T) {
 	t.Parallel()
 	fake := startFake(t)
-	client, err := transport.NewIDTokenClient(t.Context(), "", &transport.Options{Credentials: saCreds(t, fake, nil), Base: &stubBase{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := credsClient(t, saCreds(t, fake, nil), transport.Options{Kind: gcptoken.IDToken, Base: &stubBase{}})
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Go(func() {
@@ -512,22 +492,22 @@ func TestConcurrentPerRequestAudiences(t *testing.T) {
 func TestValidation(t *testing.T) {
 	t.Parallel()
 	tp := &fakeTokens{}
-	creds := &credentials.Credentials{}
+	perAudience := func(string) (gcptoken.TokenProvider, error) { return tp, nil }
 	tests := []struct {
 		name string
 		opts transport.Options
 		want string // part of the error
 	}{
-		{"both credentials and provider", transport.Options{Credentials: creds, TokenProvider: tp}, "mutually exclusive"},
+		{"no provider", transport.Options{}, "TokenProvider is required"},
+		{"both providers", transport.Options{TokenProvider: tp, ProviderForAudience: perAudience, Kind: gcptoken.IDToken}, "mutually exclusive"},
+		{"per-audience access tokens", transport.Options{ProviderForAudience: perAudience}, "ProviderForAudience makes ID tokens"},
+		{"per-audience with an audience", transport.Options{ProviderForAudience: perAudience, Kind: gcptoken.IDToken, Audience: "https://x"}, "for one Audience"},
 		{"unknown kind", transport.Options{TokenProvider: tp, Kind: "refresh_token"}, `Kind "refresh_token"`},
 		{"bad header", transport.Options{TokenProvider: tp, Header: "X-Auth"}, `Header "X-Auth"`},
-		{"scopes with ID token", transport.Options{Credentials: creds, Kind: gcptoken.IDToken, Scopes: []string{"s"}}, "Scopes are for access tokens"},
-		{"scopes with provider", transport.Options{TokenProvider: tp, Scopes: []string{"s"}}, "Scopes need Options.Credentials"},
-		{"empty scope", transport.Options{Credentials: creds, Scopes: []string{""}}, "empty scope"},
 		{"audience with access token", transport.Options{TokenProvider: tp, Audience: "https://x"}, "Audience is for ID tokens"},
-		{"quota project with ID token", transport.Options{Credentials: creds, Kind: gcptoken.IDToken, QuotaProject: "p"}, "QuotaProject is for access tokens"},
+		{"quota project with ID token", transport.Options{TokenProvider: tp, Kind: gcptoken.IDToken, Audience: "https://x", QuotaProject: "p"}, "QuotaProject is for access tokens"},
 		{"ID-token provider without destination", transport.Options{TokenProvider: tp, Kind: gcptoken.IDToken}, "set Options.Audience or Options.AllowedHosts"},
-		{"non-URL audience without AllowedHosts", transport.Options{Credentials: creds, Kind: gcptoken.IDToken, Audience: "my-client.apps.googleusercontent.com"}, "set Options.AllowedHosts"},
+		{"non-URL audience without AllowedHosts", transport.Options{TokenProvider: tp, Kind: gcptoken.IDToken, Audience: "my-client.apps.googleusercontent.com"}, "set Options.AllowedHosts"},
 		{"AllowedHosts URL", transport.Options{TokenProvider: tp, AllowedHosts: []string{"https://x.example.com"}}, "not a URL"},
 		{"AllowedHosts empty entry", transport.Options{TokenProvider: tp, AllowedHosts: []string{""}}, "empty host"},
 		{"AllowedHosts bad port", transport.Options{TokenProvider: tp, AllowedHosts: []string{"x.example.com:http"}}, "port must be"},
@@ -536,27 +516,12 @@ func TestValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := transport.NewTransport(t.Context(), &tt.opts)
+			_, err := transport.NewTransport(&tt.opts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v; want one containing %q", err, tt.want)
 			}
 		})
 	}
-
-	t.Run("NewIDTokenClient with access-token kind", func(t *testing.T) {
-		t.Parallel()
-		_, err := transport.NewIDTokenClient(t.Context(), "https://x.run.app", &transport.Options{TokenProvider: tp, Kind: gcptoken.AccessToken})
-		if err == nil {
-			t.Error("got no error")
-		}
-	})
-	t.Run("NewIDTokenClient with another audience", func(t *testing.T) {
-		t.Parallel()
-		_, err := transport.NewIDTokenClient(t.Context(), "https://x.run.app", &transport.Options{TokenProvider: tp, Audience: "https://y.run.app"})
-		if err == nil {
-			t.Error("got no error")
-		}
-	})
 }
 
 // TestAllowedHosts checks which URLs get a token under each policy. No
@@ -606,7 +571,7 @@ func TestAllowedHosts(t *testing.T) {
 			base := &stubBase{}
 			opts := tt.opts
 			opts.Base = base
-			client, err := transport.NewClient(t.Context(), &opts)
+			client, err := transport.NewClient(&opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -628,35 +593,6 @@ func TestAllowedHosts(t *testing.T) {
 				t.Errorf("got Authorization = %q; want the token", got)
 			}
 		})
-	}
-}
-
-// TestAuthorizedUserScopes checks that user credentials are not asked for
-// cloud-platform, which they may not have been granted.
-func TestAuthorizedUserScopes(t *testing.T) {
-	t.Parallel()
-	fake := startFake(t)
-	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
-		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := fake.AuthorizedUserJSON(fakegoogle.DefaultClientID, rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := credentials.FromJSON(js, &credentials.Options{Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := &stubBase{}
-	client, err := transport.NewClient(t.Context(), &transport.Options{Credentials: creds, Base: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	get(t, client, "https://www.googleapis.com/oauth2/v3/userinfo", nil)
-	if got := base.requests()[0].Header.Get("Authorization"); !strings.HasPrefix(got, "Bearer ") {
-		t.Errorf("got Authorization = %q; want a bearer token", got)
 	}
 }
 

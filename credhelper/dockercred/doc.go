@@ -13,6 +13,13 @@
 // ([Helper].Erase). Hosts it does not serve get the protocol's
 // "credentials not found" answer, so docker falls back to anonymous access.
 //
+// Setting docker up to use the helper lives here too: the [HelperConfig]
+// interface maps registries to the helper in docker's credHelpers,
+// implemented by [ConfigFile] (config.json, merged, with a .bak, written
+// atomically with mode 0600) and by [FakeHelperConfig] for tests of code
+// that configures docker; [CheckInstalled] says whether docker can find the
+// helper program.
+//
 // Stdin parsing and the JSON encoding are docker-credential-helpers' own
 // (its credentials package); this package supplies the Google side.
 package dockercred

@@ -14,6 +14,12 @@
 // nothing; erase, which git sends when the remote refused the password,
 // tells a token cache to forget that token ([Helper].Erase).
 //
+// Setting git up to use a helper lives here too: [HelperCommand] is the
+// credential.helper value (quoted for git's shell, on every platform), and
+// the [HelperConfig] interface sets it for hosts, implemented by
+// [GlobalConfig], which runs git config --global, and by
+// [FakeHelperConfig] for tests of code that configures git.
+//
 // The protocol is hand-written: it is a dozen lines of key=value parsing and
 // no Go library implements the helper side.
 package gitcred

@@ -41,6 +41,6 @@
 // the fake's loopback address) to Google's real URLs, which the proxy
 // catches.
 //
-// `gcptoken emulator --https-proxy ADDR` runs all of it and writes an env.sh
-// that sets the proxy and CA variables.
+// Package fakegoogle/emulator (`gcptoken emulator --https-proxy ADDR`) runs
+// all of it and writes an env.sh that sets the proxy and CA variables.
 package googlehosts

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
+	"github.com/gcptoken/gcptoken/internal/httpserve"
 )
 
 // Options configures a Proxy.
@@ -122,24 +123,16 @@ func New(opts *Options) (*Proxy, error) {
 	return p, nil
 }
 
-// Serve serves the proxy on ln until ctx is done, then shuts down. It
-// returns nil after a shutdown caused by ctx.
+// Serve serves the proxy on ln until ctx is done, then shuts down (within
+// httpserve.DefaultGrace) and closes the tunnels still open. It returns
+// nil after a shutdown caused by ctx.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		p.Close()
-		return fmt.Errorf("googlehosts: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	addr := ln.Addr()
+	err := httpserve.Serve(ctx, srv, ln, nil)
 	p.Close()
 	if err != nil {
-		return fmt.Errorf("googlehosts: shutdown: %w", err)
+		return fmt.Errorf("googlehosts: serve %s: %w", addr, err)
 	}
 	return nil
 }

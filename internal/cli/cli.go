@@ -93,8 +93,9 @@ func newRootCmd(app *App) *cobra.Command {
 		Use:   "gcptoken",
 		Short: "Get, use and check Google Cloud bearer tokens",
 		Long: `gcptoken gets Google Cloud OAuth access tokens and OIDC ID tokens from
-Application Default Credentials, service-account keys, gcloud user
-credentials or the metadata server, prints or uses them, and explains them.
+Application Default Credentials, service-account keys, the accounts
+signed in to gcloud (gcloud auth login; --account picks one) or the
+metadata server, prints or uses them, and explains them.
 
 ` + exitCodeHelp,
 		SilenceErrors: true,
@@ -121,6 +122,7 @@ credentials or the metadata server, prints or uses them, and explains them.
 		newVerifyCmd(app),
 		newProxyCmd(app),
 		newExplainCmd(app),
+		newStatusCmd(app),
 		newCacheCmd(app),
 		newMetadataServerCmd(app),
 		newEmulatorCmd(app),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 )
@@ -98,6 +99,9 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+// defaultScope is what access tokens asked for without scopes carry.
+const defaultScope = credentials.DefaultScope
+
 func saKeyFile(t *testing.T, f *fakegoogle.Running) string {
 	t.Helper()
 	data, err := f.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
@@ -110,7 +114,7 @@ func saKeyFile(t *testing.T, f *fakegoogle.Running) string {
 func userFile(t *testing.T, f *fakegoogle.Running, scopes ...string) (path, refreshToken string) {
 	t.Helper()
 	if len(scopes) == 0 {
-		scopes = []string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope}
+		scopes = credentials.UserScopes()
 	}
 	rt, err := f.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser, scopes)
 	if err != nil {

@@ -36,12 +36,10 @@ const (
 	envImpersonate = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
 )
 
-// defaultScope is what gcloud asks for when no scope is given.
-const defaultScope = "https://www.googleapis.com/auth/cloud-platform"
-
 // credFlags are the flags of every command that gets a token.
 type credFlags struct {
 	file        string
+	account     string // gcloud's signed-in account (gcloud.go)
 	tokenURL    string
 	noCache     bool
 	impersonate string
@@ -59,6 +57,7 @@ type credFlags struct {
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.file, "credentials", "", "credentials `FILE` (service-account key, authorized_user or impersonated_service_account JSON); default: Application Default Credentials")
+	fs.StringVar(&f.account, "account", "", "use gcloud's signed-in `ACCOUNT` (gcloud auth login, activate-service-account) instead of Application Default Credentials, as gcloud's --account does")
 	fs.StringVar(&f.tokenURL, "token-url", "", "override the OAuth token endpoint `URL` (default: the file's token_uri, else Google's)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the on-disk token cache")
 	fs.StringVar(&f.impersonate, "impersonate-service-account", "", "impersonate `SA[,SA…]`: the last is the target, earlier ones are delegates, as in gcloud (default $"+envImpersonate+")")
@@ -86,6 +85,9 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 			return nil, usagef("%s: %v", universeFrom, err)
 		}
 	}
+	if f.account != "" && f.file != "" {
+		return nil, usagef("--account and --credentials name two credentials: use one")
+	}
 	opts := &credentials.Options{
 		CredentialsFile: f.file,
 		TokenURL:        f.tokenURL,
@@ -93,10 +95,13 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HomeDir:         app.Getenv("HOME"),
 		HTTPClient:      app.HTTPClient,
 	}
+	f.gcloudOptions(app, opts)
 	creds, err := credentials.Detect(ctx, opts)
 	switch {
 	case err != nil && f.file != "":
 		return nil, fmt.Errorf("--credentials: %w", err)
+	case err != nil && f.account != "":
+		return nil, fmt.Errorf("--account: %w", err)
 	case errors.Is(err, credentials.ErrNoCredentials):
 		return nil, fmt.Errorf("%w (with --credentials FILE)", err)
 	case err != nil:
@@ -207,35 +212,18 @@ func (f *credFlags) impersonateIfAsked(app *App, creds *credentials.Credentials)
 	return imp, nil
 }
 
-// tokenRequest says which token a command wants.
-type tokenRequest struct {
-	kind     gcptoken.Kind
-	scopes   []string
-	audience string
-	// tokenFormat and licenses shape metadata-server ID tokens; empty
-	// means the source's default.
-	tokenFormat string
-	licenses    bool
-	// includeEmail asks impersonated ID tokens for the email claims.
-	includeEmail bool
-	// selfSigned makes the access token a locally signed JWT for
-	// audience (or scopes); no token endpoint is involved.
-	selfSigned bool
-}
-
 // token loads the credentials the flags select and gets the token req asks
-// for. Access tokens default to the cloud-platform scope, except for user
-// credentials, whose token carries the scopes the user granted.
-func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcptoken.Token, *credentials.Credentials, error) {
+// for, with the library's defaults (credentials.Credentials.Resolve).
+func (f *credFlags) token(ctx context.Context, app *App, req credentials.TokenRequest) (*gcptoken.Token, *credentials.Credentials, error) {
 	creds, err := f.load(ctx, app)
 	if err != nil {
 		return nil, nil, err
 	}
-	req = req.withDefaults(creds)
-	if req.kind == gcptoken.IDToken && creds.Type == credentials.TypeDownscoped {
+	req = creds.Resolve(&req)
+	if req.Kind == gcptoken.IDToken && creds.Type == credentials.TypeDownscoped {
 		return nil, nil, usagef("--access-boundary: downscoped credentials have access tokens only; drop it for an ID token")
 	}
-	if req.tokenFormat != "" && !creds.SupportsTokenFormat() {
+	if req.TokenFormat != "" && !creds.SupportsTokenFormat() {
 		return nil, nil, usagef("--token-format needs the metadata server's credentials; these are %s (from %s)", creds.Type, creds.Source)
 	}
 	p, err := f.provider(ctx, app, creds, req)
@@ -246,20 +234,10 @@ func (f *credFlags) token(ctx context.Context, app *App, req tokenRequest) (*gcp
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.kind == gcptoken.IDToken {
-		warnAudience(app.Err, creds, req.audience, tok)
+	if req.Kind == gcptoken.IDToken {
+		warnAudience(app.Err, creds, req.Audience, tok)
 	}
 	return tok, creds, nil
-}
-
-// withDefaults fills in what req leaves to the credential: access tokens
-// default to the cloud-platform scope, except for user credentials, whose
-// token carries the scopes the user granted.
-func (req tokenRequest) withDefaults(creds *credentials.Credentials) tokenRequest {
-	if req.kind == gcptoken.AccessToken && !req.selfSigned && len(req.scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-		req.scopes = []string{defaultScope}
-	}
-	return req
 }
 
 // warnAudience tells the user when the token's real audience is not the one
@@ -283,7 +261,7 @@ func warnAudience(w io.Writer, creds *credentials.Credentials, want string, tok 
 // sharing one configuration file, or a subject token replaced by another
 // principal's, never get each other's cached token, and one that cannot be
 // read is an error, not the previous token.
-func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
+func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.Credentials, req credentials.TokenRequest) (gcptoken.TokenProvider, error) {
 	// The plain source first, unpinned: its usage errors come before any
 	// subject token is read.
 	src, err := plainSource(creds, req)
@@ -317,25 +295,17 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 	}, nil
 }
 
-// plainSource is the credential's uncached source of the token req asks for.
-func plainSource(creds *credentials.Credentials, req tokenRequest) (gcptoken.TokenProvider, error) {
+// plainSource is the credential's uncached source of the token req asks
+// for, its errors worded for the flags.
+func plainSource(creds *credentials.Credentials, req credentials.TokenRequest) (gcptoken.TokenProvider, error) {
+	src, err := creds.SourceFor(&req)
 	switch {
-	case req.selfSigned:
-		src, err := creds.SelfSignedJWTSource(req.audience, req.scopes)
-		if err != nil {
-			return nil, usagef("--self-signed: %v", err)
-		}
-		return src, nil
-	case req.kind == gcptoken.IDToken:
-		src, err := creds.IDTokenSource(req.audience, &credentials.IDTokenOptions{
-			TokenFormat: req.tokenFormat, Licenses: req.licenses, IncludeEmail: req.includeEmail,
-		})
-		if err != nil && creds.Type == credentials.TypeExternalAccount {
-			return nil, fmt.Errorf("%w (`gcptoken create-cred-config --service-account EMAIL` writes one)", err)
-		}
-		return src, err
+	case err != nil && req.SelfSigned:
+		return nil, usagef("--self-signed: %v", err)
+	case err != nil && req.Kind == gcptoken.IDToken && creds.Type == credentials.TypeExternalAccount:
+		return nil, fmt.Errorf("%w (`gcptoken create-cred-config --service-account EMAIL` writes one)", err)
 	}
-	return creds.AccessTokenSource(req.scopes)
+	return src, err
 }
 
 // diskCache is the on-disk cache, or nil with --no-cache or when there is
@@ -354,13 +324,13 @@ func (f *credFlags) diskCache(app *App) *diskcache.Cache {
 
 // cacheKey is the on-disk cache entry of req from creds, which must be a
 // Snapshot.
-func cacheKey(creds *credentials.Credentials, req tokenRequest) diskcache.KeyParts {
+func cacheKey(creds *credentials.Credentials, req credentials.TokenRequest) diskcache.KeyParts {
 	return diskcache.KeyParts{
 		Identity:  creds.Identity(),
 		Owner:     creds.RootIdentity(),
-		Kind:      req.kind,
-		Scopes:    req.scopes,
-		Audience:  req.audience,
+		Kind:      req.Kind,
+		Scopes:    req.Scopes,
+		Audience:  req.Audience,
 		Endpoints: creds.TokenEndpoints(),
 		Extra:     idTokenShape(req),
 	}
@@ -371,7 +341,7 @@ func cacheKey(creds *credentials.Credentials, req tokenRequest) diskcache.KeyPar
 // server refused the token. Credentials that cannot be loaded, or whose
 // subject token cannot be read, cannot have a token cached under their
 // current key, so there is nothing to drop.
-func (f *credFlags) forget(ctx context.Context, app *App, req tokenRequest, value string) error {
+func (f *credFlags) forget(ctx context.Context, app *App, req credentials.TokenRequest, value string) error {
 	cache := f.diskCache(app)
 	if cache == nil {
 		return nil
@@ -384,7 +354,7 @@ func (f *credFlags) forget(ctx context.Context, app *App, req tokenRequest, valu
 	if err != nil {
 		return nil
 	}
-	_, err = cache.Forget(cacheKey(pinned, req.withDefaults(creds)), value)
+	_, err = cache.Forget(cacheKey(pinned, creds.Resolve(&req)), value)
 	return err
 }
 
@@ -392,7 +362,7 @@ func (f *credFlags) forget(ctx context.Context, app *App, req tokenRequest, valu
 // the helper's get would serve, if it is value.
 func (o *helperOptions) erase(app *App) func(ctx context.Context, value string) error {
 	return func(ctx context.Context, value string) error {
-		return o.creds.forget(ctx, app, tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}, value)
+		return o.creds.forget(ctx, app, credentials.TokenRequest{Scopes: parseScopes(o.scopes)}, value)
 	}
 }
 
@@ -412,9 +382,9 @@ func parseScopes(values []string) []string {
 	for _, v := range values {
 		for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 			switch {
-			case s == "openid" || s == "email" || s == "profile" || strings.Contains(s, "://"):
+			case s == credentials.ScopeOpenID || s == "email" || s == "profile" || strings.Contains(s, "://"):
 			default:
-				s = "https://www.googleapis.com/auth/" + s
+				s = credentials.ScopePrefix + s
 			}
 			if !seen[s] {
 				seen[s] = true
@@ -428,15 +398,15 @@ func parseScopes(values []string) []string {
 // idTokenShape keeps tokens of different shapes apart in the cache:
 // full-format and standard ID tokens, with and without email, self-signed
 // JWTs and tokens from a token endpoint.
-func idTokenShape(req tokenRequest) []string {
+func idTokenShape(req credentials.TokenRequest) []string {
 	var shape []string
-	if req.tokenFormat != "" {
-		shape = append(shape, "format="+req.tokenFormat, fmt.Sprintf("licenses=%t", req.licenses))
+	if req.TokenFormat != "" {
+		shape = append(shape, "format="+req.TokenFormat, fmt.Sprintf("licenses=%t", req.Licenses))
 	}
-	if req.includeEmail {
+	if req.IncludeEmail {
 		shape = append(shape, "include_email")
 	}
-	if req.selfSigned {
+	if req.SelfSigned {
 		shape = append(shape, "self_signed")
 	}
 	return shape

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/gcptoken/gcptoken"
-	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/credentials"
 )
 
 // helperOptions are the flags of the credential-helper commands
@@ -35,7 +33,7 @@ func (o *helperOptions) bind(fs *pflag.FlagSet) {
 // disk cache as print-access-token, keyed by identity and scopes.
 func (o *helperOptions) provider(app *App) gcptoken.TokenProvider {
 	return gcptoken.TokenProviderFunc(func(ctx context.Context) (*gcptoken.Token, error) {
-		tok, _, err := o.creds.token(ctx, app, tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)})
+		tok, _, err := o.creds.token(ctx, app, credentials.TokenRequest{Scopes: parseScopes(o.scopes)})
 		return tok, err
 	})
 }
@@ -86,65 +84,6 @@ func selfPath() (string, error) {
 		return "", fmt.Errorf("find the gcptoken executable: %w", err)
 	}
 	return exe, nil
-}
-
-// userHome is the home directory kubectl and git use: $HOME, or on
-// Windows, where HOME is usually unset, %USERPROFILE% (client-go's
-// homedir.HomeDir and Git for Windows fall back to it). Its second result
-// names what to set when there is none.
-func userHome(app *App) (home, want string) {
-	if h := app.Getenv("HOME"); h != "" || runtime.GOOS != "windows" {
-		return h, "HOME"
-	}
-	return app.Getenv("USERPROFILE"), "HOME or USERPROFILE"
-}
-
-// shellWord quotes s for POSIX sh when it needs quoting.
-func shellWord(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:=,@%+-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// writeConfigFile replaces path with data the way a configure command must:
-// the previous content is kept in path+".bak" (0600), the new content is
-// written atomically with mode 0600 (these files can hold credentials), and
-// a missing directory is created 0700. It returns the backup's path, or ""
-// when there was no previous file.
-func writeConfigFile(path string, old, data []byte, existed bool) (backup string, err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("create directory for %s: %w", path, err)
-	}
-	if existed {
-		backup = path + ".bak"
-		if err := fileutil.WriteAtomic(backup, old, 0o600); err != nil {
-			return "", fmt.Errorf("back up %s: %w", path, err)
-		}
-	}
-	if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return backup, nil
-}
-
-// readConfigFile reads a configuration file that may not exist yet.
-func readConfigFile(path string) (data []byte, existed bool, err error) {
-	data, err = os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("read %s: %w", path, err)
-	}
-	return data, true, nil
 }
 
 // validHostPattern reports whether h is a host name, optionally with a

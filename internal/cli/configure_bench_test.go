@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcptoken/gcptoken/credhelper/dockercred"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkHelperProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	link := filepath.Join(b.TempDir(), dockerHelperName)
+	link := filepath.Join(b.TempDir(), dockercred.HelperProgram)
 	if err := os.Symlink(exe, link); err != nil {
 		b.Fatal(err)
 	}

@@ -32,21 +32,3 @@ func TestValidHostPattern(t *testing.T) {
 		}
 	}
 }
-
-func TestShellWord(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"/usr/local/bin/gcptoken", "/usr/local/bin/gcptoken"},
-		{"--scopes=a,b", "--scopes=a,b"},
-		{"", "''"},
-		{"/My Apps/gcptoken", "'/My Apps/gcptoken'"},
-		{"it's", `'it'\''s'`},
-		{"$(rm -rf)", "'$(rm -rf)'"},
-		{"credential.https://*.x.dev.helper", "'credential.https://*.x.dev.helper'"},
-	}
-	for _, tt := range tests {
-		if got := shellWord(tt.in); got != tt.want {
-			t.Errorf("shellWord(%q) = %s; want %s", tt.in, got, tt.want)
-		}
-	}
-}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken/internal/endpoints"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
 
@@ -22,16 +20,13 @@ import (
 // `create-cred-config --aws` writes; the emulator exports it.
 const envAWSMetadataEndpoint = "GCPTOKEN_AWS_METADATA_ENDPOINT"
 
+// Flag-level bounds, checked here so that the error names the flag; the
+// library checks the file it writes again, as it would read it.
 const (
-	defaultAWSMetadata   = "http://169.254.169.254"
-	defaultSTSTokenURL   = "https://sts.googleapis.com/v1/token"
-	defaultIAMCredsURL   = "https://iamcredentials.googleapis.com"
-	subjectTypeJWT       = "urn:ietf:params:oauth:token-type:jwt"
-	subjectTypeIDToken   = "urn:ietf:params:oauth:token-type:id_token"
-	subjectTypeAWS       = "urn:ietf:params:aws:token-type:aws4_request"
-	awsVerificationURL   = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
 	minExecTimeoutMillis = 5000
 	maxExecTimeoutMillis = 120000
+	minLifetimeSeconds   = 600
+	maxLifetimeSeconds   = 43200
 )
 
 // providerName matches workload and workforce pool provider resource names.
@@ -93,7 +88,7 @@ The file names no secret; it is written with mode 0600 all the same.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.aws, "aws", false, "the workload runs on AWS: sign a GetCallerIdentity request with its AWS credentials")
 	f.BoolVar(&o.imdsv2, "enable-imdsv2", false, "with --aws: use IMDSv2 session tokens for instance metadata")
-	f.StringVar(&o.awsMetadata, "aws-metadata-endpoint", "", "with --aws: instance-metadata base `URL` (default $"+envAWSMetadataEndpoint+", else "+defaultAWSMetadata+")")
+	f.StringVar(&o.awsMetadata, "aws-metadata-endpoint", "", "with --aws: instance-metadata base `URL` (default $"+envAWSMetadataEndpoint+", else "+credentials.DefaultAWSMetadataURL+")")
 	f.StringVar(&o.sourceFile, "credential-source-file", "", "`FILE` holding the subject token (OIDC token or SAML assertion)")
 	f.StringVar(&o.sourceURL, "credential-source-url", "", "`URL` answering a GET with the subject token")
 	f.StringSliceVar(&o.sourceHeaders, "credential-source-headers", nil, "`KEY=VALUE` headers for --credential-source-url (repeat or comma-separate)")
@@ -107,59 +102,51 @@ The file names no secret; it is written with mode 0600 all the same.`,
 	f.StringVar(&o.userProject, "workforce-pool-user-project", "", "workforce pools: the `PROJECT` billed for quota")
 	f.StringVar(&o.subjectTokenType, "subject-token-type", "", "subject token `TYPE` (default aws4_request for --aws, id_token for workforce pools, else jwt)")
 	f.StringVar(&o.outputFile, "output-file", "", "`FILE` to write (required)")
-	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS token `URL` (default $"+envSTSEndpoint+", else "+defaultSTSTokenURL+")")
-	f.StringVar(&o.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for --service-account (default $"+envIAMEndpoint+", else "+defaultIAMCredsURL+")")
+	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS token `URL` (default $"+envSTSEndpoint+", else "+credentials.DefaultSTSEndpoint+")")
+	f.StringVar(&o.iamEndpoint, "iam-endpoint", "", "IAM Credentials API base `URL` for --service-account (default $"+envIAMEndpoint+", else "+credentials.DefaultIAMEndpoint+")")
 	return cmd
 }
 
-// credConfig is the file, in the field order gcloud writes.
-type credConfig struct {
-	Type                           string         `json:"type"`
-	Audience                       string         `json:"audience"`
-	SubjectTokenType               string         `json:"subject_token_type"`
-	TokenURL                       string         `json:"token_url"`
-	CredentialSource               map[string]any `json:"credential_source"`
-	ServiceAccountImpersonationURL string         `json:"service_account_impersonation_url,omitempty"`
-	ServiceAccountImpersonation    *credLifetime  `json:"service_account_impersonation,omitempty"`
-	WorkforcePoolUserProject       string         `json:"workforce_pool_user_project,omitempty"`
-	UniverseDomain                 string         `json:"universe_domain"`
-}
-
-type credLifetime struct {
-	TokenLifetimeSeconds int `json:"token_lifetime_seconds"`
-}
-
 func createCredConfigRun(app *App, o *createCredConfigOptions) error {
-	cfg, err := o.build(app.Getenv)
+	cfg, err := o.config(app.Getenv)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(cfg); err != nil {
+	if err := checkOutputFile(o.outputFile); err != nil {
 		return err
 	}
-	dir := filepath.Dir(o.outputFile)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return usagef("--output-file %q: directory %q does not exist", o.outputFile, dir)
+	// The library fills in the default endpoints (the emulator's under
+	// GCPTOKEN_EMULATOR_HOST, so that every client reading the file talks
+	// to the fake) and checks the file as it would read it.
+	data, err := cfg.Marshal(&credentials.Options{Getenv: app.Getenv})
+	if err != nil {
+		return usagef("%v", err)
 	}
-	if st, err := os.Stat(o.outputFile); err == nil && st.IsDir() {
-		return usagef("--output-file %q is a directory; name a file", o.outputFile)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("--output-file %q: %w", o.outputFile, err)
-	}
-	if err := fileutil.WriteAtomic(o.outputFile, buf.Bytes(), 0o600); err != nil {
+	if err := fileutil.WriteAtomic(o.outputFile, data, 0o600); err != nil {
 		return fmt.Errorf("--output-file %q: %w", o.outputFile, err)
 	}
 	fmt.Fprintf(app.Err, "Created credential configuration file [%s].\n", o.outputFile)
 	return nil
 }
 
-// build validates the flags and returns the file's content. Every error
+// checkOutputFile refuses an --output-file in a missing directory, or one
+// that is a directory.
+func checkOutputFile(path string) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("--output-file %q: directory %q does not exist", path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("--output-file %q is a directory; name a file", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--output-file %q: %w", path, err)
+	}
+	return nil
+}
+
+// config checks the flags and returns the file they describe. Every error
 // names the flag to fix.
-func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig, error) {
+func (o *createCredConfigOptions) config(getenv func(string) string) (*credentials.ExternalAccountConfig, error) {
 	name := strings.TrimPrefix(strings.TrimSpace(o.provider), "//iam.googleapis.com/")
 	workforce := workforceProviderName.MatchString(name)
 	if !workforce && !workloadProviderName.MatchString(name) {
@@ -169,6 +156,30 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 	if o.outputFile == "" {
 		return nil, usagef("--output-file is required: the file to write")
 	}
+	if err := o.checkCombinations(workforce); err != nil {
+		return nil, err
+	}
+	cfg := &credentials.ExternalAccountConfig{
+		Audience:                 "//iam.googleapis.com/" + name,
+		SubjectTokenType:         o.subjectTokenType,
+		WorkforcePoolUserProject: o.userProject,
+	}
+	var err error
+	if cfg.TokenURL, err = endpointFlag("--sts-endpoint", o.stsEndpoint, "", ""); err != nil {
+		return nil, err
+	}
+	if cfg.Source, err = o.source(getenv); err != nil {
+		return nil, err
+	}
+	if err := o.impersonation(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkCombinations checks that one subject token source is named and that
+// every flag goes with it.
+func (o *createCredConfigOptions) checkCombinations(workforce bool) error {
 	var sources []string
 	for _, s := range []struct {
 		flag string
@@ -181,155 +192,116 @@ func (o *createCredConfigOptions) build(getenv func(string) string) (*credConfig
 			sources = append(sources, s.flag)
 		}
 	}
-	switch len(sources) {
-	case 0:
-		return nil, usagef("name the subject token's source: --aws, --credential-source-file, --credential-source-url or --executable-command")
-	case 1:
-	default:
-		return nil, usagef("%s: choose one subject token source", strings.Join(sources, " and "))
-	}
-	if o.imdsv2 && !o.aws {
-		return nil, usagef("--enable-imdsv2 needs --aws")
-	}
-	if o.awsMetadata != "" && !o.aws {
-		return nil, usagef("--aws-metadata-endpoint needs --aws")
-	}
-	if len(o.sourceHeaders) > 0 && o.sourceURL == "" {
-		return nil, usagef("--credential-source-headers needs --credential-source-url")
-	}
-	if (o.sourceType != "" || o.sourceField != "") && o.sourceFile == "" && o.sourceURL == "" {
-		return nil, usagef("--credential-source-type and --credential-source-field-name need --credential-source-file or --credential-source-url")
-	}
-	if (o.execTimeout != 0 || o.execOutputFile != "") && o.execCommand == "" {
-		return nil, usagef("--executable-timeout-millis and --executable-output-file need --executable-command")
-	}
-	if o.lifetimeSeconds != 0 && o.serviceAccount == "" {
-		return nil, usagef("--service-account-token-lifetime-seconds needs --service-account")
-	}
-	if o.userProject != "" && !workforce {
-		return nil, usagef("--workforce-pool-user-project is only for workforce pool providers (locations/global/workforcePools/…)")
-	}
-	if o.aws && workforce {
-		return nil, usagef("--aws is for workload identity pools, not workforce pools")
-	}
-
-	cfg := &credConfig{
-		Type:                     "external_account",
-		Audience:                 "//iam.googleapis.com/" + name,
-		WorkforcePoolUserProject: o.userProject,
-		UniverseDomain:           "googleapis.com",
-	}
-	// Under GCPTOKEN_EMULATOR_HOST the file names the emulator, so that
-	// every client that reads it (not only gcptoken) talks to the fake.
-	ends, err := endpoints.FromEnv(getenv)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	sts, err := endpointFlag("--sts-endpoint", o.stsEndpoint, getenv(envSTSEndpoint), ends.Rewrite(defaultSTSTokenURL))
-	if err != nil {
-		return nil, err
-	}
-	cfg.TokenURL = sts
 	switch {
-	case o.subjectTokenType != "":
-		cfg.SubjectTokenType = o.subjectTokenType
-	case o.aws:
-		cfg.SubjectTokenType = subjectTypeAWS
-	case workforce:
-		cfg.SubjectTokenType = subjectTypeIDToken
-	default:
-		cfg.SubjectTokenType = subjectTypeJWT
+	case len(sources) == 0:
+		return usagef("name the subject token's source: --aws, --credential-source-file, --credential-source-url or --executable-command")
+	case len(sources) > 1:
+		return usagef("%s: choose one subject token source", strings.Join(sources, " and "))
+	case o.imdsv2 && !o.aws:
+		return usagef("--enable-imdsv2 needs --aws")
+	case o.awsMetadata != "" && !o.aws:
+		return usagef("--aws-metadata-endpoint needs --aws")
+	case len(o.sourceHeaders) > 0 && o.sourceURL == "":
+		return usagef("--credential-source-headers needs --credential-source-url")
+	case (o.sourceType != "" || o.sourceField != "") && o.sourceFile == "" && o.sourceURL == "":
+		return usagef("--credential-source-type and --credential-source-field-name need --credential-source-file or --credential-source-url")
+	case (o.execTimeout != 0 || o.execOutputFile != "") && o.execCommand == "":
+		return usagef("--executable-timeout-millis and --executable-output-file need --executable-command")
+	case o.lifetimeSeconds != 0 && o.serviceAccount == "":
+		return usagef("--service-account-token-lifetime-seconds needs --service-account")
+	case o.userProject != "" && !workforce:
+		return usagef("--workforce-pool-user-project is only for workforce pool providers (locations/global/workforcePools/…)")
+	case o.aws && workforce:
+		return usagef("--aws is for workload identity pools, not workforce pools")
 	}
+	return nil
+}
 
+// source is the subject token's source the flags name.
+func (o *createCredConfigOptions) source(getenv func(string) string) (credentials.ExternalAccountSource, error) {
+	var src credentials.ExternalAccountSource
 	switch {
 	case o.aws:
-		base, err := endpointFlag("--aws-metadata-endpoint", o.awsMetadata, getenv(envAWSMetadataEndpoint), defaultAWSMetadata)
-		if err != nil {
-			return nil, err
-		}
-		base = strings.TrimRight(base, "/")
-		cfg.CredentialSource = map[string]any{
-			"environment_id":                 "aws1",
-			"region_url":                     base + "/latest/meta-data/placement/availability-zone",
-			"url":                            base + "/latest/meta-data/iam/security-credentials",
-			"regional_cred_verification_url": awsVerificationURL,
-		}
-		if o.imdsv2 {
-			cfg.CredentialSource["imdsv2_session_token_url"] = base + "/latest/api/token"
-		}
+		base, err := endpointFlag("--aws-metadata-endpoint", o.awsMetadata, getenv(envAWSMetadataEndpoint), "")
+		src.AWS = &credentials.ExternalAccountAWS{MetadataURL: base, IMDSv2: o.imdsv2}
+		return src, err
 	case o.execCommand != "":
-		ex := map[string]any{"command": o.execCommand}
-		if o.execTimeout != 0 {
-			if o.execTimeout < minExecTimeoutMillis || o.execTimeout > maxExecTimeoutMillis {
-				return nil, usagef("--executable-timeout-millis %d: want %d to %d", o.execTimeout, minExecTimeoutMillis, maxExecTimeoutMillis)
-			}
-			ex["timeout_millis"] = o.execTimeout
+		if o.execTimeout != 0 && (o.execTimeout < minExecTimeoutMillis || o.execTimeout > maxExecTimeoutMillis) {
+			return src, usagef("--executable-timeout-millis %d: want %d to %d", o.execTimeout, minExecTimeoutMillis, maxExecTimeoutMillis)
 		}
+		src.Executable = &credentials.ExternalAccountExecutable{Command: o.execCommand, TimeoutMillis: o.execTimeout}
 		if o.execOutputFile != "" {
 			p, err := filepath.Abs(o.execOutputFile)
 			if err != nil {
-				return nil, usagef("--executable-output-file %q: %v", o.execOutputFile, err)
+				return src, usagef("--executable-output-file %q: %v", o.execOutputFile, err)
 			}
-			ex["output_file"] = p
+			src.Executable.OutputFile = p
 		}
-		cfg.CredentialSource = map[string]any{"executable": ex}
+		return src, nil
+	}
+	switch o.sourceType {
+	case "", "text":
+		if o.sourceField != "" {
+			return src, usagef("--credential-source-field-name needs --credential-source-type json")
+		}
+	case "json":
+		if o.sourceField == "" {
+			return src, usagef("--credential-source-type json needs --credential-source-field-name (the field holding the token)")
+		}
+		src.Format, src.JSONField = "json", o.sourceField
 	default:
-		format := map[string]string{"type": "text"}
-		switch o.sourceType {
-		case "", "text":
-			if o.sourceField != "" {
-				return nil, usagef("--credential-source-field-name needs --credential-source-type json")
-			}
-		case "json":
-			if o.sourceField == "" {
-				return nil, usagef("--credential-source-type json needs --credential-source-field-name (the field holding the token)")
-			}
-			format = map[string]string{"type": "json", "subject_token_field_name": o.sourceField}
-		default:
-			return nil, usagef("--credential-source-type %q: want text or json", o.sourceType)
-		}
-		if o.sourceFile != "" {
-			p, err := filepath.Abs(o.sourceFile)
-			if err != nil {
-				return nil, usagef("--credential-source-file %q: %v", o.sourceFile, err)
-			}
-			cfg.CredentialSource = map[string]any{"file": p, "format": format}
-			break
-		}
-		if err := absoluteURL(o.sourceURL); err != nil {
-			return nil, usagef("--credential-source-url %q: %v", o.sourceURL, err)
-		}
-		cfg.CredentialSource = map[string]any{"url": o.sourceURL, "format": format}
-		if len(o.sourceHeaders) > 0 {
-			h := map[string]string{}
-			for _, kv := range o.sourceHeaders {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || strings.TrimSpace(k) == "" {
-					return nil, usagef("--credential-source-headers %q: want KEY=VALUE", kv)
-				}
-				h[strings.TrimSpace(k)] = v
-			}
-			cfg.CredentialSource["headers"] = h
-		}
+		return src, usagef("--credential-source-type %q: want text or json", o.sourceType)
 	}
-
-	if o.serviceAccount != "" {
-		if !strings.Contains(o.serviceAccount, "@") || strings.ContainsAny(o.serviceAccount, "/: ") {
-			return nil, usagef("--service-account %q: want a service account email", o.serviceAccount)
-		}
-		iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, getenv(envIAMEndpoint), ends.Rewrite(defaultIAMCredsURL))
+	if o.sourceFile != "" {
+		p, err := filepath.Abs(o.sourceFile)
 		if err != nil {
-			return nil, err
+			return src, usagef("--credential-source-file %q: %v", o.sourceFile, err)
 		}
-		cfg.ServiceAccountImpersonationURL = strings.TrimRight(iam, "/") + "/v1/projects/-/serviceAccounts/" + o.serviceAccount + ":generateAccessToken"
-		if o.lifetimeSeconds != 0 {
-			if o.lifetimeSeconds < 600 || o.lifetimeSeconds > 43200 {
-				return nil, usagef("--service-account-token-lifetime-seconds %d: want 600 to 43200", o.lifetimeSeconds)
-			}
-			cfg.ServiceAccountImpersonation = &credLifetime{o.lifetimeSeconds}
-		}
+		src.File = p
+		return src, nil
 	}
-	return cfg, nil
+	if err := absoluteURL(o.sourceURL); err != nil {
+		return src, usagef("--credential-source-url %q: %v", o.sourceURL, err)
+	}
+	src.URL = o.sourceURL
+	var err error
+	src.Headers, err = headerFlags(o.sourceHeaders)
+	return src, err
+}
+
+// headerFlags reads --credential-source-headers; nil for none.
+func headerFlags(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	h := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usagef("--credential-source-headers %q: want KEY=VALUE", kv)
+		}
+		h[strings.TrimSpace(k)] = v
+	}
+	return h, nil
+}
+
+// impersonation sets the service account the flags name, if any.
+func (o *createCredConfigOptions) impersonation(cfg *credentials.ExternalAccountConfig) error {
+	if o.serviceAccount == "" {
+		return nil
+	}
+	if !strings.Contains(o.serviceAccount, "@") || strings.ContainsAny(o.serviceAccount, "/: ") {
+		return usagef("--service-account %q: want a service account email", o.serviceAccount)
+	}
+	iam, err := endpointFlag("--iam-endpoint", o.iamEndpoint, "", "")
+	if err != nil {
+		return err
+	}
+	if o.lifetimeSeconds != 0 && (o.lifetimeSeconds < minLifetimeSeconds || o.lifetimeSeconds > maxLifetimeSeconds) {
+		return usagef("--service-account-token-lifetime-seconds %d: want %d to %d", o.lifetimeSeconds, minLifetimeSeconds, maxLifetimeSeconds)
+	}
+	cfg.ServiceAccount, cfg.IAMEndpoint, cfg.TokenLifetimeSeconds = o.serviceAccount, iam, o.lifetimeSeconds
+	return nil
 }
 
 // endpointFlag picks the flag, else the environment, else the default, and

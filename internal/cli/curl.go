@@ -106,15 +106,15 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 		}
 	}
 
-	req := tokenRequest{kind: gcptoken.AccessToken, scopes: parseScopes(o.scopes)}
+	req := credentials.TokenRequest{Kind: gcptoken.AccessToken, Scopes: parseScopes(o.scopes)}
 	if aud := o.audienceFor(target); aud != "" {
-		req = tokenRequest{kind: gcptoken.IDToken, audience: aud}
+		req = credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: aud}
 	}
 	tok, creds, err := o.creds.token(ctx, app, req)
 	if err != nil {
 		return err
 	}
-	if req.kind == gcptoken.AccessToken {
+	if req.Kind == gcptoken.AccessToken {
 		if err := o.accessTokenAllowed(target, creds); err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 		httpReq.Header.Set("User-Agent", "gcptoken/"+version())
 	}
 	httpReq.Header.Set("Authorization", tok.TokenType()+" "+tok.Value)
-	if q := creds.QuotaProjectID; q != "" && req.kind == gcptoken.AccessToken && httpReq.Header.Get("X-Goog-User-Project") == "" {
+	if q := creds.QuotaProjectID; q != "" && req.Kind == gcptoken.AccessToken && httpReq.Header.Get("X-Goog-User-Project") == "" {
 		httpReq.Header.Set("X-Goog-User-Project", q)
 	}
 

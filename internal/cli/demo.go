@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/fakegoogle/console"
+	"github.com/gcptoken/gcptoken/fakegoogle/emulator"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 )
 
@@ -34,91 +38,140 @@ set-up. Tokens are shown shortened.`,
 	}
 }
 
+// demo is the walkthrough: the emulator it runs on, and what one step
+// hands on to the next.
+type demo struct {
+	app  *App
+	w    *demoWriter
+	info emulator.Info
+	fake *fakegoogle.Server
+
+	sa       *credentials.Credentials // the emulator's service-account.json
+	audience string                   // the sample service's URL
+	target   string                   // a call of the sample service
+	idToken  string                   // the service account's, for audience
+	// The sample service's answers with and without a token.
+	okStatus, unauthStatus int
+}
+
 func demoRun(ctx context.Context, app *App) error {
-	fake, err := fakegoogle.Start("127.0.0.1:0", &fakegoogle.Options{Now: app.Now})
+	dir, err := os.MkdirTemp("", "gcptoken-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	em, err := emulator.New(&emulator.Options{StateDir: dir, Now: app.Now})
 	if err != nil {
 		return fmt.Errorf("demo: start the fake Google: %w", err)
 	}
-	defer fake.Close()
-	w := &demoWriter{out: app.Out}
-	w.heading("0. A fake Google is running at %s", fake.URL)
-	w.line("It serves the OAuth token endpoint, tokeninfo, certs, IAM Credentials, STS, fake AWS instance")
-	w.line("metadata and a protected sample service.")
+	ctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- em.Serve(ctx) }()
+	defer func() { stop(); <-served }()
 
-	keyJSON, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
+	d := &demo{app: app, w: &demoWriter{out: app.Out}, info: em.Info(), fake: em.Fake()}
+	d.audience = d.info.SampleServiceURL
+	d.target = d.audience + "?start=1&end=5"
+	for _, step := range []func(context.Context) error{
+		d.intro, d.serviceAccountAccessToken, d.serviceAccountIDToken, d.idTokenClaims,
+		d.callSampleService, d.userCredentials, d.impersonation, d.federation,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return d.done()
+}
+
+// credentials reads one of the emulator's credential files.
+func (d *demo) credentials(path string, getenv func(string) string) (*credentials.Credentials, error) {
+	return credentials.FromFile(path, &credentials.Options{HTTPClient: d.app.HTTPClient, Getenv: getenv})
+}
+
+// call calls the sample service with token ("" for none) and prints the
+// answer as the field name.
+func (d *demo) call(ctx context.Context, name, token string) (int, error) {
+	status, body, err := demoGet(ctx, d.app, d.target, token)
+	if err != nil {
+		return 0, err
+	}
+	d.w.field(name, fmt.Sprintf("HTTP %d %s", status, body))
+	return status, nil
+}
+
+// intro is step 0.
+func (d *demo) intro(context.Context) error {
+	d.w.heading("0. A fake Google is running at %s", d.info.URL)
+	d.w.line("It serves the OAuth token endpoint, tokeninfo, certs, IAM Credentials, STS, fake AWS instance")
+	d.w.line("metadata and a protected sample service.")
+	return nil
+}
+
+func (d *demo) serviceAccountAccessToken(ctx context.Context) error {
+	d.w.heading("1. Service-account key -> access token")
+	d.w.line("Like: gcloud auth print-access-token / google.auth.default() + credentials.refresh()")
+	var err error
+	if d.sa, err = d.credentials(d.info.ServiceAccountFile, d.app.Getenv); err != nil {
+		return err
+	}
+	at, err := demoToken(ctx, d.app, d.sa.AccessTokenSource, []string{credentials.ScopeCloudPlatform})
 	if err != nil {
 		return err
 	}
-	sa, err := credentials.FromJSON(keyJSON, &credentials.Options{HTTPClient: app.HTTPClient, Getenv: app.Getenv})
-	if err != nil {
-		return err
-	}
+	d.w.field("credential", fmt.Sprintf("%s %s", d.sa.Type, d.sa.Principal))
+	d.w.field("token endpoint", strings.Join(d.sa.TokenEndpoints(), ", "))
+	d.w.field("access token", shorten(at.Value))
+	d.w.field("requested scope", credentials.ScopeCloudPlatform)
+	d.w.field("expires", jwtinfo.Describe(at.Expiry.Sub(d.app.Now())))
+	return nil
+}
 
-	w.heading("1. Service-account key -> access token")
-	w.line("Like: gcloud auth print-access-token / google.auth.default() + credentials.refresh()")
-	at, err := demoToken(ctx, app, sa.AccessTokenSource, []string{defaultScope})
-	if err != nil {
-		return err
-	}
-	w.field("credential", fmt.Sprintf("%s %s", sa.Type, sa.Principal))
-	w.field("token endpoint", strings.Join(sa.TokenEndpoints(), ", "))
-	w.field("access token", shorten(at.Value))
-	w.field("requested scope", defaultScope)
-	w.field("expires", jwtinfo.Describe(at.Expiry.Sub(app.Now())))
-
-	audience := fake.SampleServiceURL()
-	w.heading("2. Service-account key -> ID token for the sample service")
-	w.line("Like: gcloud auth print-identity-token --audiences=URL /")
-	w.line("      service_account.IDTokenCredentials.from_service_account_file(key, target_audience=URL)")
-	idt, err := demoToken(ctx, app, func([]string) (gcptoken.TokenProvider, error) {
-		return sa.IDTokenSource(audience, nil)
+func (d *demo) serviceAccountIDToken(ctx context.Context) error {
+	d.w.heading("2. Service-account key -> ID token for the sample service")
+	d.w.line("Like: gcloud auth print-identity-token --audiences=URL /")
+	d.w.line("      service_account.IDTokenCredentials.from_service_account_file(key, target_audience=URL)")
+	idt, err := demoToken(ctx, d.app, func([]string) (gcptoken.TokenProvider, error) {
+		return d.sa.IDTokenSource(d.audience, nil)
 	}, nil)
 	if err != nil {
 		return err
 	}
-	w.field("audience", audience)
-	w.field("ID token", shorten(idt.Value))
+	d.idToken = idt.Value
+	d.w.field("audience", d.audience)
+	d.w.field("ID token", shorten(idt.Value))
+	return nil
+}
 
-	w.heading("3. The ID token's claims (decoded with `gcptoken info`)")
-	d, err := jwtinfo.Decode(idt.Value)
+func (d *demo) idTokenClaims(context.Context) error {
+	d.w.heading("3. The ID token's claims (decoded with `gcptoken info`)")
+	dec, err := jwtinfo.Decode(d.idToken)
 	if err != nil {
 		return err
 	}
 	for _, k := range []string{"iss", "aud", "azp", "email", "sub"} {
-		w.field(k, fmt.Sprint(d.Claims[k]))
+		d.w.field(k, fmt.Sprint(dec.Claims[k]))
 	}
-	if exp, ok := d.Expiry(); ok {
-		w.field("exp", fmt.Sprintf("%s (%s)", exp.UTC().Format(time.RFC3339), jwtinfo.Describe(exp.Sub(app.Now()))))
+	if exp, ok := dec.Expiry(); ok {
+		d.w.field("exp", fmt.Sprintf("%s (%s)", exp.UTC().Format(time.RFC3339), jwtinfo.Describe(exp.Sub(d.app.Now()))))
 	}
+	return nil
+}
 
-	target := audience + "?start=1&end=5"
-	w.heading("4. Call the protected sample service")
-	w.line("Like: curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" URL")
-	status, body, err := demoGet(ctx, app, target, idt.Value)
-	if err != nil {
+func (d *demo) callSampleService(ctx context.Context) error {
+	d.w.heading("4. Call the protected sample service")
+	d.w.line("Like: curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" URL")
+	var err error
+	if d.okStatus, err = d.call(ctx, "with the ID token", d.idToken); err != nil {
 		return err
 	}
-	w.field("with the ID token", fmt.Sprintf("HTTP %d %s", status, body))
-	okStatus := status
-	status, body, err = demoGet(ctx, app, target, "")
-	if err != nil {
-		return err
-	}
-	w.field("without a token", fmt.Sprintf("HTTP %d %s", status, body))
-	unauthStatus := status
+	d.unauthStatus, err = d.call(ctx, "without a token", "")
+	return err
+}
 
-	w.heading("5. User credentials (authorized_user) -> access token and ID token")
-	w.line("Like: gcloud auth application-default login, then print-access-token")
-	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
-		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope})
-	if err != nil {
-		return err
-	}
-	userJSON, err := fake.AuthorizedUserJSON(fakegoogle.DefaultClientID, rt)
-	if err != nil {
-		return err
-	}
-	user, err := credentials.FromJSON(userJSON, &credentials.Options{HTTPClient: app.HTTPClient, Getenv: app.Getenv})
+func (d *demo) userCredentials(ctx context.Context) error {
+	d.w.heading("5. User credentials (authorized_user) -> access token and ID token")
+	d.w.line("Like: gcloud auth application-default login, then print-access-token")
+	user, err := d.credentials(d.info.AuthorizedUserFile, d.app.Getenv)
 	if err != nil {
 		return err
 	}
@@ -130,10 +183,10 @@ func demoRun(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	w.field("credential", fmt.Sprintf("%s (client %s)", user.Type, user.ClientID))
-	w.field("access token", shorten(uat.Value))
-	w.field("granted scope", uat.Metadata[gcptoken.MetaScope])
-	userID, err := user.IDTokenSource(audience, nil)
+	d.w.field("credential", fmt.Sprintf("%s (client %s)", user.Type, user.ClientID))
+	d.w.field("access token", shorten(uat.Value))
+	d.w.field("granted scope", uat.Metadata[gcptoken.MetaScope])
+	userID, err := user.IDTokenSource(d.audience, nil)
 	if err != nil {
 		return err
 	}
@@ -141,25 +194,24 @@ func demoRun(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	w.field("ID token audience", uid.Metadata[gcptoken.MetaAudience])
-	w.line("User credentials cannot choose an ID token's audience: it is the OAuth client,")
-	w.line("so a service that requires its own URL as audience refuses this token:")
-	status, body, err = demoGet(ctx, app, target, uid.Value)
-	if err != nil {
-		return err
-	}
-	w.field("with the user's ID token", fmt.Sprintf("HTTP %d %s", status, body))
+	d.w.field("ID token audience", uid.Metadata[gcptoken.MetaAudience])
+	d.w.line("User credentials cannot choose an ID token's audience: it is the OAuth client,")
+	d.w.line("so a service that requires its own URL as audience refuses this token:")
+	_, err = d.call(ctx, "with the user's ID token", uid.Value)
+	return err
+}
 
-	w.heading("6. Impersonation: the service account acts as another one")
-	w.line("Like: gcloud auth print-identity-token --impersonate-service-account=TARGET --audiences=URL")
-	imp, err := credentials.Impersonate(sa, &credentials.ImpersonateOptions{
+func (d *demo) impersonation(ctx context.Context) error {
+	d.w.heading("6. Impersonation: the service account acts as another one")
+	d.w.line("Like: gcloud auth print-identity-token --impersonate-service-account=TARGET --audiences=URL")
+	imp, err := credentials.Impersonate(d.sa, &credentials.ImpersonateOptions{
 		Target:      fakegoogle.DefaultTargetServiceAccount,
-		IAMEndpoint: fake.IAMCredentialsURL(),
+		IAMEndpoint: d.fake.IAMCredentialsURL(),
 	})
 	if err != nil {
 		return err
 	}
-	impID, err := imp.IDTokenSource(audience, &credentials.IDTokenOptions{IncludeEmail: true})
+	impID, err := imp.IDTokenSource(d.audience, &credentials.IDTokenOptions{IncludeEmail: true})
 	if err != nil {
 		return err
 	}
@@ -167,26 +219,67 @@ func demoRun(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	w.field("source", sa.Principal)
-	w.field("target", imp.Principal)
-	w.field("ID token", shorten(impTok.Value))
-	status, body, err = demoGet(ctx, app, target, impTok.Value)
+	d.w.field("source", d.sa.Principal)
+	d.w.field("target", imp.Principal)
+	d.w.field("ID token", shorten(impTok.Value))
+	_, err = d.call(ctx, "with the target's ID token", impTok.Value)
+	return err
+}
+
+// federation is step 7: a workload on AWS, without any Google key, calls
+// the sample service through workload identity federation, with the
+// emulator's external-account-aws.json.
+func (d *demo) federation(ctx context.Context) error {
+	d.w.heading("7. Workload identity federation: an AWS workload, no Google key")
+	d.w.line("Like: gcloud iam workload-identity-pools create-cred-config ... --aws, then print-identity-token")
+	// The fake's instance metadata plays the EC2 instance; AWS_* variables
+	// of the machine running the demo must not take its place.
+	getenv := func(k string) string {
+		if strings.HasPrefix(k, "AWS_") {
+			return ""
+		}
+		return d.app.Getenv(k)
+	}
+	ext, err := d.credentials(filepath.Join(d.info.StateDir, "external-account-aws.json"), getenv)
 	if err != nil {
 		return err
 	}
-	w.field("with the target's ID token", fmt.Sprintf("HTTP %d %s", status, body))
-
-	if err := demoFederation(ctx, app, w, fake, audience, target); err != nil {
+	d.w.line("chain: AWS role credentials (instance metadata, IMDSv2) -> signed GetCallerIdentity")
+	d.w.line("       -> STS token exchange -> IAM generateIdToken as the service account")
+	idp, err := ext.IDTokenSource(d.audience, &credentials.IDTokenOptions{IncludeEmail: true})
+	if err != nil {
 		return err
 	}
-
-	w.heading("Done")
-	if okStatus != http.StatusOK || unauthStatus != http.StatusUnauthorized {
-		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", okStatus, unauthStatus)
+	tok, err := idp.Token(ctx)
+	if err != nil {
+		return err
 	}
-	w.line("Try it with real tools:  gcptoken emulator --state-dir ./fake-google  (then: . ./fake-google/env.sh)")
-	return w.err
+	d.w.field("credential", ext.Type+" (audience "+fakegoogle.DefaultAWSAudience+")")
+	d.w.field("ID token", shorten(tok.Value))
+	status, err := d.call(ctx, "with the federated ID token", tok.Value)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("demo: the sample service answered %d to the federated ID token; want 200", status)
+	}
+	return nil
 }
+
+// done is the last step: the verdict on step 4 and where to go next.
+func (d *demo) done() error {
+	d.w.heading("Done")
+	if d.okStatus != http.StatusOK || d.unauthStatus != http.StatusUnauthorized {
+		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", d.okStatus, d.unauthStatus)
+	}
+	d.w.line("Try it with real tools:  gcptoken emulator --state-dir ./fake-google  (then: . ./fake-google/env.sh)")
+	d.w.line("and watch every request, token and grant in its console: " + demoConsoleURL)
+	return d.w.err
+}
+
+// demoConsoleURL is where `gcptoken emulator`, on its default --listen
+// address, serves its web console.
+const demoConsoleURL = "http://" + defaultEmulatorListen + console.DefaultPath
 
 // demoToken gets one token from the source src makes for scopes, through
 // the in-process cache on the app's clock, as the token commands do.
@@ -200,52 +293,6 @@ func demoToken(ctx context.Context, app *App, src func([]string) (gcptoken.Token
 		return nil, err
 	}
 	return p.Token(ctx)
-}
-
-// demoFederation is step 7: a workload on AWS, without any Google key,
-// calls the sample service through workload identity federation.
-func demoFederation(ctx context.Context, app *App, w *demoWriter, fake *fakegoogle.Running, audience, target string) error {
-	w.heading("7. Workload identity federation: an AWS workload, no Google key")
-	w.line("Like: gcloud iam workload-identity-pools create-cred-config ... --aws, then print-identity-token")
-	fileJSON, err := fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{
-		AWS: true, IMDSv2: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount,
-	})
-	if err != nil {
-		return err
-	}
-	// The fake's instance metadata plays the EC2 instance; AWS_* variables
-	// of the machine running the demo must not take its place.
-	getenv := func(k string) string {
-		if strings.HasPrefix(k, "AWS_") {
-			return ""
-		}
-		return app.Getenv(k)
-	}
-	ext, err := credentials.FromJSON(fileJSON, &credentials.Options{HTTPClient: app.HTTPClient, Getenv: getenv})
-	if err != nil {
-		return err
-	}
-	w.line("chain: AWS role credentials (instance metadata, IMDSv2) -> signed GetCallerIdentity")
-	w.line("       -> STS token exchange -> IAM generateIdToken as the service account")
-	idp, err := ext.IDTokenSource(audience, &credentials.IDTokenOptions{IncludeEmail: true})
-	if err != nil {
-		return err
-	}
-	tok, err := idp.Token(ctx)
-	if err != nil {
-		return err
-	}
-	w.field("credential", ext.Type+" (audience "+fakegoogle.DefaultAWSAudience+")")
-	w.field("ID token", shorten(tok.Value))
-	status, body, err := demoGet(ctx, app, target, tok.Value)
-	if err != nil {
-		return err
-	}
-	w.field("with the federated ID token", fmt.Sprintf("HTTP %d %s", status, body))
-	if status != http.StatusOK {
-		return fmt.Errorf("demo: the sample service answered %d to the federated ID token; want 200", status)
-	}
-	return nil
 }
 
 func demoGet(ctx context.Context, app *App, url, token string) (int, string, error) {

@@ -3,30 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken/credhelper/dockercred"
 )
-
-// dockerHelperName is the executable name docker looks for when a registry
-// maps to "gcptoken" in credHelpers: docker-credential-<name>.
-const (
-	dockerHelperSuffix = "gcptoken"
-	dockerHelperName   = "docker-credential-" + dockerHelperSuffix
-)
-
-// defaultDockerRegistries are the registries configure-docker sets up
-// without --registries: the ones `gcloud auth configure-docker` sets up.
-// Artifact Registry hosts are per location; name them with --registries.
-var defaultDockerRegistries = []string{"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io", "staging-k8s.gcr.io", "marketplace.gcr.io"}
 
 // mainArgs turns the process's argv into gcptoken's arguments: run as
 // docker-credential-gcptoken (a symlink or copy), it is the docker helper.
@@ -39,7 +24,7 @@ func mainArgs(argv []string) []string {
 		name = strings.ToLower(name) // Windows names are case-insensitive
 	}
 	name = strings.TrimSuffix(name, ".exe")
-	if name != dockerHelperName {
+	if name != dockercred.HelperProgram {
 		return argv[1:]
 	}
 	// docker-credential-helpers' own helpers take --version and -v.
@@ -114,56 +99,23 @@ func dockerCredentialRun(cmd *cobra.Command, app *App, o *helperOptions, action 
 	return &quietError{code: ExitError, err: err}
 }
 
-// dockerConfigPath is docker's client configuration file:
-// $DOCKER_CONFIG/config.json, else .docker\config.json in the home
-// directory, which on Windows docker takes from %USERPROFILE% alone.
-func dockerConfigPath(app *App) (string, error) {
-	if dir := app.Getenv("DOCKER_CONFIG"); dir != "" {
-		return filepath.Join(dir, "config.json"), nil
-	}
-	homeVar := "HOME"
-	if runtime.GOOS == "windows" {
-		homeVar = "USERPROFILE"
-	}
-	home := app.Getenv(homeVar)
-	if home == "" {
-		return "", fmt.Errorf("neither DOCKER_CONFIG nor %s is set", homeVar)
-	}
-	return filepath.Join(home, ".docker", "config.json"), nil
-}
-
-// dockerConfigRoutes reports whether the docker configuration maps host to
-// this helper in credHelpers: the user chose to send that registry a Google
-// token. It is read only for hosts outside the built-in patterns.
+// dockerConfigRoutes reports whether docker's configuration maps host to
+// this helper: the user chose to send that registry a Google token. It is
+// read only for hosts outside the built-in patterns.
 func dockerConfigRoutes(app *App, host string) bool {
-	path, err := dockerConfigPath(app)
+	path, err := dockercred.ConfigPath(app.Getenv)
 	if err != nil {
 		return false
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	var cfg struct {
-		CredHelpers map[string]string `json:"credHelpers"`
-	}
-	if json.Unmarshal(data, &cfg) != nil {
-		return false
-	}
-	for registry, helper := range cfg.CredHelpers {
-		if helper != dockerHelperSuffix {
-			continue
-		}
-		if h, err := dockercred.RegistryHost(registry); err == nil && h == host {
-			return true
-		}
-	}
-	return false
+	return (&dockercred.ConfigFile{Path: path}).Routes(host)
 }
 
 type configureDockerOptions struct {
 	registries []string
 	dryRun     bool
+	// config is docker's configuration. Optional; default its file
+	// (tests set a dockercred.FakeHelperConfig).
+	config dockercred.HelperConfig
 }
 
 func newConfigureDockerCmd(app *App) *cobra.Command {
@@ -196,121 +148,42 @@ docker runs the helper as docker-credential-gcptoken, which must be on PATH.`,
 }
 
 func configureDockerRun(app *App, o *configureDockerOptions) error {
-	registries := defaultDockerRegistries
+	registries := dockercred.DefaultRegistries
 	if len(o.registries) > 0 {
 		var err error
 		if registries, err = checkHosts("--registries", o.registries, false); err != nil {
 			return err
 		}
 	}
-	path, err := dockerConfigPath(app)
-	if err != nil {
-		return usagef("configure-docker: %v", err)
+	config := o.config
+	if config == nil {
+		path, err := dockercred.ConfigPath(app.Getenv)
+		if err != nil {
+			return usagef("configure-docker: %v", err)
+		}
+		config = &dockercred.ConfigFile{Path: path}
 	}
-	old, existed, err := readConfigFile(path)
+	ch, err := config.UseHelper(registries, o.dryRun)
 	if err != nil {
 		return fmt.Errorf("configure-docker: %w", err)
 	}
-	data, changed, err := mergeDockerConfig(old, registries)
-	if err != nil {
-		return fmt.Errorf("configure-docker: %s: %w", path, err)
-	}
 	if o.dryRun {
-		_, err := app.Out.Write(data)
+		_, err := app.Out.Write(ch.Content)
 		return err
 	}
-	if len(changed) == 0 {
-		fmt.Fprintf(app.Out, "%s already maps %s to gcptoken\n", path, strings.Join(registries, ", "))
+	if len(ch.Changed) == 0 {
+		fmt.Fprintf(app.Out, "%s already maps %s to gcptoken\n", ch.Path, strings.Join(registries, ", "))
 	} else {
-		backup, err := writeConfigFile(path, old, data, existed)
-		if err != nil {
-			return fmt.Errorf("configure-docker: %w", err)
-		}
-		fmt.Fprintf(app.Out, "Set credHelpers for %s to gcptoken in %s", strings.Join(changed, ", "), path)
-		if backup != "" {
-			fmt.Fprintf(app.Out, " (previous file: %s)", backup)
+		fmt.Fprintf(app.Out, "Set credHelpers for %s to gcptoken in %s", strings.Join(ch.Changed, ", "), ch.Path)
+		if ch.Backup != "" {
+			fmt.Fprintf(app.Out, " (previous file: %s)", ch.Backup)
 		}
 		fmt.Fprintln(app.Out)
 	}
-	if _, ok := lookPath(dockerHelperName, app.Getenv("PATH"), app.Getenv("PATHEXT")); !ok {
-		if runtime.GOOS == "windows" {
-			// Symbolic links need administrator rights or developer mode
-			// there; a copy (or a hard link) works as well.
-			fmt.Fprintf(app.Err, "gcptoken: warning: %s.exe is not on PATH, so docker cannot run it; copy it: Copy-Item '%s' DIR\\%s.exe (DIR on PATH)\n",
-				dockerHelperName, strings.ReplaceAll(exeOrName(), "'", "''"), dockerHelperName)
-		} else {
-			fmt.Fprintf(app.Err, "gcptoken: warning: %s is not on PATH, so docker cannot run it; link it: ln -s %s DIR/%s (DIR on PATH)\n",
-				dockerHelperName, shellWord(exeOrName()), dockerHelperName)
-		}
+	if err := dockercred.CheckInstalled(app.Getenv("PATH"), app.Getenv("PATHEXT"), exeOrName()); err != nil {
+		fmt.Fprintf(app.Err, "gcptoken: warning: %v\n", err)
 	}
 	return nil
-}
-
-// mergeDockerConfig maps registries to the gcptoken helper in the docker
-// config old (which may be empty), keeping every other key as it was. It
-// returns the registries whose mapping changed.
-func mergeDockerConfig(old []byte, registries []string) (data []byte, changed []string, err error) {
-	doc := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(old)) > 0 {
-		if err := json.Unmarshal(old, &doc); err != nil {
-			return nil, nil, fmt.Errorf("not a docker config.json (%v); fix or move it", err)
-		}
-	}
-	helpers := map[string]string{}
-	if raw, ok := doc["credHelpers"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &helpers); err != nil {
-			return nil, nil, fmt.Errorf(`"credHelpers" is not an object of strings (%v); fix the file`, err)
-		}
-	}
-	for _, r := range registries {
-		if helpers[r] != dockerHelperSuffix {
-			helpers[r] = dockerHelperSuffix
-			changed = append(changed, r)
-		}
-	}
-	sort.Strings(changed)
-	raw, err := json.Marshal(helpers)
-	if err != nil {
-		return nil, nil, err
-	}
-	doc["credHelpers"] = raw
-	// docker writes config.json tab-indented; so does this.
-	data, err = json.MarshalIndent(doc, "", "\t")
-	if err != nil {
-		return nil, nil, err
-	}
-	return append(data, '\n'), changed, nil
-}
-
-// lookPath finds an executable name in the directories of path (a PATH
-// value), so tests can pass their own PATH. On Windows the name takes each
-// extension of pathext (a PATHEXT value; default .com, .exe, .bat, .cmd),
-// as os/exec, which docker runs helpers with, does.
-func lookPath(name, path, pathext string) (string, bool) {
-	names := []string{name}
-	if runtime.GOOS == "windows" {
-		if pathext == "" {
-			pathext = ".com;.exe;.bat;.cmd"
-		}
-		names = nil
-		for _, ext := range strings.Split(strings.ToLower(pathext), ";") {
-			if strings.HasPrefix(ext, ".") {
-				names = append(names, name+ext)
-			}
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		for _, n := range names {
-			p := filepath.Join(dir, n)
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && (runtime.GOOS == "windows" || fi.Mode()&0o111 != 0) {
-				return p, true
-			}
-		}
-	}
-	return "", false
 }
 
 // exeOrName is the running executable's path, for advice messages.

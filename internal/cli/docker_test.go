@@ -15,6 +15,8 @@ import (
 
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
+
+	"github.com/gcptoken/gcptoken/credhelper/dockercred"
 )
 
 // helperProgram runs the helper the way docker's client library runs it,
@@ -39,7 +41,7 @@ func programFunc(path string, envv []string) client.ProgramFunc {
 // docker-credential-gcptoken.exe, as the README tells users to make.
 func dockerHelperLink(t *testing.T) string {
 	t.Helper()
-	link := filepath.Join(t.TempDir(), dockerHelperName)
+	link := filepath.Join(t.TempDir(), dockercred.HelperProgram)
 	if runtime.GOOS != "windows" {
 		if err := os.Symlink(selfExe(t), link); err != nil {
 			t.Fatal(err)
@@ -275,7 +277,7 @@ func TestConfigureDocker(t *testing.T) {
 		wantMode(t, path, 0o600)
 		wantMode(t, filepath.Dir(path), 0o700)
 		data, _ := os.ReadFile(path)
-		for _, h := range defaultDockerRegistries {
+		for _, h := range dockercred.DefaultRegistries {
 			if !strings.Contains(string(data), `"`+h+`": "gcptoken"`) {
 				t.Errorf("config.json lacks %s:\n%s", h, data)
 			}

@@ -4,27 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
-	"github.com/gcptoken/gcptoken/internal/endpoints"
-	"github.com/gcptoken/gcptoken/internal/fileutil"
-	"github.com/gcptoken/gcptoken/internal/hostcheck"
-	"github.com/gcptoken/gcptoken/internal/httpserve"
+	"github.com/gcptoken/gcptoken/fakegoogle/emulator"
 )
+
+// defaultEmulatorListen is --listen's default.
+const defaultEmulatorListen = "127.0.0.1:8086"
 
 type emulatorOptions struct {
 	listen             string
 	metadataListen     string
-	httpsProxy         string // --https-proxy: see emulator_https.go
+	httpsProxy         string // --https-proxy
 	caDir              string
 	stateDir           string
 	quiet              bool
@@ -37,6 +34,7 @@ type emulatorOptions struct {
 	domainDelegations  []string
 	allowHosts         []string
 	universe           string // --universe-domain; "" for googleapis.com
+	noConsole          bool   // --no-console
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -73,6 +71,12 @@ D, the proxy serves D's host names (oauth2.D, iamcredentials.D, sts.D, ...)
 instead of googleapis.com's, and env.sh sets GOOGLE_CLOUD_UNIVERSE_DOMAIN and
 gcloud's core/universe_domain.
 
+A web console at /_gcptoken/console/ on the same address shows every request
+the fake answers (what the program sent, what Google said, each JWT decoded,
+secrets masked), the identities and IAM grants, the tokens issued, and the
+fault rules and clock, and edits them while the emulator runs. It answers
+only browsers on this machine; --no-console leaves it out.
+
 Web pages are kept out: the fake and its metadata server answer only
 requests addressed to an IP address, localhost, their --listen host or an
 --allow-host name (others get 421: a page that rebinds its DNS name to this
@@ -88,7 +92,7 @@ fake; the consent page (Allow / Deny) accepts only its own form.`,
 			return emulatorRun(cmd.Context(), app, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8086", "listen `ADDR` (host:port; loopback by default)")
+	cmd.Flags().StringVar(&o.listen, "listen", defaultEmulatorListen, "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
 	cmd.Flags().StringVar(&o.httpsProxy, "https-proxy", "", "also serve the fake under Google's real host names through an HTTPS proxy on `ADDR` (e.g. 127.0.0.1:8443); credential files then name Google's URLs")
@@ -102,298 +106,135 @@ fake; the consent page (Allow / Deny) accepts only its own form.`,
 	cmd.Flags().Uint64Var(&o.faultSeed, "fault-seed", 1, "seed `N` deciding which requests probabilistic --fault rules hit (same seed, same sequence)")
 	cmd.Flags().StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT) on the fake's and the metadata server's listeners; others get 421 (repeatable)")
 	cmd.Flags().StringVar(&o.universe, "universe-domain", "", "stand for the Google Cloud universe `DOMAIN` instead of googleapis.com (e.g. universe.test)")
+	cmd.Flags().BoolVar(&o.noConsole, "no-console", false, "do not serve the web console (/_gcptoken/console/ on the --listen address)")
 	cmd.Flags().DurationVar(&o.clockSkew, "clock-skew", 0, "run the fake's clock `DURATION` ahead (negative: behind) of this machine's, for issued tokens and assertion checks")
 	return cmd
 }
 
 func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
-	if _, _, err := net.SplitHostPort(o.listen); err != nil {
-		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:8086", o.listen)
-	}
-	if o.metadataListen != "" {
-		if _, _, err := net.SplitHostPort(o.metadataListen); err != nil {
-			return usagef("--metadata-listen %q: want host:port, e.g. 127.0.0.1:8087", o.metadataListen)
-		}
-	}
-	fakeHosts, err := allowedHostNames(o.listen, o.allowHosts)
+	opts, err := o.emulatorOptions(app)
 	if err != nil {
 		return err
 	}
-	hostGuard, _ := hostcheck.New(fakeHosts...) // checked
-	// --https-proxy, --ca-dir and --universe-domain.
-	if err := o.validateHTTPS(); err != nil {
-		return err
-	}
-	dir, err := prepareStateDir(o.stateDir)
+	em, err := emulator.New(opts)
 	if err != nil {
-		return err
+		return o.flagError(err)
 	}
-	logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if o.quiet {
-		logger = slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	fake, err := fakegoogle.New(&fakegoogle.Options{Now: app.Now, Logger: logger, UniverseDomain: o.universe})
-	if err != nil {
-		return err
-	}
-	statePath := filepath.Join(dir, "state.json")
-	if data, err := os.ReadFile(statePath); err == nil {
-		if err := fake.LoadState(data); err != nil {
-			return fmt.Errorf("emulator state %s: %w (delete it to start afresh)", statePath, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("emulator state: %w", err)
-	}
-	if err := o.applyIAM(fake); err != nil {
-		return err
-	}
-	fake.SetFaultSeed(o.faultSeed)
-	fake.SetClockSkew(o.clockSkew)
-	for _, spec := range o.faults {
-		f, err := fakegoogle.ParseFault(spec)
-		if err != nil {
-			return usagef("--%v", err)
-		}
-		if err := fake.AddFault(f); err != nil {
-			return usagef("--fault %q: %v", spec, err)
-		}
-	}
-
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("emulator: listen on %s: %w", o.listen, err)
-	}
-	base := "http://" + ln.Addr().String()
-	fake.SetBaseURL(base)
-	var mdsLn net.Listener
-	if o.metadataListen != "" {
-		if mdsLn, err = net.Listen("tcp", o.metadataListen); err != nil {
-			ln.Close()
-			return fmt.Errorf("emulator: listen on %s: %w", o.metadataListen, err)
-		}
-		defer mdsLn.Close()
-	}
-	files, err := writeEmulatorFiles(fake, dir, mdsLn)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	https, err := o.startHTTPS(fake, dir, mdsLn, logger)
-	if err == nil && https != nil {
-		defer https.ln.Close()
-		err = https.appendEnv(files.env, mdsLn != nil)
-	}
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	if err := writeState(fake, statePath); err != nil {
-		ln.Close()
-		return err
-	}
-
-	fmt.Fprintf(app.Out, "Fake Google listening on %s\n", base)
-	fmt.Fprintf(app.Out, "  state directory:      %s\n", dir)
-	if o.universe != "" {
-		fmt.Fprintf(app.Out, "  universe domain:      %s (keys sign their own JWTs)\n", o.universe)
-	}
-	fmt.Fprintf(app.Out, "  service account key:  %s (%s)\n", files.serviceAccount, fakegoogle.DefaultServiceAccount)
-	fmt.Fprintf(app.Out, "  user credentials:     %s (%s)\n", files.authorizedUser, fakegoogle.DefaultUser)
-	fmt.Fprintf(app.Out, "  sample service:       %s (needs an ID token with that audience)\n", fake.SampleServiceURL())
-	if mdsLn != nil {
-		fmt.Fprintf(app.Out, "  metadata server:      http://%s (as %s)\n", mdsLn.Addr(), fakegoogle.DefaultServiceAccount)
-	}
-	if https != nil {
-		fmt.Fprintf(app.Out, "  HTTPS proxy:          http://%s (Google's host names; CA %s)\n", https.ln.Addr(), https.caFile)
-	}
-	fmt.Fprintf(app.Out, "Point tools at it with:  . %s\n", files.env)
-	fmt.Fprintln(app.Out, "Press Ctrl-C to stop.")
-
-	srv := &http.Server{Handler: hostGuard.Handler(fake, "--allow-host"), ReadHeaderTimeout: 10 * time.Second}
-	var unused httpserve.UnusedConns
-	unused.Track(srv)
-	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(ln) }()
-	if https != nil {
-		https.serve(ctx, errc)
-	}
-	if mdsLn != nil {
-		mds, err := newEmulatorMetadataServer(fake, logger, o.metadataHosts())
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		go func() {
-			if err := mds.Serve(ctx, mdsLn); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("metadata server: %w", err)
-			}
-		}()
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("emulator: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := unused.Shutdown(shutdownCtx, srv); err != nil {
-		return fmt.Errorf("emulator: shutdown: %w", err)
-	}
-	if err := writeState(fake, statePath); err != nil {
+	printEmulatorInfo(app.Out, em.Info(), o.universe != "")
+	if err := em.Serve(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(app.Out, "Stopped.")
 	return nil
 }
 
-// metadataHosts are the names the emulator's metadata server answers
-// besides its defaults; --allow-host is checked by then.
-func (o *emulatorOptions) metadataHosts() []string {
-	names, _ := allowedHostNames(o.metadataListen, o.allowHosts)
-	return names
-}
-
-// applyIAM applies the IAM flags to the fake; they persist in its state.
-func (o *emulatorOptions) applyIAM(fake *fakegoogle.Server) error {
-	for _, g := range o.tokenCreators {
-		member, sa, ok := strings.Cut(g, "=")
-		if !ok || member == "" || sa == "" {
-			return usagef("--token-creator %q: want MEMBER=SERVICE_ACCOUNT", g)
-		}
-		if err := fake.GrantTokenCreator(member, sa); err != nil {
-			return usagef("--token-creator %q: %v", g, err)
-		}
+// emulatorOptions turns the flags into the library's options, checking
+// the syntax the flags add (MEMBER=SA, fault specs).
+func (o *emulatorOptions) emulatorOptions(app *App) (*emulator.Options, error) {
+	if o.httpsProxy == "" && o.caDir != "" {
+		return nil, usagef("--ca-dir %q: only used with --https-proxy", o.caDir)
 	}
-	for _, g := range o.revokedCreators {
-		member, sa, ok := strings.Cut(g, "=")
-		if !ok || member == "" || sa == "" {
-			return usagef("--revoke-token-creator %q: want MEMBER=SERVICE_ACCOUNT", g)
-		}
-		if err := fake.RevokeTokenCreator(member, sa); err != nil {
-			return usagef("--revoke-token-creator %q: %v", g, err)
-		}
+	logger := slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.quiet {
+		logger = slog.New(slog.NewTextHandler(app.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	for _, sa := range o.lifetimeExtensions {
-		if err := fake.AllowLifetimeExtension(sa, true); err != nil {
-			return usagef("--lifetime-extension %q: %v", sa, err)
-		}
+	opts := &emulator.Options{
+		Listen: o.listen, MetadataListen: o.metadataListen, HTTPSProxyListen: o.httpsProxy, CADir: o.caDir,
+		StateDir: o.stateDir, UniverseDomain: o.universe, AllowedHosts: o.allowHosts,
+		LifetimeExtensions: o.lifetimeExtensions, FaultSeed: o.faultSeed, ClockSkew: o.clockSkew,
+		DisableConsole: o.noConsole, Now: app.Now, Logger: logger,
+	}
+	var err error
+	if opts.TokenCreators, err = parseGrants("--token-creator", o.tokenCreators); err != nil {
+		return nil, err
+	}
+	if opts.RevokedTokenCreators, err = parseGrants("--revoke-token-creator", o.revokedCreators); err != nil {
+		return nil, err
 	}
 	for _, d := range o.domainDelegations {
 		sa, scopes, ok := strings.Cut(d, "=")
 		if !ok || sa == "" || scopes == "" {
-			return usagef("--domain-delegation %q: want SERVICE_ACCOUNT=SCOPE[,SCOPE…]", d)
+			return nil, usagef("--domain-delegation %q: want SERVICE_ACCOUNT=SCOPE[,SCOPE…]", d)
 		}
-		if err := fake.AllowDomainWideDelegation(sa, parseScopes([]string{scopes})); err != nil {
-			return usagef("--domain-delegation %q: %v", d, err)
-		}
+		opts.DomainDelegations = append(opts.DomainDelegations, emulator.Delegation{ServiceAccount: sa, Scopes: parseScopes([]string{scopes})})
 	}
-	return nil
-}
-
-// prepareStateDir creates dir 0700 (or a temporary one when empty). It
-// holds private keys.
-func prepareStateDir(dir string) (string, error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "gcptoken-emulator-")
+	for _, spec := range o.faults {
+		f, err := fakegoogle.ParseFault(spec)
 		if err != nil {
-			return "", fmt.Errorf("emulator: create state directory: %w", err)
+			return nil, usagef("--%v", err)
 		}
-		return d, nil
+		opts.Faults = append(opts.Faults, f)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", usagef("--state-dir %q: %v", dir, err)
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return "", fmt.Errorf("--state-dir %s: %w", abs, err)
-	}
-	if err := os.Chmod(abs, 0o700); err != nil {
-		return "", fmt.Errorf("--state-dir %s: %w", abs, err)
-	}
-	return abs, nil
+	return opts, nil
 }
 
-type emulatorFiles struct{ serviceAccount, authorizedUser, env string }
-
-func writeEmulatorFiles(fake *fakegoogle.Server, dir string, mds net.Listener) (*emulatorFiles, error) {
-	f := &emulatorFiles{
-		serviceAccount: filepath.Join(dir, "service-account.json"),
-		authorizedUser: filepath.Join(dir, "authorized-user.json"),
-		env:            filepath.Join(dir, "env.sh"),
-	}
-	saJSON, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := fake.IssueRefreshToken(fakegoogle.DefaultClientID, fakegoogle.DefaultUser,
-		[]string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope})
-	if err != nil {
-		return nil, err
-	}
-	userJSON, err := fake.AuthorizedUserJSON(fakegoogle.DefaultClientID, rt)
-	if err != nil {
-		return nil, err
-	}
-	base := fake.BaseURL()
-	env := strings.Join([]string{
-		"# Generated by `gcptoken emulator`: points gcptoken, gcloud and Google's",
-		"# client libraries at the fake Google at " + base + ".",
-		"export GCPTOKEN_EMULATOR_URL=" + shellQuote(base),
-		"export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.serviceAccount),
-		"export GOOGLE_CLOUD_PROJECT=" + shellQuote(fakegoogle.DefaultProjectID),
-		"# gcptoken and its Go library: every Google endpoint (token, IAM, STS,",
-		"# certs, tokeninfo) is the emulator; GCPTOKEN_IAM_ENDPOINT and friends override one.",
-		"export " + envEmulatorHost + "=" + shellQuote(strings.TrimPrefix(base, "http://")),
-		"export " + envAuthURL + "=" + shellQuote(fake.AuthURL()), // gcptoken login
-		"export GCPTOKEN_SAMPLE_URL=" + shellQuote(fake.SampleServiceURL()),
-		"# gcloud: send its token requests to the emulator too.",
-		"export CLOUDSDK_AUTH_TOKEN_HOST=" + shellQuote(base+"/token"),
-		"# User credentials instead of the service account:",
-		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(f.authorizedUser),
-	}, "\n") + "\n"
-	if u := fake.UniverseDomain(); u != endpoints.DefaultUniverse {
-		env += strings.Join([]string{
-			"# The fake's universe: clients (Go's transports, Python's API clients,",
-			"# gcptoken) and gcloud are configured for it, so its credentials are accepted.",
-			"export " + endpoints.EnvUniverseDomain + "=" + shellQuote(u),
-			"export CLOUDSDK_CORE_UNIVERSE_DOMAIN=" + shellQuote(u),
-		}, "\n") + "\n"
-	}
-	if mds != nil {
-		addr := shellQuote(mds.Addr().String())
-		env += strings.Join([]string{
-			"# The metadata server (Go, Python, Node, gcloud). ADC prefers",
-			"# GOOGLE_APPLICATION_CREDENTIALS: unset it to get tokens from here.",
-			"export GCE_METADATA_HOST=" + addr,
-			"export GCE_METADATA_IP=" + addr,
-			"export GCE_METADATA_ROOT=" + addr,
-		}, "\n") + "\n"
-	}
-	fedEnv, err := writeFederationFiles(fake, dir)
-	if err != nil {
-		return nil, err
-	}
-	env += fedEnv
-	for path, data := range map[string][]byte{f.serviceAccount: saJSON, f.authorizedUser: userJSON, f.env: []byte(env)} {
-		if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
-			return nil, fmt.Errorf("emulator: write %s: %w", path, err)
+// parseGrants reads MEMBER=SERVICE_ACCOUNT flag values.
+func parseGrants(flag string, values []string) ([]emulator.Grant, error) {
+	var grants []emulator.Grant
+	for _, g := range values {
+		member, sa, ok := strings.Cut(g, "=")
+		if !ok || member == "" || sa == "" {
+			return nil, usagef("%s %q: want MEMBER=SERVICE_ACCOUNT", flag, g)
 		}
+		grants = append(grants, emulator.Grant{Member: member, ServiceAccount: sa})
 	}
-	return f, nil
+	return grants, nil
 }
 
-func writeState(fake *fakegoogle.Server, path string) error {
-	data, err := fake.MarshalState()
-	if err != nil {
-		return fmt.Errorf("emulator: save state: %w", err)
+// flagError names the flag of a bad emulator.Options field, with the value
+// as the user gave it.
+func (o *emulatorOptions) flagError(err error) error {
+	var oe *emulator.OptionError
+	if !errors.As(err, &oe) {
+		return err
 	}
-	if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
-		return fmt.Errorf("emulator: save state %s: %w", path, err)
+	flags := map[string]struct {
+		name   string
+		values []string
+	}{
+		"Listen": {"--listen", nil}, "MetadataListen": {"--metadata-listen", nil},
+		"HTTPSProxyListen": {"--https-proxy", nil}, "CADir": {"--ca-dir", nil},
+		"StateDir": {"--state-dir", nil}, "UniverseDomain": {"--universe-domain", nil},
+		"AllowedHosts":         {"--allow-host", nil},
+		"TokenCreators":        {"--token-creator", o.tokenCreators},
+		"RevokedTokenCreators": {"--revoke-token-creator", o.revokedCreators},
+		"LifetimeExtensions":   {"--lifetime-extension", o.lifetimeExtensions},
+		"DomainDelegations":    {"--domain-delegation", o.domainDelegations},
+		"Faults":               {"--fault", o.faults},
 	}
-	return nil
+	f, ok := flags[oe.Field]
+	if !ok {
+		return err
+	}
+	value := oe.Value
+	if oe.Index < len(f.values) {
+		value = f.values[oe.Index]
+	}
+	if value == "" {
+		return usagef("%s: %v", f.name, oe.Err)
+	}
+	return usagef("%s %q: %v", f.name, value, oe.Err)
 }
 
-// shellQuote quotes s for POSIX sh.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+// printEmulatorInfo prints where the emulator serves and what it wrote.
+func printEmulatorInfo(w io.Writer, info emulator.Info, universe bool) {
+	fmt.Fprintf(w, "Fake Google listening on %s\n", info.URL)
+	fmt.Fprintf(w, "  state directory:      %s\n", info.StateDir)
+	if universe {
+		fmt.Fprintf(w, "  universe domain:      %s (keys sign their own JWTs)\n", info.UniverseDomain)
+	}
+	fmt.Fprintf(w, "  service account key:  %s (%s)\n", info.ServiceAccountFile, fakegoogle.DefaultServiceAccount)
+	fmt.Fprintf(w, "  user credentials:     %s (%s)\n", info.AuthorizedUserFile, fakegoogle.DefaultUser)
+	fmt.Fprintf(w, "  sample service:       %s (needs an ID token with that audience)\n", info.SampleServiceURL)
+	if info.MetadataAddr != "" {
+		fmt.Fprintf(w, "  metadata server:      http://%s (as %s)\n", info.MetadataAddr, fakegoogle.DefaultServiceAccount)
+	}
+	if info.HTTPSProxyAddr != "" {
+		fmt.Fprintf(w, "  HTTPS proxy:          http://%s (Google's host names; CA %s)\n", info.HTTPSProxyAddr, info.CAFile)
+	}
+	if info.ConsoleURL != "" {
+		fmt.Fprintf(w, "  console:              %s (every request, token and grant, in a browser)\n", info.ConsoleURL)
+	}
+	fmt.Fprintf(w, "Point tools at it with:  . %s\n", info.EnvFile)
+	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

@@ -95,7 +95,7 @@ func TestEmulatorUniverse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := transport.NewClient(t.Context(), &transport.Options{Credentials: creds, UniverseDomain: testUniverse, Base: base})
+	client, err := creds.NewClient(nil, &transport.Options{UniverseDomain: testUniverse, Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
-	"os/exec"
+	"io"
 	"runtime"
 	"strings"
 
@@ -60,10 +60,10 @@ type configureGitOptions struct {
 	helper helperArgs
 	hosts  []string
 	write  bool
+	// config is git's configuration. Optional; default the global one,
+	// edited with git (tests set a gitcred.FakeHelperConfig).
+	config gitcred.HelperConfig
 }
-
-// defaultGitHosts are the remotes configure-git sets up without --hosts.
-var defaultGitHosts = []string{"source.developers.google.com"}
 
 func newConfigureGitCmd(app *App) *cobra.Command {
 	o := &configureGitOptions{}
@@ -83,7 +83,7 @@ with --hosts.`,
   gcptoken configure-git --write --hosts '*.sourcemanager.dev'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return configureGitRun(cmd, app, o)
+			return configureGitRun(cmd.Context(), app, o)
 		},
 	}
 	o.helper.bind(cmd.Flags())
@@ -92,8 +92,8 @@ with --hosts.`,
 	return cmd
 }
 
-func configureGitRun(cmd *cobra.Command, app *App, o *configureGitOptions) error {
-	hosts := defaultGitHosts
+func configureGitRun(ctx context.Context, app *App, o *configureGitOptions) error {
+	hosts := gitcred.DefaultConfigHosts
 	if len(o.hosts) > 0 {
 		var err error
 		if hosts, err = checkHosts("--hosts", o.hosts, true); err != nil {
@@ -108,7 +108,7 @@ func configureGitRun(cmd *cobra.Command, app *App, o *configureGitOptions) error
 	// Google's.
 	var extra []string
 	for _, h := range hosts {
-		if !servedByDefault(h) {
+		if !gitcred.ServedByDefault(h) {
 			extra = append(extra, h)
 		}
 	}
@@ -119,97 +119,18 @@ func configureGitRun(cmd *cobra.Command, app *App, o *configureGitOptions) error
 	if err != nil {
 		return err
 	}
-	helper := gitHelperCommand(runtime.GOOS, exe, args)
-
-	var cmds [][]string
-	for _, h := range hosts {
-		key := "credential.https://" + h + ".helper"
-		cmds = append(cmds,
-			[]string{"config", "--global", "--unset-all", key},
-			[]string{"config", "--global", "--add", key, ""},
-			[]string{"config", "--global", "--add", key, helper})
-	}
+	helper := gitcred.HelperCommand(runtime.GOOS, exe, args)
 	if !o.write {
-		for _, c := range cmds {
-			line := []string{"git"}
-			for _, w := range c {
-				line = append(line, shellWord(w))
-			}
-			if c[2] == "--unset-all" {
-				line = append(line, "||", "true")
-			}
-			fmt.Fprintln(app.Out, strings.Join(line, " "))
-		}
-		return nil
+		_, err := io.WriteString(app.Out, gitcred.ConfigScript(hosts, helper))
+		return err
 	}
-	for _, c := range cmds {
-		run := exec.CommandContext(cmd.Context(), "git", c...)
-		run.Env = gitEnv(app)
-		var stderr bytes.Buffer
-		run.Stderr = &stderr
-		err := run.Run()
-		var ee *exec.ExitError
-		if c[2] == "--unset-all" && errors.As(err, &ee) && ee.ExitCode() == 5 {
-			// Nothing to unset.
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("configure-git: git %s: %v: %s", strings.Join(c[:3], " "), err, strings.TrimSpace(stderr.String()))
-		}
+	config := o.config
+	if config == nil {
+		config = &gitcred.GlobalConfig{Getenv: app.Getenv}
+	}
+	if err := config.ConfigureHelper(ctx, hosts, helper); err != nil {
+		return fmt.Errorf("configure-git: %w", err)
 	}
 	fmt.Fprintf(app.Out, "git now asks gcptoken for https://%s credentials (git config --global)\n", strings.Join(hosts, ", https://"))
 	return nil
-}
-
-// gitHelperCommand is the credential helper value that runs exe
-// git-credential ARGS. git runs a helper that is an absolute path through
-// its shell (Git for Windows' sh too) with the action appended. A path
-// that needs quoting (a space, as in C:\Program Files) no longer looks
-// absolute to git, which would run "git credential-'…'" instead, so it is
-// written as a shell snippet ("!…"). sh reads backslashes as escapes, so
-// Windows paths are written with forward slashes, which Windows accepts
-// and git still sees as absolute (C:/…). goos is a parameter for the tests.
-func gitHelperCommand(goos, exe string, args []string) string {
-	if goos == "windows" {
-		exe = strings.ReplaceAll(exe, `\`, "/")
-	}
-	words := []string{shellWord(exe), "git-credential"}
-	for _, a := range args {
-		words = append(words, shellWord(a))
-	}
-	helper := strings.Join(words, " ")
-	if words[0] != exe {
-		helper = "!" + helper
-	}
-	return helper
-}
-
-// servedByDefault reports whether git-credential serves the host pattern
-// without --hosts.
-func servedByDefault(pattern string) bool {
-	for _, p := range gitcred.DefaultHosts {
-		if p == pattern || gitcred.MatchHost(p, pattern) {
-			return true
-		}
-	}
-	return false
-}
-
-// gitEnv is the environment git (and kubectl) run in: PATH, the home
-// directory and the variables that choose git's global configuration file,
-// taken from app so that tests can point them at a temporary directory.
-//
-// On Windows a program started without SystemRoot cannot even load its
-// networking DLLs, and Git for Windows finds the home directory through
-// USERPROFILE or HOMEDRIVE and HOMEPATH when HOME is unset (as it usually
-// is there; an empty HOME would be taken as the home), so those pass too.
-func gitEnv(app *App) []string {
-	env := []string{"PATH=" + app.Getenv("PATH")}
-	for _, k := range []string{"HOME", "GIT_CONFIG_GLOBAL", "XDG_CONFIG_HOME", "GIT_CONFIG_NOSYSTEM", "USERPROFILE", "HOMEDRIVE", "HOMEPATH",
-		"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "APPDATA", "LOCALAPPDATA", "TEMP", "TMP", "ProgramData"} {
-		if v := app.Getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }

@@ -251,27 +251,3 @@ func TestGitEraseOfOtherTokenKeepsCache(t *testing.T) {
 		t.Errorf("erasing another token dropped the cached one")
 	}
 }
-
-// TestGitHelperCommand: the helper value git runs through its shell, for
-// paths on each platform, with and without characters sh would split or
-// expand.
-func TestGitHelperCommand(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		goos, exe string
-		args      []string
-		want      string
-	}{
-		{"linux", "/usr/local/bin/gcptoken", nil, "/usr/local/bin/gcptoken git-credential"},
-		{"linux", "/usr/local/bin/gcptoken", []string{"--hosts=git.example.com"}, "/usr/local/bin/gcptoken git-credential --hosts=git.example.com"},
-		{"darwin", "/Users/me/My Tools/gcptoken", nil, "!'/Users/me/My Tools/gcptoken' git-credential"},
-		{"linux", "/opt/it's/gcptoken", nil, `!'/opt/it'\''s/gcptoken' git-credential`},
-		{"windows", `C:\Users\me\bin\gcptoken.exe`, nil, "C:/Users/me/bin/gcptoken.exe git-credential"},
-		{"windows", `C:\Program Files\gcptoken\gcptoken.exe`, []string{"--scopes=a b"}, "!'C:/Program Files/gcptoken/gcptoken.exe' git-credential '--scopes=a b'"},
-	}
-	for _, tt := range tests {
-		if got := gitHelperCommand(tt.goos, tt.exe, tt.args); got != tt.want {
-			t.Errorf("gitHelperCommand(%s, %q, %q) = %q; want %q", tt.goos, tt.exe, tt.args, got, tt.want)
-		}
-	}
-}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -17,16 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
-	"github.com/gcptoken/gcptoken/internal/redirect"
 	"github.com/gcptoken/gcptoken/internal/safetext"
 )
-
-// defaultTokenInfoURL is Google's tokeninfo endpoint.
-const defaultTokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
 
 // maxTokenInput bounds what info reads: no token comes near it, and a
 // mistaken `info < bigfile` should fail fast.
@@ -77,17 +71,14 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 		}
 		return writeJWTInfo(app.Out, o.format, d, app.Now())
 	}
-	endpoint := o.tokenInfoURL
-	if endpoint == "" {
-		env, err := endpoints.FromEnv(app.Getenv)
-		if err != nil {
-			return usagef("info: %v", err)
-		}
-		if endpoint, err = env.URL(envTokenInfoURL, defaultTokenInfoURL); err != nil {
-			return usagef("info: %v", err)
-		}
+	if o.tokenInfoURL != "" && endpoints.CheckURL(o.tokenInfoURL) != nil {
+		return usagef("--tokeninfo-url %q is not a URL", o.tokenInfoURL)
 	}
-	info, err := lookupTokenInfo(cmd, app, endpoint, token)
+	// Without --tokeninfo-url the library picks $GCPTOKEN_TOKENINFO_URL,
+	// the emulator's, or Google's.
+	info, err := credentials.TokenInfo(cmd.Context(), token, &credentials.TokenInfoOptions{
+		Endpoint: o.tokenInfoURL, HTTPClient: app.HTTPClient, Getenv: app.Getenv,
+	})
 	if err != nil {
 		return err
 	}
@@ -130,47 +121,6 @@ func readTokenArg(ctx context.Context, app *App, cmd string, args []string) (str
 		return "", usagef("%s: the input is not a token: byte %d is not printable ASCII", cmd, i)
 	}
 	return token, nil
-}
-
-// lookupTokenInfo asks tokeninfo about an opaque token. The token goes in a
-// form body so it never lands in server or proxy access logs.
-func lookupTokenInfo(cmd *cobra.Command, app *App, endpoint, token string) (map[string]any, error) {
-	if _, err := url.ParseRequestURI(endpoint); err != nil {
-		return nil, usagef("--tokeninfo-url %q is not a URL", endpoint)
-	}
-	form := url.Values{"access_token": {token}}
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("tokeninfo: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	client := app.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	// The body is the token: a redirect must not post it to another origin.
-	resp, err := redirect.Guard(client).Do(req)
-	if err != nil {
-		return nil, gcptoken.NewTransportError("ask tokeninfo", endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, gcptoken.NewTransportError("ask tokeninfo", endpoint, err)
-	}
-	if resp.StatusCode == http.StatusBadRequest {
-		// Google answers 400 "Invalid Value" for unknown, expired or
-		// revoked tokens: the token is bad, the service is fine.
-		return nil, credentialErrorf("tokeninfo at %s does not accept this token (expired, revoked, or not an access token)", endpoint)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, gcptoken.NewResponseError("ask tokeninfo", endpoint, resp.StatusCode, body)
-	}
-	var info map[string]any
-	if err := json.Unmarshal(body, &info); err != nil {
-		return nil, fmt.Errorf("tokeninfo at %s: response is not JSON: %w", endpoint, err)
-	}
-	return info, nil
 }
 
 func writeJWTInfo(w io.Writer, format string, d *jwtinfo.Decoded, now time.Time) error {

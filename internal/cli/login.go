@@ -18,6 +18,7 @@ import (
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 	"github.com/gcptoken/gcptoken/internal/redirect"
 	"github.com/gcptoken/gcptoken/internal/safetext"
@@ -27,14 +28,10 @@ import (
 // Environment variables `login` and `logout` read. The emulator's env.sh
 // exports them; CLOUDSDK_AUTH_TOKEN_HOST is gcloud's own.
 const (
-	envAuthURL     = "GCPTOKEN_AUTH_URL"
-	envGcloudToken = "CLOUDSDK_AUTH_TOKEN_HOST"
-	envEmulatorURL = "GCPTOKEN_EMULATOR_URL"
+	envAuthURL     = endpoints.EnvAuthURL
+	envGcloudToken = endpoints.EnvGcloudTokenHost
+	envEmulatorURL = endpoints.EnvEmulatorURL
 )
-
-// defaultLoginScopes are what `gcloud auth application-default login` asks
-// for (less its Cloud SQL scope).
-var defaultLoginScopes = []string{"openid", "https://www.googleapis.com/auth/userinfo.email", defaultScope}
 
 type loginOptions struct {
 	port         int
@@ -209,7 +206,7 @@ func (o *loginOptions) config(ctx context.Context, app *App) (*oauthflow.Config,
 		}
 		*u.dst = v
 	}
-	cfg.Scopes = defaultLoginScopes
+	cfg.Scopes = credentials.UserScopes() // as `gcloud auth application-default login`
 	if len(o.scopes) > 0 {
 		cfg.Scopes = parseScopes(o.scopes)
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -176,14 +175,9 @@ it has one. No credential of its own is used (docs/kubernetes.md).`,
 // besides IP addresses and localhost: the listen host when it is a name,
 // and the --allow-host values, each checked.
 func allowedHostNames(listen string, flags []string) ([]string, error) {
-	for _, n := range flags {
-		if _, err := hostcheck.New(n); err != nil {
-			return nil, usagef("--allow-host: %v", err)
-		}
-	}
-	names := slices.Clone(flags)
-	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" && net.ParseIP(host) == nil {
-		names = append(names, host)
+	names, err := hostcheck.ListenNames(listen, flags)
+	if err != nil {
+		return nil, usagef("--allow-host: %v", err)
 	}
 	return names, nil
 }

@@ -20,12 +20,12 @@ import (
 // kubeFlags are metadata-server's flags for per-pod identity from the
 // Kubernetes API (--kubernetes).
 type kubeFlags struct {
-	enabled      bool
-	kubeconfig   string
-	nodeName     string
-	provider     string
-	hostNetwork  []string
-	syncTimeout  time.Duration
+	enabled       bool
+	kubeconfig    string
+	nodeName      string
+	provider      string
+	hostNetwork   []string
+	syncTimeout   time.Duration
 	maxIdentities int
 }
 

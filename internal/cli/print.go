@@ -95,8 +95,8 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err != nil {
 		return err
 	}
-	req := tokenRequest{kind: kind, audience: o.audience, tokenFormat: o.tokenFormat, licenses: o.licenses,
-		includeEmail: o.includeEmail, selfSigned: o.selfSigned}
+	req := credentials.TokenRequest{Kind: kind, Audience: o.audience, SelfSigned: o.selfSigned,
+		IDTokenOptions: credentials.IDTokenOptions{TokenFormat: o.tokenFormat, Licenses: o.licenses, IncludeEmail: o.includeEmail}}
 	if kind == gcptoken.AccessToken && o.audience != "" && !o.selfSigned {
 		return usagef("print-access-token: --audience is only for --self-signed (ID tokens: print-identity-token --audience)")
 	}
@@ -112,7 +112,7 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 		return usagef("--include-license needs --token-format full")
 	}
 	if kind == gcptoken.AccessToken {
-		req.scopes = parseScopes(o.scopes)
+		req.Scopes = parseScopes(o.scopes)
 	}
 	tok, creds, err := o.creds.token(cmd.Context(), app, req)
 	if err != nil {
@@ -196,11 +196,8 @@ func checkPrintable(tok *gcptoken.Token) error {
 	if err := gcptoken.CheckTokenValue(tok.Value); err != nil {
 		return fmt.Errorf("refusing to print the %s: %w", what, err)
 	}
-	typ := tok.TokenType()
-	if i := strings.IndexFunc(typ, func(r rune) bool {
-		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
-	}); i >= 0 || len(typ) > 32 {
-		return fmt.Errorf("refusing to print the %s: %w: its type is not one word", what, gcptoken.ErrMalformedToken)
+	if err := gcptoken.CheckTokenType(tok.Type); err != nil {
+		return fmt.Errorf("refusing to print the %s: %w", what, err)
 	}
 	return nil
 }

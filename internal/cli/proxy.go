@@ -95,98 +95,32 @@ another origin that calls the target through the proxy.`,
 }
 
 func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
-	target, err := o.parseTarget()
+	plan, err := o.plan()
 	if err != nil {
 		return err
-	}
-	if o.audience != "" && o.accessToken {
-		return usagef("proxy: --audience and --access-token contradict each other")
-	}
-	if len(o.scopes) > 0 && !o.accessToken {
-		return usagef("proxy: --scopes applies to access tokens: add --access-token")
-	}
-	var header string
-	switch strings.ToLower(o.header) {
-	case "authorization":
-		header = authproxy.HeaderAuthorization
-	case "x-serverless-authorization":
-		header = authproxy.HeaderServerlessAuthorization
-	default:
-		return usagef("proxy: --header %q: want authorization or x-serverless-authorization", o.header)
-	}
-	host, _, err := net.SplitHostPort(o.listen)
-	if err != nil {
-		return usagef("proxy: --listen %q: want host:port, e.g. 127.0.0.1:8080", o.listen)
-	}
-	hosts, err := allowedHostNames(o.listen, o.allowHosts)
-	if err != nil {
-		return err
-	}
-	if o.opsListen != "" {
-		if _, _, err := net.SplitHostPort(o.opsListen); err != nil {
-			return usagef("proxy: --ops-listen %q: want host:port, e.g. 127.0.0.1:9090", o.opsListen)
-		}
-	}
-	audience := ""
-	if !o.accessToken {
-		if audience, err = proxyAudience(o.audience, target); err != nil {
-			return err
-		}
 	}
 	logger, err := newLogger(app.Err, o.logFormat)
 	if err != nil {
 		return err
 	}
-
 	creds, err := o.creds.load(ctx, app)
 	if err != nil {
 		return err
 	}
-	var src gcptoken.TokenProvider
-	what := "ID token for " + audience
-	if o.accessToken {
-		scopes := parseScopes(o.scopes)
-		if len(scopes) == 0 && creds.Type != credentials.TypeAuthorizedUser {
-			scopes = []string{defaultScope}
-		}
-		src, err = creds.AccessTokenSource(scopes)
-		what = "access token"
-	} else {
-		src, err = creds.IDTokenSource(audience, nil)
-	}
+	tokens, err := o.tokens(ctx, app, creds, plan.audience)
 	if err != nil {
-		return fmt.Errorf("proxy: %w", err)
+		return err
 	}
-	// The in-memory cache only: the proxy keeps its token warm itself, and
-	// the request path must not touch the disk.
-	tokens, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
-	if err != nil {
-		return fmt.Errorf("proxy: %w", err)
-	}
-
-	// Fail fast on a credential the token server refuses; an unreachable
-	// token endpoint may come back, so start anyway.
-	tok, err := tokens.Token(ctx)
-	switch {
-	case err != nil && !gcptoken.IsUnavailable(err):
-		return fmt.Errorf("proxy: %w", err)
-	case err != nil:
-		fmt.Fprintf(app.Err, "gcptoken: warning: no token yet (%s); serving anyway: requests get 503 until the token endpoint answers\n",
-			strings.Join(strings.Fields(err.Error()), " "))
-	case !o.accessToken:
-		warnAudience(app.Err, creds, audience, tok)
-	}
-
 	var quotaProject string
 	if o.accessToken {
 		quotaProject = creds.QuotaProjectID
 	}
 	p, err := authproxy.New(&authproxy.Options{
-		Target:         target,
+		Target:         plan.target,
 		Tokens:         tokens,
-		Header:         header,
+		Header:         plan.header,
 		QuotaProject:   quotaProject,
-		AllowedHosts:   hosts,
+		AllowedHosts:   plan.hosts,
 		AllowCrossSite: o.crossSite,
 		Logger:         logger,
 		Now:            app.Now,
@@ -205,31 +139,119 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 			return fmt.Errorf("proxy: --ops-listen on %s: %w", o.opsListen, err)
 		}
 	}
-
-	principal := creds.Principal
-	if principal == "" {
-		principal = "the credential's principal"
-	}
-	if !isLoopback(host) {
-		fmt.Fprintf(app.Err, "gcptoken: WARNING: proxying to %s on the non-loopback address %s: anyone who can reach it calls the target as %s\n",
-			target.Redacted(), ln.Addr(), principal)
-	}
-	if o.crossSite {
-		fmt.Fprintf(app.Err, "gcptoken: WARNING: --allow-cross-site: any web page open in a browser here can send requests through the proxy to %s as %s\n",
-			target.Redacted(), principal)
-	}
-	fmt.Fprintf(app.Out, "Proxy to %s (%s in %s, as %s; %s credentials) listening on http://%s\n",
-		target.Redacted(), what, header, principal, creds.Type, ln.Addr())
-	if opsLn != nil {
-		a := opsLn.Addr()
-		fmt.Fprintf(app.Out, "Ops: http://%s/healthz  http://%s/readyz  http://%s/metrics\n", a, a, a)
-	}
-
+	o.announce(app, plan, creds, ln, opsLn)
 	if err := serveProxy(ctx, p, ln, opsLn); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
 	fmt.Fprintln(app.Out, "Stopped.")
 	return nil
+}
+
+// proxyPlan is what the flags say, checked before any credential is loaded.
+type proxyPlan struct {
+	target     *url.URL
+	header     string   // authproxy.Header…
+	listenHost string   // the --listen host
+	hosts      []string // the names requests may be addressed to
+	audience   string   // of the ID tokens; "" with --access-token
+}
+
+// plan checks the flags.
+func (o *proxyOptions) plan() (*proxyPlan, error) {
+	target, err := o.parseTarget()
+	if err != nil {
+		return nil, err
+	}
+	if o.audience != "" && o.accessToken {
+		return nil, usagef("proxy: --audience and --access-token contradict each other")
+	}
+	if len(o.scopes) > 0 && !o.accessToken {
+		return nil, usagef("proxy: --scopes applies to access tokens: add --access-token")
+	}
+	plan := &proxyPlan{target: target}
+	switch strings.ToLower(o.header) {
+	case "authorization":
+		plan.header = authproxy.HeaderAuthorization
+	case "x-serverless-authorization":
+		plan.header = authproxy.HeaderServerlessAuthorization
+	default:
+		return nil, usagef("proxy: --header %q: want authorization or x-serverless-authorization", o.header)
+	}
+	if plan.listenHost, _, err = net.SplitHostPort(o.listen); err != nil {
+		return nil, usagef("proxy: --listen %q: want host:port, e.g. 127.0.0.1:8080", o.listen)
+	}
+	if plan.hosts, err = allowedHostNames(o.listen, o.allowHosts); err != nil {
+		return nil, err
+	}
+	if o.opsListen != "" {
+		if _, _, err := net.SplitHostPort(o.opsListen); err != nil {
+			return nil, usagef("proxy: --ops-listen %q: want host:port, e.g. 127.0.0.1:9090", o.opsListen)
+		}
+	}
+	if !o.accessToken {
+		if plan.audience, err = proxyAudience(o.audience, target); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+// tokens makes the proxy's token provider, cached in memory only: the
+// proxy keeps its token warm itself, and the request path must not touch
+// the disk. It fails fast on a credential the token server refuses; an
+// unreachable token endpoint may come back, so then it only warns.
+func (o *proxyOptions) tokens(ctx context.Context, app *App, creds *credentials.Credentials, audience string) (gcptoken.TokenProvider, error) {
+	req := credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: audience}
+	if o.accessToken {
+		req = credentials.TokenRequest{Scopes: parseScopes(o.scopes)}
+	}
+	src, err := creds.SourceFor(&req)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	tokens, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	tok, err := tokens.Token(ctx)
+	switch {
+	case err != nil && !gcptoken.IsUnavailable(err):
+		return nil, fmt.Errorf("proxy: %w", err)
+	case err != nil:
+		fmt.Fprintf(app.Err, "gcptoken: warning: no token yet (%s); serving anyway: requests get 503 until the token endpoint answers\n",
+			strings.Join(strings.Fields(err.Error()), " "))
+	case !o.accessToken:
+		warnAudience(app.Err, creds, audience, tok)
+	}
+	return tokens, nil
+}
+
+// announce says where the proxy listens, what it sends and as whom, with a
+// warning where anyone else can use it.
+func (o *proxyOptions) announce(app *App, plan *proxyPlan, creds *credentials.Credentials, ln, opsLn net.Listener) {
+	principal := creds.Principal
+	if principal == "" {
+		principal = "the credential's principal"
+	}
+	target := plan.target.Redacted()
+	if !isLoopback(plan.listenHost) {
+		fmt.Fprintf(app.Err, "gcptoken: WARNING: proxying to %s on the non-loopback address %s: anyone who can reach it calls the target as %s\n",
+			target, ln.Addr(), principal)
+	}
+	if o.crossSite {
+		fmt.Fprintf(app.Err, "gcptoken: WARNING: --allow-cross-site: any web page open in a browser here can send requests through the proxy to %s as %s\n",
+			target, principal)
+	}
+	what := "ID token for " + plan.audience
+	if o.accessToken {
+		what = "access token"
+	}
+	fmt.Fprintf(app.Out, "Proxy to %s (%s in %s, as %s; %s credentials) listening on http://%s\n",
+		target, what, plan.header, principal, creds.Type, ln.Addr())
+	if opsLn != nil {
+		a := opsLn.Addr()
+		fmt.Fprintf(app.Out, "Ops: http://%s/healthz  http://%s/readyz  http://%s/metrics\n", a, a, a)
+	}
 }
 
 // serveProxy runs the proxy and, when opsLn is set, its ops endpoints

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // writes the hostile credentials.db
 
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
@@ -503,5 +506,42 @@ func TestSecurityTokenEndpointErrorEscaped(t *testing.T) {
 	wantOneLineError(t, r, "invalid_grant")
 	if strings.ContainsAny(r.stderr, terminalControls) {
 		t.Errorf("stderr holds the server's control characters: %q", r.stderr)
+	}
+}
+
+// TestSecurityStatusEscapesGcloudStore: `gcptoken status` prints account
+// names and types read from gcloud's credentials.db and properties read
+// from its configuration. A store or configuration with terminal control
+// sequences in them (copied from elsewhere, or planted) must not drive
+// the terminal that shows the listing.
+func TestSecurityStatusEscapesGcloudStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "credentials.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const evil = "\x1b]0;pwned\x07\x1b[2J"
+	for _, q := range []string{
+		`CREATE TABLE "credentials" (account_id TEXT PRIMARY KEY, value BLOB)`,
+		`INSERT INTO "credentials" VALUES ('me` + evil + `@example.com', '{"type": "authorized_user` + evil + `"}')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t)
+	e["CLOUDSDK_CONFIG"] = dir
+	e["CLOUDSDK_CORE_ACCOUNT"] = "me" + evil + "@example.com"
+	e["CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"] = "sa" + evil + "@p.iam.gserviceaccount.com"
+	e["NO_GCE_CHECK"] = "true"
+	r := run(t, e, "", "status")
+	wantCode(t, r, 0)
+	if strings.ContainsAny(r.stdout+r.stderr, terminalControls) {
+		t.Errorf("status printed control characters from gcloud's files:\n%q", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "me") || !strings.Contains(r.stdout, "@example.com") {
+		t.Errorf("status lost the account:\n%s", r.stdout)
 	}
 }

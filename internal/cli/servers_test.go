@@ -139,6 +139,7 @@ func TestDemo(t *testing.T) {
 		"== 7. Workload identity federation",
 		`with the federated ID token: HTTP 200 { "range": [ 1, 2, 3, 4, 5 ], "caller": "` + fakegoogle.DefaultTargetServiceAccount + `" }`,
 		"== Done ==",
+		"watch every request, token and grant in its console: http://127.0.0.1:8086/_gcptoken/console/",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)

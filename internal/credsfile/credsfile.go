@@ -78,52 +78,56 @@ type ImpersonatedServiceAccount struct {
 
 // ExternalAccount is a workload or workforce identity federation
 // credential ("type": "external_account"), as written by `gcloud iam
-// workload-identity-pools create-cred-config`.
+// workload-identity-pools create-cred-config`. It is also what
+// credentials.ExternalAccountConfig writes: in this field order, leaving
+// out what is empty (the nested objects keep their keys sorted, as gcptoken
+// has always written them).
 type ExternalAccount struct {
-	Type                           string `json:"type"`
-	Audience                       string `json:"audience"`
-	SubjectTokenType               string `json:"subject_token_type"`
-	TokenURL                       string `json:"token_url"`
-	TokenInfoURL                   string `json:"token_info_url"`
-	ServiceAccountImpersonationURL string `json:"service_account_impersonation_url"`
+	Type                           string            `json:"type"`
+	Audience                       string            `json:"audience"`
+	SubjectTokenType               string            `json:"subject_token_type"`
+	TokenURL                       string            `json:"token_url,omitempty"`
+	CredentialSource               *CredentialSource `json:"credential_source,omitempty"`
+	TokenInfoURL                   string            `json:"token_info_url,omitempty"`
+	ServiceAccountImpersonationURL string            `json:"service_account_impersonation_url,omitempty"`
 	ServiceAccountImpersonation    struct {
 		TokenLifetimeSeconds int `json:"token_lifetime_seconds"`
-	} `json:"service_account_impersonation"`
-	ClientID                 string            `json:"client_id"`
-	ClientSecret             string            `json:"client_secret"`
-	QuotaProjectID           string            `json:"quota_project_id"`
-	WorkforcePoolUserProject string            `json:"workforce_pool_user_project"`
-	UniverseDomain           string            `json:"universe_domain"`
-	CredentialSource         *CredentialSource `json:"credential_source"`
+	} `json:"service_account_impersonation,omitzero"`
+	ClientID                 string `json:"client_id,omitempty"`
+	ClientSecret             string `json:"client_secret,omitempty"`
+	QuotaProjectID           string `json:"quota_project_id,omitempty"`
+	WorkforcePoolUserProject string `json:"workforce_pool_user_project,omitempty"`
+	UniverseDomain           string `json:"universe_domain,omitempty"`
 }
 
 // CredentialSource says where an external account's subject token comes
-// from: a file, a URL, an executable, AWS, or a certificate.
+// from: a file, a URL, an executable, AWS, or a certificate. Its fields are
+// in the order of their keys.
 type CredentialSource struct {
-	File                        string            `json:"file"`
-	URL                         string            `json:"url"`
-	Headers                     map[string]string `json:"headers"`
-	Format                      *SubjectFormat    `json:"format"`
-	EnvironmentID               string            `json:"environment_id"`
-	RegionURL                   string            `json:"region_url"`
-	RegionalCredVerificationURL string            `json:"regional_cred_verification_url"`
-	IMDSv2SessionTokenURL       string            `json:"imdsv2_session_token_url"`
-	Executable                  *ExecutableSource `json:"executable"`
-	Certificate                 json.RawMessage   `json:"certificate"`
+	Certificate                 json.RawMessage   `json:"certificate,omitempty"`
+	EnvironmentID               string            `json:"environment_id,omitempty"`
+	Executable                  *ExecutableSource `json:"executable,omitempty"`
+	File                        string            `json:"file,omitempty"`
+	Format                      *SubjectFormat    `json:"format,omitempty"`
+	Headers                     map[string]string `json:"headers,omitempty"`
+	IMDSv2SessionTokenURL       string            `json:"imdsv2_session_token_url,omitempty"`
+	RegionURL                   string            `json:"region_url,omitempty"`
+	RegionalCredVerificationURL string            `json:"regional_cred_verification_url,omitempty"`
+	URL                         string            `json:"url,omitempty"`
 }
 
 // SubjectFormat is how a file or URL subject token is encoded.
 type SubjectFormat struct {
+	SubjectTokenFieldName string `json:"subject_token_field_name,omitempty"`
 	Type                  string `json:"type"` // "text" (default) or "json"
-	SubjectTokenFieldName string `json:"subject_token_field_name"`
 }
 
 // ExecutableSource is an executable-sourced subject token.
 type ExecutableSource struct {
 	Command                  string `json:"command"`
-	TimeoutMillis            int    `json:"timeout_millis"`
-	OutputFile               string `json:"output_file"`
-	InteractiveTimeoutMillis int    `json:"interactive_timeout_millis"`
+	InteractiveTimeoutMillis int    `json:"interactive_timeout_millis,omitempty"`
+	OutputFile               string `json:"output_file,omitempty"`
+	TimeoutMillis            int    `json:"timeout_millis,omitempty"`
 }
 
 // ExternalAccountAuthorizedUser is a workforce user's credential ("type":

@@ -206,26 +206,12 @@ func (t *entryToken) check() error {
 	switch {
 	case t.Expiry.IsZero():
 		return errors.New("no expiry")
-	case !validTokenType(t.Type):
+	case gcptoken.CheckTokenType(t.Type) != nil:
 		return errors.New("token type is not one word")
 	case safetext.Escape(t.Scope) != t.Scope || safetext.Escape(t.Audience) != t.Audience:
 		return errors.New("scope or audience holds control characters")
 	}
 	return nil
-}
-
-// validTokenType accepts "" and one short word such as "Bearer".
-func validTokenType(s string) bool {
-	if len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func newRequest(p KeyParts) entryRequest {

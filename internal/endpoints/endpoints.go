@@ -34,6 +34,18 @@ const (
 	EnvTokenInfoURL = "GCPTOKEN_TOKENINFO_URL" // tokeninfo
 )
 
+// Variables the CLI reads and the emulator's env.sh exports (package
+// fakegoogle/emulator): named once here so writer and reader agree.
+const (
+	EnvEmulatorURL = "GCPTOKEN_EMULATOR_URL" // the emulator's base URL (`login`, `logout`)
+	EnvAuthURL     = "GCPTOKEN_AUTH_URL"     // the authorization endpoint (`login`)
+	// EnvAWSMetadataEndpoint is the AWS instance-metadata base URL that
+	// `create-cred-config --aws` writes.
+	EnvAWSMetadataEndpoint = "GCPTOKEN_AWS_METADATA_ENDPOINT"
+	// EnvGcloudTokenHost is gcloud's own token endpoint setting.
+	EnvGcloudTokenHost = "CLOUDSDK_AUTH_TOKEN_HOST"
+)
+
 // Env is the endpoint configuration of one environment. A nil *Env means
 // Google's production URLs.
 type Env struct {

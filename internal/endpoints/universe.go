@@ -1,8 +1,10 @@
 package endpoints
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -30,6 +32,20 @@ const (
 	ServiceSTS                  = "sts"                  // token exchange: federation, downscoping
 	ServiceCloudResourceManager = "cloudresourcemanager" // project ids of federated credentials
 )
+
+// ClientUniverse returns the universe a client is configured for, with the
+// precedence of Google's Go transports: configured if not empty, else
+// $GOOGLE_CLOUD_UNIVERSE_DOMAIN (read through getenv; nil means
+// os.Getenv), else DefaultUniverse.
+func ClientUniverse(configured string, getenv func(string) string) string {
+	if configured != "" {
+		return configured
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return cmp.Or(getenv(EnvUniverseDomain), DefaultUniverse)
+}
 
 // ServiceURL is "https://{service}.{universe}": the base URL of service in
 // universe ("" means DefaultUniverse).

@@ -295,78 +295,14 @@ type nodeResult struct {
 
 // simulateNode replays one node's requests in time order.
 func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
-	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var clock atomic.Int64 // nanoseconds since epoch
-	now := func() time.Time { return epoch.Add(time.Duration(clock.Load())) }
+	sim := newNodeSim(f, n)
+	// Each pod belongs to one identity and asks for that identity's keys,
+	// first at a random phase, then at exponential intervals.
+	rng := rand.New(rand.NewPCG(f.Seed, uint64(n)))
 	start := time.Duration(0)
 	if f.Nodes > 1 {
 		start = f.StartSpread * time.Duration(n) / time.Duration(f.Nodes)
 	}
-	minutes := int(f.Duration/time.Minute) + 1
-	nr := &nodeResult{perMinute: make([]int64, minutes), refreshPerMinute: make([]int64, minutes)}
-
-	// A node's fetches happen one at a time, in an order fixed by the
-	// requests, so one source of jitter draws per node keeps the run
-	// deterministic. Its stream is apart from the pods' (below), so that a
-	// run without jitter is the same as before jitter existed.
-	jitterRng := rand.New(rand.NewPCG(^f.Seed, uint64(n)))
-	keys := f.KeysPerNode()
-	var (
-		mu       sync.Mutex
-		last     = make([]time.Duration, keys) // last fetch time per key, -1 if none
-		draw     = make([]float64, keys)       // jitter draw of the key's token
-		due      = make([]time.Duration, keys) // when the key's token turns stale
-		badFetch error
-	)
-	for i := range last {
-		last[i] = -1
-	}
-	providers := make([]gcptoken.TokenProvider, keys)
-	for k := range keys {
-		up := gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
-			t := time.Duration(clock.Load())
-			mu.Lock()
-			defer mu.Unlock()
-			if last[k] >= 0 && t < due[k] && badFetch == nil {
-				badFetch = fmt.Errorf("fleetsim: node %d: key %d refreshed at %s, before its refresh point %s: the cache does not jitter as gcptoken.CacheOptions documents", n, k, t, due[k])
-			}
-			nr.upstream++
-			if m := int(t / time.Minute); m < len(nr.perMinute) {
-				nr.perMinute[m]++
-				if last[k] >= 0 {
-					nr.refreshPerMinute[m]++
-				}
-			}
-			if last[k] >= 0 {
-				nr.intervals += t - last[k]
-				nr.nInterval++
-			}
-			last[k] = t
-			// The cache asks Rand for this token's draw right after this
-			// returns; drawing it here lets the simulation know when the
-			// token turns stale.
-			draw[k] = jitterRng.Float64()
-			due[k] = t + f.TokenLifetime - f.RefreshBefore - f.extraLead(draw[k])
-			return &gcptoken.Token{Value: "tok", Kind: gcptoken.AccessToken, Expiry: now().Add(f.TokenLifetime)}, nil
-		})
-		providers[k], _ = gcptoken.NewCachedProvider(up, &gcptoken.CacheOptions{ // valid options
-			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, RefreshJitter: f.RefreshJitter, MaxAttempts: 1, Now: now,
-			Rand: func() float64 {
-				mu.Lock()
-				defer mu.Unlock()
-				return draw[k]
-			},
-		})
-	}
-	stale := func(k int) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return time.Duration(clock.Load()) >= due[k]
-	}
-
-	// Each pod belongs to one identity and asks for that identity's keys,
-	// first at a random phase, then at exponential intervals.
-	rng := rand.New(rand.NewPCG(f.Seed, uint64(n)))
 	type pod struct {
 		next     time.Duration
 		identity int
@@ -387,43 +323,134 @@ func simulateNode(ctx context.Context, f *Fleet, n int) (*nodeResult, error) {
 		}
 		p := &pods[i]
 		if p.next >= f.Duration {
-			return nr, nil
+			return sim.nr, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		clock.Store(int64(p.next))
+		sim.clock.Store(int64(p.next))
 		for a := range perIdentity {
-			k := p.identity*perIdentity + a
-			prov := providers[k]
-			tok, err := prov.Token(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
-			}
-			nr.requests++
-			// A stale token was served and a refresh started in the
-			// background: wait for its new token, so that the clock does
-			// not run ahead of it (which would make results depend on
-			// scheduling).
-			if stale(k) {
-				deadline := time.Now().Add(10 * time.Second)
-				for next := tok; next == tok; {
-					if time.Now().After(deadline) {
-						return nil, fmt.Errorf("fleetsim: node %d: key %d served stale at %s and not refreshed: the cache does not jitter as gcptoken.CacheOptions documents", n, k, time.Duration(clock.Load()))
-					}
-					runtime.Gosched()
-					if next, err = prov.Token(ctx); err != nil {
-						return nil, fmt.Errorf("fleetsim: node %d: %w", n, err)
-					}
-				}
-			}
-			mu.Lock()
-			err = badFetch
-			mu.Unlock()
-			if err != nil {
+			if err := sim.request(ctx, p.identity*perIdentity+a); err != nil {
 				return nil, err
 			}
 		}
 		p.next += time.Duration(rng.ExpFloat64() * float64(f.RequestEvery))
 	}
+}
+
+// nodeSim is one node: a cached provider per key over an upstream that
+// counts fetches on the simulated clock.
+type nodeSim struct {
+	f     *Fleet
+	n     int
+	clock atomic.Int64 // nanoseconds since the epoch
+	nr    *nodeResult
+
+	// A node's fetches happen one at a time, in an order fixed by the
+	// requests, so one source of jitter draws per node keeps the run
+	// deterministic. Its stream is apart from the pods', so that a run
+	// without jitter is the same as before jitter existed.
+	jitterRng *rand.Rand
+	providers []gcptoken.TokenProvider
+
+	mu       sync.Mutex
+	last     []time.Duration // last fetch time per key, -1 if none
+	draw     []float64       // jitter draw of the key's token
+	due      []time.Duration // when the key's token turns stale
+	badFetch error
+}
+
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newNodeSim(f *Fleet, n int) *nodeSim {
+	minutes := int(f.Duration/time.Minute) + 1
+	keys := f.KeysPerNode()
+	sim := &nodeSim{
+		f: f, n: n,
+		nr:        &nodeResult{perMinute: make([]int64, minutes), refreshPerMinute: make([]int64, minutes)},
+		jitterRng: rand.New(rand.NewPCG(^f.Seed, uint64(n))),
+		providers: make([]gcptoken.TokenProvider, keys),
+		last:      make([]time.Duration, keys),
+		draw:      make([]float64, keys),
+		due:       make([]time.Duration, keys),
+	}
+	for k := range keys {
+		sim.last[k] = -1
+		sim.providers[k], _ = gcptoken.NewCachedProvider(gcptoken.TokenProviderFunc(func(context.Context) (*gcptoken.Token, error) {
+			return sim.fetch(k), nil
+		}), &gcptoken.CacheOptions{ // valid options
+			RefreshBefore: f.RefreshBefore, MinRemaining: f.MinRemaining, RefreshJitter: f.RefreshJitter, MaxAttempts: 1, Now: sim.now,
+			Rand: func() float64 {
+				sim.mu.Lock()
+				defer sim.mu.Unlock()
+				return sim.draw[k]
+			},
+		})
+	}
+	return sim
+}
+
+func (sim *nodeSim) now() time.Time { return simEpoch.Add(time.Duration(sim.clock.Load())) }
+
+// fetch is the upstream of key k: it counts the fetch, checks that the
+// cache did not refresh before the token's refresh point, and mints.
+func (sim *nodeSim) fetch(k int) *gcptoken.Token {
+	t := time.Duration(sim.clock.Load())
+	sim.mu.Lock()
+	defer sim.mu.Unlock()
+	nr := sim.nr
+	if sim.last[k] >= 0 && t < sim.due[k] && sim.badFetch == nil {
+		sim.badFetch = fmt.Errorf("fleetsim: node %d: key %d refreshed at %s, before its refresh point %s: the cache does not jitter as gcptoken.CacheOptions documents", sim.n, k, t, sim.due[k])
+	}
+	nr.upstream++
+	if m := int(t / time.Minute); m < len(nr.perMinute) {
+		nr.perMinute[m]++
+		if sim.last[k] >= 0 {
+			nr.refreshPerMinute[m]++
+		}
+	}
+	if sim.last[k] >= 0 {
+		nr.intervals += t - sim.last[k]
+		nr.nInterval++
+	}
+	sim.last[k] = t
+	// The cache asks Rand for this token's draw right after this returns;
+	// drawing it here lets the simulation know when the token turns stale.
+	sim.draw[k] = sim.jitterRng.Float64()
+	sim.due[k] = t + sim.f.TokenLifetime - sim.f.RefreshBefore - sim.f.extraLead(sim.draw[k])
+	return &gcptoken.Token{Value: "tok", Kind: gcptoken.AccessToken, Expiry: sim.now().Add(sim.f.TokenLifetime)}
+}
+
+func (sim *nodeSim) stale(k int) bool {
+	sim.mu.Lock()
+	defer sim.mu.Unlock()
+	return time.Duration(sim.clock.Load()) >= sim.due[k]
+}
+
+// request asks key k's provider for a token at the current simulated time.
+func (sim *nodeSim) request(ctx context.Context, k int) error {
+	prov := sim.providers[k]
+	tok, err := prov.Token(ctx)
+	if err != nil {
+		return fmt.Errorf("fleetsim: node %d: %w", sim.n, err)
+	}
+	sim.nr.requests++
+	// A stale token was served and a refresh started in the background:
+	// wait for its new token, so that the clock does not run ahead of it
+	// (which would make results depend on scheduling).
+	if sim.stale(k) {
+		deadline := time.Now().Add(10 * time.Second)
+		for next := tok; next == tok; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("fleetsim: node %d: key %d served stale at %s and not refreshed: the cache does not jitter as gcptoken.CacheOptions documents", sim.n, k, time.Duration(sim.clock.Load()))
+			}
+			runtime.Gosched()
+			if next, err = prov.Token(ctx); err != nil {
+				return fmt.Errorf("fleetsim: node %d: %w", sim.n, err)
+			}
+		}
+	}
+	sim.mu.Lock()
+	defer sim.mu.Unlock()
+	return sim.badFetch
 }

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -204,4 +205,19 @@ func WriteRefusal(w http.ResponseWriter, status int, err error) {
 	h.Set("Content-Length", strconv.Itoa(len(msg)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg))
+}
+
+// ListenNames returns the names a server listening on listen (host:port)
+// answers besides IP addresses and localhost: extra (e.g. --allow-host
+// values), each checked as New checks it, and the listen host when it is a
+// name rather than an address.
+func ListenNames(listen string, extra []string) ([]string, error) {
+	if _, err := New(extra...); err != nil {
+		return nil, err
+	}
+	names := slices.Clone(extra)
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" && net.ParseIP(host) == nil {
+		names = append(names, host)
+	}
+	return names, nil
 }

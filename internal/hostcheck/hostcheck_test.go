@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,28 @@ func TestHandlerRefusesForeignHost(t *testing.T) {
 		}
 		if want != 200 && (strings.Count(body, "\n") != 1 || !strings.Contains(body, "--allow-host") || strings.Contains(body, "served")) {
 			t.Errorf("Host %s: got body %q; want one line naming --allow-host", host, body)
+		}
+	}
+}
+
+func TestListenNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		listen  string
+		extra   []string
+		want    []string
+		wantErr bool
+	}{
+		{"127.0.0.1:8087", nil, nil, false},
+		{"[::1]:8087", []string{"a.test"}, []string{"a.test"}, false},
+		{"myhost.example:8087", []string{"a.test:80"}, []string{"a.test:80", "myhost.example"}, false},
+		{":8087", nil, nil, false},
+		{"127.0.0.1:8087", []string{"http://a.test/"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ListenNames(tt.listen, tt.extra)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("ListenNames(%q, %q) = %q, %v; want %q (error %v)", tt.listen, tt.extra, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -1,19 +1,18 @@
-package cli
+package emulator
 
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
-	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
 
-// emulatorOIDCTokenLifetime is how long the OIDC subject token the emulator
-// writes stays valid; STS accepts up to 48 hours, and the emulator writes a
+// oidcTokenLifetime is how long the OIDC subject token the emulator writes
+// stays valid; STS accepts up to 48 hours, and the emulator writes a
 // new one each time it starts.
-const emulatorOIDCTokenLifetime = 24 * time.Hour
+const oidcTokenLifetime = 24 * time.Hour
 
 // writeFederationFiles writes ready-to-use external_account files into the
 // emulator's state directory: external-account-aws.json (AWS credentials
@@ -30,35 +29,35 @@ func writeFederationFiles(fake *fakegoogle.Server, dir string) (string, error) {
 		AWS: true, IMDSv2: true, ServiceAccount: fakegoogle.DefaultTargetServiceAccount,
 	})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("emulator: %w", err)
 	}
 	oidcJSON, err := fake.ExternalAccountJSON(fakegoogle.ExternalAccountConfig{
 		SubjectTokenFile: tokenPath, ServiceAccount: fakegoogle.DefaultTargetServiceAccount,
 	})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("emulator: %w", err)
 	}
-	tok, err := fake.MintOIDCSubjectToken("emulator-workload", "", emulatorOIDCTokenLifetime)
+	tok, err := fake.MintOIDCSubjectToken("emulator-workload", "", oidcTokenLifetime)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("emulator: %w", err)
 	}
 	for path, data := range map[string][]byte{awsPath: awsJSON, oidcPath: oidcJSON, tokenPath: []byte(tok + "\n")} {
-		if err := fileutil.WriteAtomic(path, data, 0o600); err != nil {
-			return "", fmt.Errorf("emulator: write %s: %w", path, err)
+		if err := writeFile(path, data); err != nil {
+			return "", err
 		}
 	}
 	keyID, secret := fake.AWSAccessKey()
 	base := fake.BaseURL()
-	return strings.Join([]string{
+	return lines(
 		"# Workload identity federation. An AWS workload (credentials from the",
-		"# emulator's instance metadata at " + base + "/latest/):",
-		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(awsPath),
+		"# emulator's instance metadata at "+base+"/latest/):",
+		"#   export GOOGLE_APPLICATION_CREDENTIALS="+shellQuote(awsPath),
 		"# or with the fake AWS account's IAM user key instead of the instance role:",
-		"#   export AWS_ACCESS_KEY_ID=" + shellQuote(keyID) + " AWS_SECRET_ACCESS_KEY=" + shellQuote(secret) +
-			" AWS_REGION=" + shellQuote(fakegoogle.FakeAWSRegion),
-		"# An OIDC workload (token file " + tokenPath + "):",
-		"#   export GOOGLE_APPLICATION_CREDENTIALS=" + shellQuote(oidcPath),
+		"#   export AWS_ACCESS_KEY_ID="+shellQuote(keyID)+" AWS_SECRET_ACCESS_KEY="+shellQuote(secret)+
+			" AWS_REGION="+shellQuote(fakegoogle.FakeAWSRegion),
+		"# An OIDC workload (token file "+tokenPath+"):",
+		"#   export GOOGLE_APPLICATION_CREDENTIALS="+shellQuote(oidcPath),
 		"# `gcptoken create-cred-config --aws` points at the emulator's instance metadata:",
-		"export " + envAWSMetadataEndpoint + "=" + shellQuote(base),
-	}, "\n") + "\n", nil
+		"export "+endpoints.EnvAWSMetadataEndpoint+"="+shellQuote(base),
+	), nil
 }

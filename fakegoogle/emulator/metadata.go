@@ -1,4 +1,4 @@
-package cli
+package emulator
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/gcptoken/gcptoken/metadataserver"
 )
 
-// newEmulatorMetadataServer serves the fake service account as a VM of
-// the fake would see it: access tokens minted at the fake's token endpoint
+// newMetadataServer serves the fake service account as a VM of the fake
+// would see it: access tokens minted at the fake's token endpoint
 // (Compute Engine's are plain access tokens too; outside googleapis.com,
 // where keys cannot be exchanged, minted by the fake directly), ID tokens
-// minted by the fake itself in Compute Engine's shape (fakeComputeSource),
+// minted by the fake itself in Compute Engine's shape (computeSource),
 // and the fake's universe domain.
-func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
+func newMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, allowedHosts []string) (*metadataserver.Server, error) {
 	key, err := fake.ServiceAccountKeyJSON(fakegoogle.DefaultServiceAccount)
 	if err != nil {
 		return nil, err
@@ -27,7 +27,7 @@ func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, all
 		return nil, err
 	}
 	return metadataserver.New(&metadataserver.Options{
-		Source:              fakeComputeSource{fake: fake, creds: creds, account: fakegoogle.DefaultServiceAccount},
+		Source:              computeSource{fake: fake, creds: creds, account: fakegoogle.DefaultServiceAccount},
 		ServiceAccountEmail: fakegoogle.DefaultServiceAccount,
 		ProjectID:           fakegoogle.DefaultProjectID,
 		NumericProjectID:    fakegoogle.DefaultProjectNumber,
@@ -37,17 +37,17 @@ func newEmulatorMetadataServer(fake *fakegoogle.Server, logger *slog.Logger, all
 	})
 }
 
-// fakeComputeSource is the emulator's metadata-server Source. Its ID
+// computeSource is the metadata server's Source. Its ID
 // tokens come from fakegoogle.MintComputeIDToken, so they carry exactly the
 // claims Compute Engine's do for each format (standard: no email), not the
 // token endpoint's, which a service-account key would get.
-type fakeComputeSource struct {
+type computeSource struct {
 	fake    *fakegoogle.Server
 	creds   *credentials.Credentials
 	account string
 }
 
-func (s fakeComputeSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
+func (s computeSource) AccessTokenProvider(scopes []string) (gcptoken.TokenProvider, error) {
 	if s.fake.UniverseDomain() == credentials.DefaultUniverseDomain {
 		return s.creds.AccessTokenProvider(scopes)
 	}
@@ -61,7 +61,7 @@ func (s fakeComputeSource) AccessTokenProvider(scopes []string) (gcptoken.TokenP
 	}), nil
 }
 
-func (s fakeComputeSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
+func (s computeSource) IDTokenProvider(req metadataserver.IDTokenRequest) (gcptoken.TokenProvider, error) {
 	mint := fakegoogle.ComputeIDTokenRequest{
 		ServiceAccount: s.account, Audience: req.Audience, Format: req.Format, Licenses: req.Licenses,
 	}
