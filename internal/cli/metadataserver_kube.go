@@ -35,8 +35,8 @@ func (k *kubeFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&k.nodeName, "node-name", "", "with --kubernetes: the `NODE` whose pods are served (default $NODE_NAME, from the downward API's spec.nodeName)")
 	f.StringVar(&k.provider, "workload-identity-provider", "", "with --kubernetes: the workload identity pool `PROVIDER` that trusts the cluster's service-account issuer, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
 	f.StringSliceVar(&k.hostNetwork, "host-network-address", nil, "with --kubernetes: more source `IP`s that mean the node itself (besides the Node's InternalIP and ExternalIP), e.g. the address a DNAT or a bridge gives the node's own connections")
-	f.DurationVar(&k.syncTimeout, "kubernetes-sync-timeout", 2*time.Minute, "with --kubernetes: how long to wait for the first list of pods, ServiceAccounts and the Node before giving up")
-	f.IntVar(&k.maxIdentities, "max-identities", 0, "with --kubernetes: identities whose token caches are kept, the least recently used dropped beyond (default 1000)")
+	f.DurationVar(&k.syncTimeout, "kubernetes-sync-timeout", 2*time.Minute, "with --kubernetes: how long (`DURATION`) to wait for the first list of pods, ServiceAccounts and the Node before giving up")
+	f.IntVar(&k.maxIdentities, "max-identities", 0, "with --kubernetes: `N` identities whose token caches are kept, the least recently used dropped beyond (default 1000)")
 }
 
 // checkKubernetesFlags refuses the flags that --kubernetes replaces, and
