@@ -49,7 +49,11 @@ func recognize(data []byte) error {
 func pemError(label string) error {
 	switch label {
 	case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY":
-		return fmt.Errorf("is a PEM private key (%s), not a credentials file: %s", label, keyHelp)
+		kind := "PEM private key"
+		if label != "PRIVATE KEY" {
+			kind += " (" + label + ")"
+		}
+		return fmt.Errorf("is a %s, not a credentials file: %s", kind, keyHelp)
 	case "CERTIFICATE", "TRUSTED CERTIFICATE":
 		return fmt.Errorf("is a PEM certificate, which holds no secret, not a credentials file: %s; "+
 			"for X.509 workload identity federation the credentials file is an external_account file "+
