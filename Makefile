@@ -1,4 +1,4 @@
-# The README's two commands: `make demo` and `make test`. Both do their own
+# The README's first commands: `make demo`, `make install` and `make test`. They do their own
 # set-up on a fresh machine that has Go (and, for the cross-checks, Node and
 # the Google Cloud CLI, which this project's machine image ships).
 
@@ -16,10 +16,29 @@ GO ?= go
 PKGS = ./... ./credentials/gcloudstore/... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
 KUBE_PKGS = ./kubetest/... ./metadataserver/kubeidentity/...
 
-.PHONY: demo test deps vet build bench bench-cli clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
+.PHONY: demo install test deps vet build man bench bench-cli clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
 
+# The commit (and version, on a tagged commit) go into the binary with
+# -ldflags, so that `gcptoken --version` names them however Go's own VCS
+# stamping is set (GOFLAGS=-buildvcs=false, a worktree, a source copy).
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo +modified)
+GIT_TAG := $(shell git describe --tags --exact-match 2>/dev/null)
+VERSION_LDFLAGS = $(if $(GIT_COMMIT),-X github.com/gcptoken/gcptoken/internal/cli.Commit=$(GIT_COMMIT)) $(if $(GIT_TAG),-X github.com/gcptoken/gcptoken/internal/cli.Version=$(GIT_TAG))
+
+# The demo runs bin/gcptoken, which it builds first, and ends by saying how
+# to run what it suggests with that binary.
 demo:
-	$(GO) run ./cmd/gcptoken demo
+	@$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
+	@bin/gcptoken demo
+
+# gcptoken on PATH from the checkout: `go install` into $(go env GOBIN),
+# else $(go env GOPATH)/bin; it says where, and whether that is on PATH.
+install:
+	$(GO) install -ldflags "$(VERSION_LDFLAGS)" ./cmd/gcptoken
+	@bindir=$$($(GO) env GOBIN); [ -n "$$bindir" ] || bindir=$$($(GO) env GOPATH)/bin; \
+	echo "installed $$bindir/gcptoken"; \
+	case ":$$PATH:" in *":$$bindir:"*) ;; \
+	*) echo "$$bindir is not on PATH: export PATH=\"$$bindir:\$$PATH\" (and add that line to ~/.bashrc or ~/.zshrc)";; esac
 
 # Peers for the cross-check suite: Node's google-auth-library, pinned by
 # crosscheck/node/package-lock.json. And Debian's headless Chromium for the
@@ -50,7 +69,14 @@ test: deps vet
 	$(GO) test -race -count=1 $(PKGS)
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/gcptoken ./cmd/gcptoken
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
+
+# Man pages from the command tree (cobra/doc, in a tool of the CLI module so
+# that neither the library nor the binary links go-md2man): bin/man/man1.
+man:
+	@mkdir -p bin/man/man1
+	$(GO) run ./internal/cli/mkman -dir bin/man/man1
+	@echo "man -l bin/man/man1/gcptoken.1   (or: MANPATH=$(CURDIR)/bin/man: man gcptoken)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
@@ -155,7 +181,7 @@ census: deps
 IMAGE_TAG ?= gcptoken:dev
 CA_CERTS ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 image:
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -buildid=" -o bin/linux/gcptoken ./cmd/gcptoken
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -buildid= $(VERSION_LDFLAGS)" -o bin/linux/gcptoken ./cmd/gcptoken
 	$(GO) run ./internal/tools/mkimage -binary bin/linux/gcptoken -out bin/gcptoken-image.tar -tag $(IMAGE_TAG) \
 		-version $(patsubst gcptoken:%,%,$(IMAGE_TAG)) -revision "$$(git rev-parse HEAD 2>/dev/null)" \
 		$(if $(CA_CERTS),-ca-certs $(CA_CERTS))

@@ -300,8 +300,7 @@ func (c *cachedProvider) fetch(ctx context.Context) (*Token, error) {
 				return nil, fmt.Errorf("token source returned a %s: %w", tok.Kind.describe(), err)
 			}
 			if !tok.Expiry.IsZero() && tok.ExpiresWithin(c.opts.Now(), c.opts.MinRemaining) {
-				return nil, fmt.Errorf("token source returned a token that expires at %s, already within %s: check the clock of this machine and of the token server",
-					tok.Expiry.UTC().Format(time.RFC3339), c.opts.MinRemaining)
+				return nil, &clockSkewError{expiry: tok.Expiry, within: c.opts.MinRemaining}
 			}
 			return tok, nil
 		}
@@ -336,3 +335,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// clockSkewError is a token that arrived expired or about to expire.
+type clockSkewError struct {
+	expiry time.Time
+	within time.Duration
+}
+
+func (e *clockSkewError) Error() string {
+	return fmt.Sprintf("token source returned a token that expires at %s, already within %s: check the clock of this machine and of the token server",
+		e.expiry.UTC().Format(time.RFC3339), e.within)
+}
+
+func (e *clockSkewError) Is(target error) bool { return target == ErrClockSkew }

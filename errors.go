@@ -23,6 +23,12 @@ import (
 // credential. Test with errors.Is.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrClockSkew marks a token that arrived already expired, or about to: the
+// clocks of this machine and of the token server disagree (or the server is
+// broken). Retrying does not help until a clock is fixed. Test with
+// errors.Is.
+var ErrClockSkew = errors.New("clock skew")
+
 // maxErrorBody caps how much of a server's error body an Error keeps, so a
 // misbehaving server cannot flood logs or memory.
 const maxErrorBody = 1024

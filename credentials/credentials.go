@@ -358,8 +358,9 @@ func parseCredential(data []byte, source, path string, s *settings, depth int) (
 	case "":
 		switch {
 		case f.ClientSecrets:
-			err = errors.New(`is an OAuth client secrets file, not a credential; ` +
-				"run `gcloud auth application-default login --client-id-file=FILE` to make one from it")
+			err = errors.New(`is an OAuth client secrets file, not a credential: ` +
+				"`gcptoken login --client-id-file FILE` (or `gcloud auth application-default login --client-id-file=FILE`) " +
+				"signs you in with it and writes one")
 		case f.HasType:
 			err = errors.New(`has an empty "type" field`)
 		default:

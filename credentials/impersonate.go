@@ -79,35 +79,71 @@ type ImpersonateOptions struct {
 
 func (o *ImpersonateOptions) validate() error {
 	if strings.TrimSpace(o.Target) == "" {
-		return errors.New("ImpersonateOptions.Target is required")
+		return &OptionError{Field: "ImpersonateOptions.Target", Err: errors.New("required")}
 	}
 	if _, err := normalizeAccount(o.Target); err != nil {
-		return fmt.Errorf("ImpersonateOptions.Target: %w", err)
+		return &OptionError{Field: "ImpersonateOptions.Target", Err: err}
 	}
 	for i, d := range o.Delegates {
 		if _, err := normalizeAccount(d); err != nil {
-			return fmt.Errorf("ImpersonateOptions.Delegates[%d]: %w", i, err)
+			return &OptionError{Field: fmt.Sprintf("ImpersonateOptions.Delegates[%d]", i), Err: err}
 		}
+	}
+	lifetime := func(err error) error {
+		return &OptionError{Field: "ImpersonateOptions.Lifetime", Value: o.Lifetime.String(), Err: err}
 	}
 	switch l := o.Lifetime; {
 	case l < 0:
-		return errors.New("ImpersonateOptions.Lifetime is negative")
+		return lifetime(errors.New("negative"))
 	case l > MaxImpersonationLifetime:
-		return fmt.Errorf("ImpersonateOptions.Lifetime %v is longer than the IAM Credentials API's maximum of %v", l, MaxImpersonationLifetime)
+		return lifetime(fmt.Errorf("longer than the IAM Credentials API's maximum of %s", shortDuration(MaxImpersonationLifetime)))
 	case l%time.Second != 0:
-		return fmt.Errorf("ImpersonateOptions.Lifetime %v is not a whole number of seconds", l)
+		return lifetime(errors.New("not a whole number of seconds"))
 	}
 	if o.IAMEndpoint != "" {
 		if err := checkBaseURL(o.IAMEndpoint); err != nil {
-			return fmt.Errorf("ImpersonateOptions.IAMEndpoint: %w", err)
+			return &OptionError{Field: "ImpersonateOptions.IAMEndpoint", Err: err}
 		}
 	}
 	if o.TokenURL != "" {
 		if err := endpoints.CheckURL(o.TokenURL); err != nil {
-			return fmt.Errorf("ImpersonateOptions.TokenURL: %w", err)
+			return &OptionError{Field: "ImpersonateOptions.TokenURL", Err: err}
 		}
 	}
 	return nil
+}
+
+// OptionError is an invalid field of an options struct. Field names it as
+// Go code does ("ImpersonateOptions.Lifetime"); Err says what is wrong
+// without Go names, so that a command-line tool can word it for the flag
+// that set the field.
+type OptionError struct {
+	Field string
+	// Value is the field's value as Go formats it, when the message shows
+	// it.
+	Value string
+	Err   error
+}
+
+func (e *OptionError) Error() string {
+	if e.Value != "" {
+		return e.Field + " " + e.Value + ": " + e.Err.Error()
+	}
+	return e.Field + ": " + e.Err.Error()
+}
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// shortDuration formats d without trailing zero units: "12h", "1h30m".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Impersonate returns credentials that act as another service account

@@ -419,14 +419,14 @@ func TestImpersonateOptionsErrors(t *testing.T) {
 		opts   *ImpersonateOptions
 		want   string
 	}{
-		{"nil options", src, nil, "ImpersonateOptions.Target is required"},
-		{"no target", src, &ImpersonateOptions{Target: " "}, "ImpersonateOptions.Target is required"},
+		{"nil options", src, nil, "ImpersonateOptions.Target: required"},
+		{"no target", src, &ImpersonateOptions{Target: " "}, "ImpersonateOptions.Target: required"},
 		{"bad target", src, &ImpersonateOptions{Target: "a b@c"}, `ImpersonateOptions.Target: "a b@c" is not a service account email or unique id`},
 		{"target with path", src, &ImpersonateOptions{Target: "x@y/../z"}, "ImpersonateOptions.Target"},
 		{"bad resource name", src, &ImpersonateOptions{Target: "projects/-/x"}, "is not projects/-/serviceAccounts/EMAIL"},
 		{"empty delegate", src, &ImpersonateOptions{Target: targetSA, Delegates: []string{delegateA, ""}}, "ImpersonateOptions.Delegates[1]: empty service account"},
-		{"lifetime over 12h", src, &ImpersonateOptions{Target: targetSA, Lifetime: 12*time.Hour + time.Second}, "Lifetime 12h0m1s is longer than the IAM Credentials API's maximum of 12h0m0s"},
-		{"negative lifetime", src, &ImpersonateOptions{Target: targetSA, Lifetime: -time.Second}, "Lifetime is negative"},
+		{"lifetime over 12h", src, &ImpersonateOptions{Target: targetSA, Lifetime: 12*time.Hour + time.Second}, "ImpersonateOptions.Lifetime 12h0m1s: longer than the IAM Credentials API's maximum of 12h"},
+		{"negative lifetime", src, &ImpersonateOptions{Target: targetSA, Lifetime: -time.Second}, "ImpersonateOptions.Lifetime -1s: negative"},
 		{"fractional lifetime", src, &ImpersonateOptions{Target: targetSA, Lifetime: 1500 * time.Millisecond}, "not a whole number of seconds"},
 		{"bad IAM endpoint", src, &ImpersonateOptions{Target: targetSA, IAMEndpoint: "iamcredentials.googleapis.com"}, "ImpersonateOptions.IAMEndpoint"},
 		{"IAM endpoint with query", src, &ImpersonateOptions{Target: targetSA, IAMEndpoint: "https://x.example/?a=b"}, "no query"},

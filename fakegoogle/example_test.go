@@ -2,11 +2,12 @@ package fakegoogle_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"cloud.google.com/go/auth/credentials"
 	"golang.org/x/oauth2/google"
@@ -51,15 +52,17 @@ func ExampleServer_SampleServiceURL() {
 	defer ts.Close()
 	s.SetBaseURL(ts.URL)
 
-	// Without a token the service refuses, and says why.
-	resp, err := http.Get(s.SampleServiceURL() + "?start=1&end=3")
+	// Without a token the service refuses, and says why (in JSON, with
+	// what it expects).
+	resp, err := http.Post(s.SampleServiceURL(), "application/json", strings.NewReader(`{"start": 1, "end": 3}`))
 	if err != nil {
 		log.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	var refusal struct{ Error string }
+	json.NewDecoder(resp.Body).Decode(&refusal)
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-	fmt.Print(string(body))
+	fmt.Println(refusal.Error)
 	// Output:
 	// 401 Bearer
 	// fakegoogle sample service: missing token: send an ID token as "Authorization: Bearer <token>"

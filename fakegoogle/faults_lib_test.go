@@ -201,8 +201,8 @@ func TestSkewedServerTokensNeverServed(t *testing.T) {
 	if err == nil || tok != nil {
 		t.Fatalf("Token from a skewed server = %v, %v; want an error", tok, err)
 	}
-	if !strings.Contains(err.Error(), "clock") {
-		t.Errorf("error %q does not point at the clock", err)
+	if !strings.Contains(err.Error(), "clock") || !errors.Is(err, gcptoken.ErrClockSkew) {
+		t.Errorf("error %q does not point at the clock, or is not gcptoken.ErrClockSkew", err)
 	}
 
 	// A service account's assertion is refused outright by such a server

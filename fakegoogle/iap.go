@@ -230,7 +230,7 @@ func (s *Server) handleIAPSample(w http.ResponseWriter, r *http.Request) {
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, refusal := s.checkIAPAssertion(r.Header.Get(headerIAPAssertion), DefaultIAPAudience)
 		if refusal != "" {
-			s.sampleRefused(w, refusal)
+			s.sampleRefused(w, r, refusal)
 			return
 		}
 		s.serveRange(w, r, caller)

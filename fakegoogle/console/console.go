@@ -91,6 +91,7 @@ type Console struct {
 	queue     chan *fakegoogle.Exchange
 	dropped   atomic.Int64  // exchanges not kept because the queue was full
 	stop      chan struct{} // closed by Close
+	stopped   chan struct{} // closed by the worker when it has returned
 	closeOnce sync.Once
 }
 
@@ -125,6 +126,7 @@ func New(opts *Options) (*Console, error) {
 		fake: o.Fake, path: o.Path, save: o.SaveState, stateFile: o.StateFile, about: o.About, log: o.Logger,
 		timeline: newTimeline(o.Capacity), sessions: newSessions(o.Path),
 		queue: make(chan *fakegoogle.Exchange, queueSize), stop: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	var err error
 	if c.pages, err = c.parseTemplates(); err != nil {
@@ -149,6 +151,7 @@ func (c *Console) record(ex *fakegoogle.Exchange) {
 // work masks and keeps the queued exchanges, in the order they were
 // answered, until Close.
 func (c *Console) work() {
+	defer close(c.stopped)
 	for {
 		select {
 		case ex := <-c.queue:
@@ -163,11 +166,13 @@ func (c *Console) work() {
 func (c *Console) Path() string { return c.path }
 
 // Close stops recording and ends the pages' pending live updates, which
-// would otherwise hold a server's shutdown open.
+// would otherwise hold a server's shutdown open. It returns once the
+// recording worker has stopped.
 func (c *Console) Close() {
 	c.closeOnce.Do(func() {
 		c.fake.Observe(nil)
 		close(c.stop)
+		<-c.stopped
 		c.timeline.close()
 	})
 }

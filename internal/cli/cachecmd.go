@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gcptoken/gcptoken/internal/diskcache"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 )
 
 func newCacheCmd(app *App) *cobra.Command {
@@ -15,15 +17,33 @@ func newCacheCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "clear",
-		Short: "Delete every cached token",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		Use:   "clear [PRINCIPAL]",
+		Short: "Delete every cached token, or one principal's",
+		Long: `Delete the cached tokens: all of them, or with PRINCIPAL (an email or
+federated principal, as 'gcptoken status' lists them) only that
+principal's, of every kind, scope and audience. The next command fetches
+new ones.`,
+		Example: `  gcptoken cache clear
+  gcptoken cache clear deployer@my-project.iam.gserviceaccount.com`,
+		Args: cobra.MaximumNArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return cachedPrincipals(app), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
 			dir, err := cacheDir(app)
 			if err != nil {
 				return err
 			}
-			n, err := (&diskcache.Cache{Dir: dir}).Clear()
+			c := &diskcache.Cache{Dir: dir}
+			if len(args) == 1 {
+				n, err := c.ForgetPrincipal(args[0])
+				if err != nil {
+					return fmt.Errorf("clear %s's tokens in %s: %w", args[0], dir, err)
+				}
+				_, err = fmt.Fprintf(app.Out, "Removed %d cached token(s) of %s from %s\n", n, safetext.OneLine(args[0]), dir)
+				return err
+			}
+			n, err := c.Clear()
 			if err != nil {
 				return fmt.Errorf("clear token cache %s: %w", dir, err)
 			}
@@ -45,4 +65,21 @@ func newCacheCmd(app *App) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// cachedPrincipals are the principals with tokens in the cache, for
+// completion.
+func cachedPrincipals(app *App) []string {
+	dir, err := cacheDir(app)
+	if err != nil {
+		return nil
+	}
+	l, _ := (&diskcache.Cache{Dir: dir}).List()
+	var out []string
+	for _, e := range l {
+		if e.Principal != "" && !slices.Contains(out, e.Principal) {
+			out = append(out, e.Principal)
+		}
+	}
+	return out
 }

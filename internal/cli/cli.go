@@ -31,6 +31,16 @@ type App struct {
 	// OpenBrowser opens a URL for `login`. Optional; default the system
 	// browser (oauthflow.OpenSystemBrowser). Tests drive a headless one.
 	OpenBrowser func(ctx context.Context, url string) error
+
+	// forceProgress shows the status line of slow waits although Err is
+	// not a terminal, after progressDelay (default 2s): for tests.
+	forceProgress bool
+	progressDelay time.Duration
+	// progress follows the running command's waits (progress.go); nil
+	// outside a command that makes network requests. timeout is the
+	// command's --timeout (0: none).
+	progress *progress
+	timeout  time.Duration
 }
 
 // Main runs gcptoken with the process's arguments and streams and returns
@@ -48,6 +58,9 @@ func Main() int {
 func Run(ctx context.Context, app *App, args []string) int {
 	app.defaults()
 	root := newRootCmd(app)
+	if isCompletionRequest(args) {
+		registerCompletions(root, app)
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -206,8 +206,13 @@ func TestPrintAccessTokenCachesOnDisk(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if bytes.Contains(data, []byte("PRIVATE KEY")) || bytes.Contains(data, []byte(fakegoogle.DefaultServiceAccount)) {
+		// Whom the token is for is recorded in the clear (status lists
+		// it, as gcloud auth list does); the key is not.
+		if bytes.Contains(data, []byte("PRIVATE KEY")) || bytes.Contains(data, []byte(`"private_key_id"`)) {
 			t.Errorf("cache file %s holds credential material", ent.Name())
+		}
+		if strings.HasSuffix(ent.Name(), ".json") && !bytes.Contains(data, []byte(`"principal":"`+fakegoogle.DefaultServiceAccount+`"`)) {
+			t.Errorf("cache file %s does not say whom its token is for", ent.Name())
 		}
 	}
 }
@@ -426,7 +431,7 @@ func TestInfo(t *testing.T) {
 
 	r := run(t, e, idt+"\n", "info")
 	wantCode(t, r, 0)
-	for _, want := range []string{"not verified", "https://svc.example", "RS256", "Expires:", "valid", "Google-signed ID token"} {
+	for _, want := range []string{"not verified", "https://svc.example", "RS256", "Expires:", "valid", "ID token naming Google as issuer, for audience https://svc.example"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("info (JWT) lacks %q:\n%s", want, r.stdout)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -53,6 +54,29 @@ type credFlags struct {
 	// universe is the universe the command is configured for; "" means
 	// $GOOGLE_CLOUD_UNIVERSE_DOMAIN, and without either no check is made.
 	universe string
+
+	// fetches counts the token requests behind the on-disk cache of the
+	// last token call: none means the token came from the cache (see
+	// fromCache).
+	fetches *fetchCounter
+}
+
+// fetchCounter counts the calls of a token source.
+type fetchCounter struct {
+	src gcptoken.TokenProvider
+	n   atomic.Int32
+}
+
+func (c *fetchCounter) Token(ctx context.Context) (*gcptoken.Token, error) {
+	c.n.Add(1)
+	return c.src.Token(ctx)
+}
+
+// fromCache reports whether the last token the flags got was served by the
+// on-disk cache rather than fetched: a server that refuses it may be
+// refusing a revoked token, which a fresh one replaces.
+func (f *credFlags) fromCache() bool {
+	return f.fetches != nil && f.fetches.n.Load() == 0
 }
 
 func (f *credFlags) bind(fs *pflag.FlagSet) {
@@ -96,6 +120,7 @@ func (f *credFlags) load(ctx context.Context, app *App) (*credentials.Credential
 		HTTPClient:      app.HTTPClient,
 	}
 	f.gcloudOptions(app, opts)
+	app.progress.phase("the credentials (Application Default Credentials search)", nil, 1)
 	creds, err := credentials.Detect(ctx, opts)
 	switch {
 	case err != nil && f.file != "":
@@ -207,9 +232,40 @@ func (f *credFlags) impersonateIfAsked(app *App, creds *credentials.Credentials)
 		TokenURL:    f.tokenURL,
 	})
 	if err != nil {
-		return nil, usagef("%s: %v", flag, err)
+		return nil, f.impersonateError(flag, chain, err)
 	}
 	return imp, nil
+}
+
+// impersonateError words a refused impersonation option for the flag that
+// set it, with the value as typed and without the library's Go names.
+func (f *credFlags) impersonateError(chainFlag, chain string, err error) error {
+	var oe *credentials.OptionError
+	if !errors.As(err, &oe) {
+		return usagef("%s: %v", chainFlag, err)
+	}
+	switch field, _, _ := strings.Cut(oe.Field, "["); field {
+	case "ImpersonateOptions.Lifetime":
+		return usagef("--lifetime %s: %v (and more than 1h needs the organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)",
+			shortDuration(f.lifetime), oe.Err)
+	case "ImpersonateOptions.IAMEndpoint":
+		return usagef("--iam-endpoint %q: %v", f.iamEndpoint, oe.Err)
+	case "ImpersonateOptions.TokenURL":
+		return usagef("--token-url %q: %v", f.tokenURL, oe.Err)
+	}
+	return usagef("%s %q: %v", chainFlag, chain, oe.Err)
+}
+
+// shortDuration formats d as people write it: "24h", not "24h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // token loads the credentials the flags select and gets the token req asks
@@ -230,6 +286,7 @@ func (f *credFlags) token(ctx context.Context, app *App, req credentials.TokenRe
 	if err != nil {
 		return nil, nil, err
 	}
+	app.progress.phase(describeKind(req.Kind), creds.TokenEndpoints(), tokenAttempts)
 	tok, err := p.Token(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -238,6 +295,14 @@ func (f *credFlags) token(ctx context.Context, app *App, req credentials.TokenRe
 		warnAudience(app.Err, creds, req.Audience, tok)
 	}
 	return tok, creds, nil
+}
+
+// describeKind names a token kind for messages: "an access token".
+func describeKind(k gcptoken.Kind) string {
+	if k == gcptoken.IDToken {
+		return "an ID token"
+	}
+	return "an access token"
 }
 
 // warnAudience tells the user when the token's real audience is not the one
@@ -268,9 +333,14 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 	if err != nil {
 		return nil, err
 	}
+	f.fetches = nil
+	// The cache's refresh runs detached from the command's context:
+	// --timeout bounds it too (0: the cache's own bound, 60s), so that a
+	// --timeout above a minute is honoured.
+	opts := &gcptoken.CacheOptions{Now: app.Now, FetchTimeout: app.timeout}
 	cache := f.diskCache(app)
 	if cache == nil {
-		return gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+		return gcptoken.NewCachedProvider(src, opts)
 	}
 	pinned, err := creds.Snapshot(ctx)
 	if err != nil {
@@ -281,14 +351,15 @@ func (f *credFlags) provider(ctx context.Context, app *App, creds *credentials.C
 			return nil, err
 		}
 	}
-	cached, err := gcptoken.NewCachedProvider(src, &gcptoken.CacheOptions{Now: app.Now})
+	cached, err := gcptoken.NewCachedProvider(src, opts)
 	if err != nil {
 		return nil, err
 	}
+	f.fetches = &fetchCounter{src: cached}
 	return &diskcache.Provider{
 		Cache:  cache,
 		Key:    cacheKey(pinned, req),
-		Source: cached,
+		Source: f.fetches,
 		OnError: func(err error) {
 			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s\n", safetext.OneLine(err.Error()))
 		},
@@ -333,6 +404,7 @@ func cacheKey(creds *credentials.Credentials, req credentials.TokenRequest) disk
 		Audience:  req.Audience,
 		Endpoints: creds.TokenEndpoints(),
 		Extra:     idTokenShape(req),
+		Principal: creds.Principal,
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gcptoken/gcptoken/fakegoogle"
 )
 
 func TestCompletionScripts(t *testing.T) {
@@ -100,5 +102,45 @@ func TestPrintAccessTokenEnvEval(t *testing.T) {
 	}
 	if _, ok := checker.check(basicRequest("x", a)); !ok {
 		t.Errorf("eval set GOOGLE_OAUTH_ACCESS_TOKEN to %q; want a live access token", a)
+	}
+}
+
+// TestCompletionOfFlagValues: completion offers the values of flags, as
+// the completion command's help says: formats, shells, scopes (after those
+// typed), the audiences of cached ID tokens, credential files.
+func TestCompletionOfFlagValues(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	e := helperEnv(t, f)
+	e[envSampleURL] = f.SampleServiceURL()
+	wantCode(t, run(t, e, "", "print-identity-token", "--audience", "https://cached.example"), 0)
+	tests := []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"print-access-token", "--format", ""}, []string{"text", "json", "header", "env", ":4"}, nil},
+		{[]string{"info", "--format", ""}, []string{"text", "json"}, []string{"header"}},
+		{[]string{"print-access-token", "--shell", ""}, []string{"posix", "fish", "powershell", "cmd"}, nil},
+		{[]string{"print-access-token", "--scopes", "cloud-platform,user"}, []string{"cloud-platform,userinfo.email"}, []string{"\ncloud-platform\n"}},
+		{[]string{"print-identity-token", "--audience", ""}, []string{"https://cached.example", f.SampleServiceURL()}, nil},
+		{[]string{"curl", "--audience", ""}, []string{"https://cached.example"}, nil},
+		{[]string{"print-access-token", "--credentials", ""}, []string{"json", ":8"}, nil}, // ShellCompDirectiveFilterFileExt
+		{[]string{"--log-level", ""}, []string{"debug", "warn"}, nil},
+		{[]string{"cache", "clear", ""}, []string{fakegoogle.DefaultServiceAccount}, nil},
+	}
+	for _, tt := range tests {
+		r := run(t, e, "", append([]string{"__complete"}, tt.args...)...)
+		wantCode(t, r, 0)
+		for _, w := range tt.want {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("__complete %q: got\n%s\nwant %q among them", tt.args, r.stdout, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(r.stdout, n) {
+				t.Errorf("__complete %q: got\n%s\nwant no %q", tt.args, r.stdout, n)
+			}
+		}
 	}
 }

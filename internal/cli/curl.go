@@ -1,17 +1,20 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +22,13 @@ import (
 	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/fileutil"
+	"github.com/gcptoken/gcptoken/internal/safetext"
 	"github.com/gcptoken/gcptoken/transport"
 )
+
+// envSampleURL is the emulator's sample service, which the emulator's
+// env.sh exports; curl sends it an ID token as to a Cloud Function.
+const envSampleURL = "GCPTOKEN_SAMPLE_URL"
 
 // maxDataFile bounds -d @FILE: curl is for calling APIs, not uploads.
 const maxDataFile = 32 << 20
@@ -75,6 +83,7 @@ https.`,
 	f.BoolVar(&o.accessToken, "access-token", false, "send an access token even for a .run.app or .cloudfunctions.net host (with --allow-host)")
 	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also send an access token to `HOST` (host, host:port or *.domain; repeatable); by default only Google APIs and loopback get one")
 	f.StringSliceVar(&o.scopes, "scopes", nil, "access-token `SCOPES` (default cloud-platform)")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 
@@ -85,6 +94,9 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 	}
 	if o.audience != "" && o.accessToken {
 		return usagef("curl: --audience and --access-token contradict each other")
+	}
+	if err := checkOneAudience("curl: --audience", o.audience); err != nil {
+		return err
 	}
 	if _, err := transport.NewHostPolicy(o.allowHosts, false, ""); err != nil {
 		return usagef("curl: --allow-host %v", err)
@@ -98,16 +110,8 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 	if err != nil {
 		return err
 	}
-	method := o.method
-	if method == "" {
-		method = http.MethodGet
-		if body != nil {
-			method = http.MethodPost
-		}
-	}
-
 	req := credentials.TokenRequest{Kind: gcptoken.AccessToken, Scopes: parseScopes(o.scopes)}
-	if aud := o.audienceFor(target); aud != "" {
+	if aud := o.audienceFor(app.Getenv, target); aud != "" {
 		req = credentials.TokenRequest{Kind: gcptoken.IDToken, Audience: aud}
 	}
 	tok, creds, err := o.creds.token(ctx, app, req)
@@ -119,16 +123,58 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 			return err
 		}
 	}
+	resp, err := o.send(ctx, app, target, header, body, tok, creds)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && o.creds.fromCache() {
+		// The cached token may have been revoked (a sign-out elsewhere, a
+		// deleted key): drop it and try once more with a new one.
+		resp.Body.Close()
+		fmt.Fprintf(app.Err, "gcptoken: the server refused the cached %s (HTTP 401): dropping it from the cache and retrying once with a new one\n",
+			strings.TrimPrefix(describeKind(req.Kind), "an "))
+		if err := o.creds.forget(ctx, app, req, tok.Value); err != nil {
+			fmt.Fprintf(app.Err, "gcptoken: warning: token cache: %s\n", safetext.OneLine(err.Error()))
+		}
+		if tok, creds, err = o.creds.token(ctx, app, req); err != nil {
+			return fmt.Errorf("curl: the server refused the cached token (HTTP 401), and a new one could not be had: %w", err)
+		}
+		if resp, err = o.send(ctx, app, target, header, body, tok, creds); err != nil {
+			return err
+		}
+	}
+	defer resp.Body.Close()
+	if o.include {
+		writeResponseHead(app.Out, resp)
+	}
+	if _, err := io.Copy(app.Out, resp.Body); err != nil {
+		return &targetError{fmt.Errorf("curl %s: read response: %w", target.Redacted(), err)}
+	}
+	if resp.StatusCode >= 400 {
+		return &httpStatusError{status: resp.StatusCode}
+	}
+	return nil
+}
 
+// send makes the request with tok. A request that gets no answer is a
+// *targetError: the target, not a token endpoint, failed.
+func (o *curlOptions) send(ctx context.Context, app *App, target *url.URL, header http.Header, body []byte, tok *gcptoken.Token, creds *credentials.Credentials) (*http.Response, error) {
+	method := o.method
+	if method == "" {
+		method = http.MethodGet
+		if body != nil {
+			method = http.MethodPost
+		}
+	}
 	var reqBody io.Reader
 	if body != nil {
-		reqBody = strings.NewReader(string(body))
+		reqBody = bytes.NewReader(body)
 	}
 	httpReq, err := http.NewRequestWithContext(ctx, method, target.String(), reqBody)
 	if err != nil {
-		return usagef("curl: %v", err)
+		return nil, usagef("curl: %v", err)
 	}
-	httpReq.Header = header
+	httpReq.Header = header.Clone()
 	if body != nil && httpReq.Header.Get("Content-Type") == "" {
 		// curl's default for -d.
 		httpReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -137,36 +183,53 @@ func curlRun(cmd *cobra.Command, app *App, o *curlOptions, rawURL string) error 
 		httpReq.Header.Set("User-Agent", "gcptoken/"+version())
 	}
 	httpReq.Header.Set("Authorization", tok.TokenType()+" "+tok.Value)
-	if q := creds.QuotaProjectID; q != "" && req.Kind == gcptoken.AccessToken && httpReq.Header.Get("X-Goog-User-Project") == "" {
+	if q := creds.QuotaProjectID; q != "" && tok.Kind == gcptoken.AccessToken && httpReq.Header.Get("X-Goog-User-Project") == "" {
 		httpReq.Header.Set("X-Goog-User-Project", q)
 	}
-
+	app.progress.phase("an answer", []string{target.String()}, 1)
 	resp, err := o.client(app).Do(httpReq)
 	if err != nil {
-		return fmt.Errorf("curl %s: %w", target.Redacted(), unwrapURLError(err))
+		return nil, &targetError{fmt.Errorf("curl %s: no answer: %w", target.Redacted(), describeTargetError(unwrapURLError(err)))}
 	}
-	defer resp.Body.Close()
-	if o.include {
-		writeResponseHead(app.Out, resp)
-	}
-	if _, err := io.Copy(app.Out, resp.Body); err != nil {
-		return fmt.Errorf("curl %s: read response: %w", target.Redacted(), err)
-	}
-	if resp.StatusCode >= 400 {
-		return &httpStatusError{status: resp.StatusCode}
-	}
-	return nil
+	return resp, nil
 }
+
+// describeTargetError says in words why a target gave no answer, and what
+// to check; the chain is kept.
+func describeTargetError(err error) error {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return &describedError{fmt.Sprintf("no such host %q: check the URL's host name", dnsErr.Name), err}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &describedError{"connection refused: nothing listens there; is the service running, and is the port right?", err}
+	}
+	return err
+}
+
+// describedError is err worded differently.
+type describedError struct {
+	msg string
+	err error
+}
+
+func (e *describedError) Error() string { return e.msg }
+func (e *describedError) Unwrap() error { return e.err }
 
 // audienceFor decides whether the target wants an ID token, and for which
 // audience: the explicit flag, or the service URL of a Cloud Run service
 // (scheme and host) or a Cloud Function (scheme, host and function name).
-func (o *curlOptions) audienceFor(u *url.URL) string {
+func (o *curlOptions) audienceFor(getenv func(string) string, u *url.URL) string {
 	if o.audience != "" {
 		return o.audience
 	}
 	if o.accessToken {
 		return ""
+	}
+	if getenv != nil && getenv(envSampleURL) != "" && stripQuery(u.String()) == getenv(envSampleURL) {
+		// The emulator's sample service stands for a private Cloud
+		// Function: its audience is its URL (env.sh exports it).
+		return getenv(envSampleURL)
 	}
 	host := strings.ToLower(u.Hostname())
 	switch {

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -71,7 +73,7 @@ func demoRun(ctx context.Context, app *App) error {
 
 	d := &demo{app: app, w: &demoWriter{out: app.Out}, info: em.Info(), fake: em.Fake()}
 	d.audience = d.info.SampleServiceURL
-	d.target = d.audience + "?start=1&end=5"
+	d.target = d.audience
 	for _, step := range []func(context.Context) error{
 		d.intro, d.serviceAccountAccessToken, d.serviceAccountIDToken, d.idTokenClaims,
 		d.callSampleService, d.userCredentials, d.impersonation, d.federation,
@@ -88,10 +90,14 @@ func (d *demo) credentials(path string, getenv func(string) string) (*credential
 	return credentials.FromFile(path, &credentials.Options{HTTPClient: d.app.HTTPClient, Getenv: getenv})
 }
 
+// sampleBody is what the demo posts to the sample service: the seed's
+// call, requests.post(url, headers=…, json={"start": 1, "end": 5}).
+const sampleBody = `{"start": 1, "end": 5}`
+
 // call calls the sample service with token ("" for none) and prints the
 // answer as the field name.
 func (d *demo) call(ctx context.Context, name, token string) (int, error) {
-	status, body, err := demoGet(ctx, d.app, d.target, token)
+	status, body, err := demoPost(ctx, d.app, d.target, token)
 	if err != nil {
 		return 0, err
 	}
@@ -158,8 +164,9 @@ func (d *demo) idTokenClaims(context.Context) error {
 }
 
 func (d *demo) callSampleService(ctx context.Context) error {
-	d.w.heading("4. Call the protected sample service")
-	d.w.line("Like: curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" URL")
+	d.w.heading("4. Call the protected sample service (a private Cloud Function's stand-in)")
+	d.w.line("Like: requests.post(URL, headers={\"Authorization\": f\"Bearer {id_token}\"}, json={\"start\": 1, \"end\": 5})")
+	d.w.line("  or: gcptoken curl -X POST -H 'Content-Type: application/json' -d '" + sampleBody + "' URL")
 	var err error
 	if d.okStatus, err = d.call(ctx, "with the ID token", d.idToken); err != nil {
 		return err
@@ -266,15 +273,55 @@ func (d *demo) federation(ctx context.Context) error {
 	return nil
 }
 
-// done is the last step: the verdict on step 4 and where to go next.
+// done is the last step: the verdict on step 4, and how to run what it
+// suggests with the binary that ran the demo.
 func (d *demo) done() error {
 	d.w.heading("Done")
 	if d.okStatus != http.StatusOK || d.unauthStatus != http.StatusUnauthorized {
 		return fmt.Errorf("demo: the sample service answered %d with a token and %d without; want 200 and 401", d.okStatus, d.unauthStatus)
 	}
-	d.w.line("Try it with real tools:  gcptoken emulator --state-dir ./fake-google  (then: . ./fake-google/env.sh)")
+	self, where := invocation()
+	d.w.line(where)
+	d.w.line("Try it yourself: start the fake Google in the background, point your shell at it, call the service:")
+	d.w.line("  " + self + " emulator --state-dir ./fake-google &")
+	d.w.line("  " + self + " emulator wait --state-dir ./fake-google")
+	d.w.line("  . ./fake-google/env.sh")
+	d.w.line("  " + self + " curl -X POST -H 'Content-Type: application/json' -d '" + sampleBody + "' \"$GCPTOKEN_SAMPLE_URL\"")
+	d.w.line("  " + self + " status")
+	d.w.line("  kill %1    # stops the emulator")
 	d.w.line("and watch every request, token and grant in its console: " + demoConsoleURL)
 	return d.w.err
+}
+
+// invocation is how the user can run the binary that runs now, and a line
+// saying where it is: "gcptoken" when PATH finds this very binary, else its
+// path (relative to the working directory when under it); a binary `go run`
+// built in a temporary directory is gone after the run, so the line says
+// how to install one.
+func invocation() (self, where string) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "gcptoken", "`make install` (or `go install ./cmd/gcptoken`) puts gcptoken on PATH."
+	}
+	if onPath, err := exec.LookPath("gcptoken"); err == nil {
+		if p, err := filepath.EvalSymlinks(onPath); err == nil && p == exe {
+			return "gcptoken", "This demo ran " + exe + ", which is on PATH as gcptoken."
+		}
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "gcptoken", "`go run` built this demo's binary in a temporary directory; " +
+			"`make install` (or `go install ./cmd/gcptoken`) puts gcptoken on PATH for the commands below."
+	}
+	self = exe
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			self = "." + string(filepath.Separator) + rel
+		}
+	}
+	return self, "This demo ran " + self + " (not on PATH; `make install` puts it there, and then it is just gcptoken)."
 }
 
 // demoConsoleURL is where `gcptoken emulator`, on its default --listen
@@ -295,11 +342,13 @@ func demoToken(ctx context.Context, app *App, src func([]string) (gcptoken.Token
 	return p.Token(ctx)
 }
 
-func demoGet(ctx context.Context, app *App, url, token string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// demoPost posts sampleBody to url, as JSON, with token ("" for none).
+func demoPost(ctx context.Context, app *App, url, token string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(sampleBody))
 	if err != nil {
 		return 0, "", err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -315,6 +364,12 @@ func demoGet(ctx context.Context, app *App, url, token string) (int, string, err
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil {
 		return 0, "", err
+	}
+	// A refusal says what is wrong in "error" (and what the service
+	// expects, which the demo's reader knows by now).
+	var refusal struct{ Error string }
+	if resp.StatusCode != http.StatusOK && json.Unmarshal(b, &refusal) == nil && refusal.Error != "" {
+		return resp.StatusCode, refusal.Error, nil
 	}
 	return resp.StatusCode, strings.Join(strings.Fields(string(b)), " "), nil
 }

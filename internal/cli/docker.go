@@ -72,6 +72,7 @@ CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, as docker passes no flags.`,
 		},
 	}
 	o.bind(cmd.Flags())
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 

@@ -84,14 +84,16 @@ address sends its own name); the metadata server also answers
 metadata.google.internal. Requests a browser marks as coming from another
 site get 403 from the metadata server and, unless they only read, from the
 fake; the consent page (Allow / Deny) accepts only its own form.`,
-		Example: `  gcptoken emulator --listen 127.0.0.1:8086 --state-dir ./fake-google &
+		Example: `  gcptoken emulator --state-dir ./fake-google &
+  gcptoken emulator wait --state-dir ./fake-google
   . ./fake-google/env.sh
-  gcptoken print-identity-token --audience "$GCPTOKEN_SAMPLE_URL"`,
+  gcptoken curl -X POST -H 'Content-Type: application/json' -d '{"start": 1, "end": 5}' "$GCPTOKEN_SAMPLE_URL"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return emulatorRun(cmd.Context(), app, o)
 		},
 	}
+	cmd.AddCommand(newEmulatorWaitCmd(app))
 	cmd.Flags().StringVar(&o.listen, "listen", defaultEmulatorListen, "listen `ADDR` (host:port; loopback by default)")
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "`DIR` for credential files, env.sh and state (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.metadataListen, "metadata-listen", "", "also serve a GCE metadata server for the fake service account on `ADDR` (e.g. 127.0.0.1:8087)")
@@ -117,6 +119,10 @@ func emulatorRun(ctx context.Context, app *App, o *emulatorOptions) error {
 		return err
 	}
 	em, err := emulator.New(opts)
+	if isListenError(err) {
+		flag, addr := listenFlag(err, [][2]string{{"--listen", o.listen}, {"--metadata-listen", o.metadataListen}, {"--https-proxy", o.httpsProxy}})
+		return listenError(strings.TrimSpace("emulator: "+flag), addr, err)
+	}
 	if err != nil {
 		return o.flagError(err)
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 type explainOptions struct {
-	creds credFlags
+	creds  credFlags
+	format string
 }
 
 func newExplainCmd(app *App) *cobra.Command {
@@ -23,44 +24,104 @@ func newExplainCmd(app *App) *cobra.Command {
 for each source, whether it was used or why it was skipped; then describe the
 chosen credential (type, principal, project, token endpoint). Prints no
 secrets and fetches no token.`,
+		Example: `  gcptoken explain
+  gcptoken explain --format json | jq -r .selected.principal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			creds, err := o.creds.load(cmd.Context(), app)
-			var none *credentials.NoCredentialsError
-			if errors.As(err, &none) {
-				// Show what was tried before failing.
-				fmt.Fprint(app.Out, formatSteps(none.Steps))
-			}
-			if err != nil {
-				return err
-			}
-			var b strings.Builder
-			b.WriteString(formatSteps(creds.Steps))
-			fmt.Fprintln(&b, "Selected credential:")
-			field := func(name, value string) {
-				if value != "" {
-					fmt.Fprintf(&b, "  %-16s %s\n", name+":", value)
-				}
-			}
-			field("type", creds.Type)
-			field("source", creds.Source)
-			field("principal", creds.Principal)
-			field("client id", creds.ClientID)
-			field("project", creds.ProjectID)
-			field("quota project", creds.QuotaProjectID)
-			field("universe", creds.UniverseDomain)
-			field("token endpoint", strings.Join(creds.TokenEndpoints(), ", "))
-			if o.creds.noCache {
-				field("token cache", "disabled (--no-cache)")
-			} else if dir, err := cacheDir(app); err == nil {
-				field("token cache", dir)
-			}
-			_, err = fmt.Fprint(app.Out, b.String())
-			return err
+			return explainRun(cmd, app, o)
 		},
 	}
 	o.creds.bind(cmd.Flags())
+	cmd.Flags().StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
+	bindTimeout(cmd, app, 0)
 	return cmd
+}
+
+// explainJSON is the --format json document.
+type explainJSON struct {
+	Steps    []explainStep    `json:"steps"`
+	Selected *explainSelected `json:"selected,omitempty"`
+	// Error says why no credential was selected.
+	Error string `json:"error,omitempty"`
+}
+
+type explainStep struct {
+	Source string `json:"source"`
+	Used   bool   `json:"used"`
+	Detail string `json:"detail"`
+}
+
+type explainSelected struct {
+	Type           string   `json:"type"`
+	Source         string   `json:"source"`
+	Principal      string   `json:"principal,omitempty"`
+	ClientID       string   `json:"client_id,omitempty"`
+	Project        string   `json:"project,omitempty"`
+	QuotaProject   string   `json:"quota_project,omitempty"`
+	Universe       string   `json:"universe_domain,omitempty"`
+	TokenEndpoints []string `json:"token_endpoints"`
+	TokenCache     string   `json:"token_cache,omitempty"` // the directory, or "" with --no-cache
+}
+
+func explainRun(cmd *cobra.Command, app *App, o *explainOptions) error {
+	if o.format != "text" && o.format != "json" {
+		return usagef("--format %q: want text or json", o.format)
+	}
+	creds, err := o.creds.load(cmd.Context(), app)
+	var none *credentials.NoCredentialsError
+	if errors.As(err, &none) {
+		// Show what was tried before failing.
+		if o.format == "json" {
+			writeJSON(app.Out, explainJSON{Steps: jsonSteps(none.Steps), Error: err.Error()})
+		} else {
+			fmt.Fprint(app.Out, formatSteps(none.Steps))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	sel := &explainSelected{
+		Type: creds.Type, Source: creds.Source, Principal: creds.Principal, ClientID: creds.ClientID,
+		Project: creds.ProjectID, QuotaProject: creds.QuotaProjectID, Universe: creds.UniverseDomain,
+		TokenEndpoints: creds.TokenEndpoints(),
+	}
+	cache := "disabled (--no-cache)"
+	if !o.creds.noCache {
+		cache = ""
+		if dir, err := cacheDir(app); err == nil {
+			sel.TokenCache, cache = dir, dir
+		}
+	}
+	if o.format == "json" {
+		return writeJSON(app.Out, explainJSON{Steps: jsonSteps(creds.Steps), Selected: sel})
+	}
+	var b strings.Builder
+	b.WriteString(formatSteps(creds.Steps))
+	fmt.Fprintln(&b, "Selected credential:")
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(&b, "  %-16s %s\n", name+":", value)
+		}
+	}
+	field("type", sel.Type)
+	field("source", sel.Source)
+	field("principal", sel.Principal)
+	field("client id", sel.ClientID)
+	field("project", sel.Project)
+	field("quota project", sel.QuotaProject)
+	field("universe", sel.Universe)
+	field("token endpoint", strings.Join(sel.TokenEndpoints, ", "))
+	field("token cache", cache)
+	_, err = fmt.Fprint(app.Out, b.String())
+	return err
+}
+
+func jsonSteps(steps []credentials.Step) []explainStep {
+	out := []explainStep{}
+	for _, s := range steps {
+		out = append(out, explainStep{Source: s.Source, Used: s.Used, Detail: s.Detail})
+	}
+	return out
 }
 
 func formatSteps(steps []credentials.Step) string {

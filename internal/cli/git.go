@@ -53,6 +53,7 @@ Set it up with 'gcptoken configure-git'.`,
 	}
 	o.bind(cmd.Flags())
 	cmd.Flags().StringSliceVar(&o.hosts, "hosts", nil, "also serve these `HOSTS` (host, host:port or *.domain), comma-separated")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 

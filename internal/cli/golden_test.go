@@ -1,9 +1,16 @@
 package cli
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -314,6 +322,26 @@ func testGoldenTokens(t *testing.T) {
 		goldenCase{name: "tokens/verify-json", args: []string{"verify", idt, "--audience", aud, "--certs-url", certs, "--format", "json"}},
 		goldenCase{name: "tokens/verify-wrong-audience", args: []string{"verify", idt, "--audience", "https://other.example", "--certs-url", certs}},
 		goldenCase{name: "tokens/verify-not-a-jwt", args: []string{"verify", "ya29.not-a-jwt", "--audience", aud, "--certs-url", certs}},
+		goldenCase{name: "tokens/explain-json", args: []string{"explain", "--format", "json"}, env: adc},
+		goldenCase{name: "tokens/info-unsigned", args: []string{"info", unsignedJWT}},
+		goldenCase{name: "tokens/info-unsigned-json", args: []string{"info", "--format", "json", unsignedJWT}},
+		goldenCase{name: "tokens/print-identity-token-audiences-json", args: []string{"print-identity-token", "--credentials", key, "--audiences", aud, "--format", "json"}},
+	)
+	// status lists the cache: a cache of its own, filled before it runs.
+	statusEnv := map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": key, "GCPTOKEN_CACHE_DIR": filepath.Join(g.home, "status-cache")}
+	for _, args := range [][]string{{"print-access-token"}, {"print-identity-token", "--audience", aud}} {
+		e := env{}
+		for k, v := range g.env {
+			e[k] = v
+		}
+		for k, v := range statusEnv {
+			e[k] = v
+		}
+		wantCode(t, run(t, e, "", args...), 0)
+	}
+	cases = append(cases,
+		goldenCase{name: "tokens/status", args: []string{"status"}, env: statusEnv},
+		goldenCase{name: "tokens/status-json", args: []string{"status", "--format", "json"}, env: statusEnv},
 	)
 	g.runAll(t, cases)
 }
@@ -377,6 +405,12 @@ func testGoldenErrors(t *testing.T) {
 	}
 	key := g.file(t, "sa.json", keyJSON)
 	malformed := g.file(t, "malformed.json", []byte(`{"type": "service_account",`))
+	pemKey, pemCert := pemFiles(t)
+	keyPEM := g.file(t, "key.pem", pemKey)
+	certPEM := g.file(t, "cert.pem", pemCert)
+	idt := strings.TrimSpace(run(t, g.env, "", "print-identity-token", "--credentials", key, "--audience", "https://svc.example", "--no-cache").stdout)
+	jwtFile := g.file(t, "token.jwt", []byte(idt+"\n"))
+	clientSecrets := g.file(t, "client_secret.json", []byte(`{"installed":{"client_id":"123.apps.googleusercontent.com","client_secret":"x"}}`))
 	missing := filepath.Join(g.home, "does-not-exist.json")
 	workload := "projects/123/locations/global/workloadIdentityPools/pool/providers/prov"
 	outFile := filepath.Join(g.home, "cred.json")
@@ -398,6 +432,16 @@ func testGoldenErrors(t *testing.T) {
 		{"lifetime-not-a-duration", []string{"print-access-token", "--lifetime", "abc"}, nil},
 		{"missing-credentials-file", []string{"print-access-token", "--credentials", missing}, nil},
 		{"malformed-json", []string{"print-access-token", "--credentials", malformed}, nil},
+		{"credentials-pem-key", []string{"print-access-token", "--credentials", keyPEM}, nil},
+		{"credentials-certificate", []string{"print-access-token", "--credentials", certPEM}, nil},
+		{"credentials-jwt", []string{"print-access-token", "--credentials", jwtFile}, nil},
+		{"credentials-client-secrets", []string{"print-access-token", "--credentials", clientSecrets}, nil},
+		{"audiences-several", []string{"print-identity-token", "--credentials", key, "--audiences=https://a.example,https://b.example"}, nil},
+		{"curl-audiences-several", []string{"curl", "--credentials", key, "--audience", "a,b", "https://a.example/"}, nil},
+		{"lifetime-over-12h", []string{"print-access-token", "--credentials", key, "--impersonate-service-account", "t@p.iam.gserviceaccount.com", "--lifetime", "24h"}, nil},
+		{"timeout-negative", []string{"print-access-token", "--credentials", key, "--timeout", "-1s"}, nil},
+		{"verify-access-token", []string{"verify", "--audience", "a", "ya29.a0AfB_not-an-id-token"}, nil},
+		{"emulator-wait-no-state-dir", []string{"emulator", "wait"}, nil},
 		{"adc-missing-file", []string{"print-access-token"}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": missing}},
 		{"bad-token-url", []string{"print-access-token", "--credentials", key, "--token-url", "not a url"}, nil},
 		{"info-empty", []string{"info"}, nil},
@@ -481,4 +525,28 @@ func checkStaleGolden(t *testing.T) {
 		}
 		t.Errorf("%s: no case writes it (remove it, or run: go test ./internal/cli -run Golden -update)", p)
 	}
+}
+
+// unsignedJWT is an "alg: none" token naming Google as its issuer: info
+// must not call it Google's.
+const unsignedJWT = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20iLCJhdWQiOiJodHRwczovL3N2Yy5leGFtcGxlIiwic3ViIjoiMSJ9."
+
+// pemFiles makes a PEM private key and a certificate, files people pass as
+// credentials by mistake.
+func pemFiles(t *testing.T) (key, cert []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "x"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	c, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})
 }

@@ -83,7 +83,7 @@ func TestImpersonationErrors(t *testing.T) {
 		{"lifetime over an hour without the policy", []string{"print-access-token", "--credentials", key, "--no-cache",
 			"--impersonate-service-account", target, "--lifetime", "2h"}, ExitCredentials, []string{"1 hour"}},
 		{"lifetime over 12 hours", []string{"print-access-token", "--credentials", key,
-			"--impersonate-service-account", target, "--lifetime", "13h"}, ExitUsage, []string{"--impersonate-service-account"}},
+			"--impersonate-service-account", target, "--lifetime", "13h"}, ExitUsage, []string{"--lifetime 13h: longer than the IAM Credentials API's maximum of 12h"}},
 		{"lifetime without impersonation", []string{"print-access-token", "--credentials", key, "--lifetime", "30m"}, ExitUsage, []string{"--lifetime"}},
 		{"empty name in the chain", []string{"print-access-token", "--credentials", key, "--impersonate-service-account", "a@b.c,,d@e.f"}, ExitUsage, []string{"empty"}},
 		{"subject with user credentials", []string{"print-access-token", "--credentials", user, "--subject", "u@example.com"}, ExitUsage, []string{"--subject"}},

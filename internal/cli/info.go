@@ -51,6 +51,7 @@ With no argument or "-", the token is read from standard input.`,
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
 	cmd.Flags().StringVar(&o.tokenInfoURL, "tokeninfo-url", "", "tokeninfo endpoint `URL` for opaque tokens (default $"+envTokenInfoURL+", else $"+envEmulatorHost+"'s, else Google's)")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 
@@ -76,6 +77,7 @@ func infoRun(cmd *cobra.Command, app *App, o *infoOptions, args []string) error 
 	}
 	// Without --tokeninfo-url the library picks $GCPTOKEN_TOKENINFO_URL,
 	// the emulator's, or Google's.
+	app.progress.phase("tokeninfo's answer", nil, 1)
 	info, err := credentials.TokenInfo(cmd.Context(), token, &credentials.TokenInfoOptions{
 		Endpoint: o.tokenInfoURL, HTTPClient: app.HTTPClient, Getenv: app.Getenv,
 	})
@@ -125,7 +127,7 @@ func readTokenArg(ctx context.Context, app *App, cmd string, args []string) (str
 
 func writeJWTInfo(w io.Writer, format string, d *jwtinfo.Decoded, now time.Time) error {
 	if format == "json" {
-		doc := map[string]any{"type": "jwt", "header": d.Header, "claims": d.Claims, "verified": false}
+		doc := map[string]any{"type": "jwt", "header": d.Header, "claims": d.Claims, "verified": false, "signed": !unsigned(d)}
 		if exp, ok := d.Expiry(); ok {
 			doc["expired"] = !now.Before(exp)
 		}
@@ -156,19 +158,31 @@ func writeJWTInfo(w io.Writer, format string, d *jwtinfo.Decoded, now time.Time)
 	return err
 }
 
-// describeJWT names the kind of Google token a JWT looks like.
+// describeJWT names the kind of Google token a JWT claims to be. It never
+// says "signed by Google": nothing here checked the signature, and an
+// unsigned token says so first.
 func describeJWT(d *jwtinfo.Decoded) string {
+	if unsigned(d) {
+		return `UNSIGNED token (alg "none" or no signature): anyone can write one; no service should accept it`
+	}
 	iss, _ := d.Claims["iss"].(string)
 	switch {
 	case iss == "https://accounts.google.com" || iss == "accounts.google.com":
+		aud := safetext.OneLine(strings.Join(d.Audience(), ", "))
 		if _, ok := d.Claims["google"]; ok {
-			return "Google ID token from the metadata server"
+			return "ID token in the metadata server's shape, issuer Google, audience " + aud + " (`gcptoken verify` checks its signature)"
 		}
-		return "Google-signed ID token for audience " + safetext.OneLine(strings.Join(d.Audience(), ", "))
+		return "ID token naming Google as issuer, for audience " + aud + " (`gcptoken verify` checks its signature)"
 	case d.Claims["iss"] == d.Claims["sub"] && strings.HasSuffix(iss, ".gserviceaccount.com"):
 		return "self-signed service-account JWT"
 	}
 	return ""
+}
+
+// unsigned reports whether d carries no signature at all.
+func unsigned(d *jwtinfo.Decoded) bool {
+	alg, _ := d.Header["alg"].(string)
+	return strings.EqualFold(alg, "none") || len(d.Signature) == 0
 }
 
 func writeTokenInfo(w io.Writer, format string, info map[string]any) error {

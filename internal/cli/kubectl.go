@@ -42,6 +42,7 @@ Set it up with 'gcptoken configure-kubectl'.`,
 		},
 	}
 	o.bind(cmd.Flags())
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -258,13 +259,10 @@ func loginError(o *loginOptions, err error) error {
 		return credentialErrorf("login: the browser came back with a different state (a stale or forged redirect), so it was rejected; nothing was saved; run gcptoken login again")
 	case errors.Is(err, oauthflow.ErrTimeout):
 		return fmt.Errorf("login: timed out after %v waiting for the sign-in in the browser; nothing was saved (raise --timeout, or use --paste if the browser cannot reach this machine)", o.timeout)
-	case errors.As(err, &le) && le.AddrInUse():
-		if o.port != 0 {
-			return usagef("login: --port %d: the port is already in use; choose another or omit --port for a free one", o.port)
-		}
-		return fmt.Errorf("login: %v", le)
+	case errors.As(err, &le) && le.AddrInUse() && o.port != 0:
+		return listenError("login: --port", strconv.Itoa(o.port), le.Err)
 	case errors.As(err, &le):
-		return fmt.Errorf("login: %v", le)
+		return listenError("login: the sign-in redirect on", le.Addr, le.Err)
 	}
 	return fmt.Errorf("login: %w; nothing was saved", err)
 }

@@ -262,7 +262,7 @@ func TestLoginBadInput(t *testing.T) {
 		{"two modes", never, nil, []string{"--client-id-file", good, "--no-browser", "--paste"}, ExitUsage, []string{"--no-browser", "--paste"}},
 		{"zero timeout", never, nil, []string{"--client-id-file", good, "--timeout", "0s"}, ExitUsage, []string{"--timeout"}},
 		{"bad auth URL", never, nil, []string{"--client-id-file", good, "--auth-url", "accounts"}, ExitUsage, []string{"--auth-url", "absolute"}},
-		{"port in use", never, nil, []string{"--client-id-file", good, "--port", busyPort}, ExitUsage, []string{"--port " + busyPort, "already in use"}},
+		{"port in use", never, nil, []string{"--client-id-file", good, "--port", busyPort}, ExitListen, []string{"--port " + busyPort, "address is in use"}},
 		{"user denies", deny, nil, []string{"--client-id-file", good}, ExitCredentials, []string{"access was denied", "nothing was saved"}},
 		{"state mismatch", forge, nil, []string{"--client-id-file", good}, ExitCredentials, []string{"different state", "rejected", "nothing was saved"}},
 		{"browser never returns", never, nil, []string{"--client-id-file", good, "--timeout", "1s"}, ExitError, []string{"timed out after 1s", "nothing was saved"}},

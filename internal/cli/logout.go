@@ -53,6 +53,7 @@ nothing is left valid but forgotten; --no-revoke removes it without asking.`,
 	f.StringVar(&o.file, "credentials", "", "the authorized_user `FILE` (default gcloud's application_default_credentials.json)")
 	f.StringVar(&o.revokeURL, "revoke-url", "", "revocation endpoint `URL` (default $"+envRevokeURL+", else derived from the file's token_uri, else Google's)")
 	f.BoolVar(&o.noRevoke, "no-revoke", false, "only remove the file; the refresh token stays valid until revoked elsewhere")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 

@@ -244,7 +244,7 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("metadata-server: listen on %s: %w", o.listen, err)
+		return listenError("metadata-server: --listen", o.listen, err)
 	}
 	printMetadataBanner(app, o, opts, creds.Type, host, ln.Addr().String())
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {

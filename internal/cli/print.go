@@ -52,6 +52,7 @@ minutes before they expire.`,
 	cmd.Flags().StringSliceVar(&o.scopes, "scopes", nil, "OAuth `SCOPES`, comma-separated; short names get Google's prefix (default cloud-platform; user credentials: the scopes they were granted)")
 	cmd.Flags().BoolVar(&o.selfSigned, "self-signed", false, "sign a JWT access token locally with the service-account key (no token endpoint); needs --audience or --scopes")
 	cmd.Flags().StringVar(&o.audience, "audience", "", "with --self-signed: the API's `AUDIENCE`, e.g. https://pubsub.googleapis.com/")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 
@@ -73,6 +74,13 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 			if o.audience == "" {
 				return usagef("print-identity-token: --audience is required: the URL of the service the token is for")
 			}
+			flag := "--audience"
+			if cmd.Flags().Changed("audiences") {
+				flag = "--audiences"
+			}
+			if err := checkOneAudience("print-identity-token: "+flag, o.audience); err != nil {
+				return err
+			}
 			return printRun(cmd, app, o, gcptoken.IDToken)
 		},
 	}
@@ -84,6 +92,7 @@ signed the user in; gcptoken prints it and warns when it differs.`,
 	cmd.Flags().StringVar(&o.tokenFormat, "token-format", "", "metadata server only: `FORMAT` standard, or full (adds the google.compute_engine claims)")
 	cmd.Flags().BoolVar(&o.licenses, "include-license", false, "metadata server only, with --token-format full: include the instance's license codes")
 	cmd.Flags().BoolVar(&o.includeEmail, "include-email", false, "impersonation: include the email and email_verified claims")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 
@@ -99,6 +108,9 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 		IDTokenOptions: credentials.IDTokenOptions{TokenFormat: o.tokenFormat, Licenses: o.licenses, IncludeEmail: o.includeEmail}}
 	if kind == gcptoken.AccessToken && o.audience != "" && !o.selfSigned {
 		return usagef("print-access-token: --audience is only for --self-signed (ID tokens: print-identity-token --audience)")
+	}
+	if err := checkOneAudience("--audience", o.audience); kind == gcptoken.AccessToken && err != nil {
+		return err
 	}
 	if o.selfSigned && (o.audience == "") == (len(o.scopes) == 0) {
 		return usagef("--self-signed needs exactly one of --audience or --scopes")
@@ -118,7 +130,18 @@ func printRun(cmd *cobra.Command, app *App, o *printOptions, kind gcptoken.Kind)
 	if err != nil {
 		return err
 	}
-	return writeToken(app.Out, o.format, shell, tok, creds, app.Now())
+	return writeToken(app.Out, o.format, shell, tok, creds, creds.Resolve(&req), app.Now())
+}
+
+// checkOneAudience refuses a list where one audience is wanted: an ID
+// token has one audience, and `--audiences=a,b` would otherwise mint a
+// token for the audience "a,b" that no service accepts. gcloud's
+// --audiences takes one too.
+func checkOneAudience(flag, aud string) error {
+	if strings.Contains(aud, ",") {
+		return usagef("%s %q: one audience per token (an ID token is for one service); run once per audience", flag, aud)
+	}
+	return nil
 }
 
 func checkFormat(f string) error {
@@ -143,8 +166,9 @@ type tokenJSON struct {
 	Principal      string `json:"principal,omitempty"`
 }
 
-// writeToken prints tok in format; shell is --format env's dialect.
-func writeToken(w io.Writer, format, shell string, tok *gcptoken.Token, creds *credentials.Credentials, now time.Time) error {
+// writeToken prints tok, got for req, in format; shell is --format env's
+// dialect.
+func writeToken(w io.Writer, format, shell string, tok *gcptoken.Token, creds *credentials.Credentials, req credentials.TokenRequest, now time.Time) error {
 	if err := checkPrintable(tok); err != nil {
 		return err
 	}
@@ -171,6 +195,15 @@ func writeToken(w io.Writer, format, shell string, tok *gcptoken.Token, creds *c
 			Audience:       tok.Metadata[gcptoken.MetaAudience],
 			CredentialType: creds.Type,
 			Principal:      creds.Principal,
+		}
+		// Token endpoints that grant what was asked do not repeat it (a
+		// service account's grant has no scope field): say what was
+		// asked, which is what the token carries.
+		switch {
+		case tok.Kind == gcptoken.AccessToken && doc.Scope == "":
+			doc.Scope = strings.Join(req.Scopes, " ")
+		case tok.Kind == gcptoken.IDToken && doc.Audience == "":
+			doc.Audience = req.Audience
 		}
 		if !tok.Expiry.IsZero() {
 			doc.Expiry = tok.Expiry.UTC().Format(time.RFC3339)

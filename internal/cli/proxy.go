@@ -130,13 +130,13 @@ func proxyRun(ctx context.Context, app *App, o *proxyOptions) error {
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("proxy: listen on %s: %w", o.listen, err)
+		return listenError("proxy: --listen", o.listen, err)
 	}
 	var opsLn net.Listener
 	if o.opsListen != "" {
 		if opsLn, err = net.Listen("tcp", o.opsListen); err != nil {
 			ln.Close()
-			return fmt.Errorf("proxy: --ops-listen on %s: %w", o.opsListen, err)
+			return listenError("proxy: --ops-listen", o.opsListen, err)
 		}
 	}
 	o.announce(app, plan, creds, ln, opsLn)
@@ -187,6 +187,9 @@ func (o *proxyOptions) plan() (*proxyPlan, error) {
 		if _, _, err := net.SplitHostPort(o.opsListen); err != nil {
 			return nil, usagef("proxy: --ops-listen %q: want host:port, e.g. 127.0.0.1:9090", o.opsListen)
 		}
+	}
+	if err := checkOneAudience("proxy: --audience", o.audience); err != nil {
+		return nil, err
 	}
 	if !o.accessToken {
 		if plan.audience, err = proxyAudience(o.audience, target); err != nil {
@@ -294,7 +297,10 @@ func (o *proxyOptions) parseTarget() (*url.URL, error) {
 // curl would use for a Cloud Run or Cloud Functions host, else the target's
 // scheme and host (what Cloud Run and the fake expect for a custom host).
 func proxyAudience(flag string, target *url.URL) (string, error) {
-	aud := (&curlOptions{audience: flag}).audienceFor(target)
+	if err := checkOneAudience("proxy: --audience", flag); err != nil {
+		return "", err
+	}
+	aud := (&curlOptions{audience: flag}).audienceFor(nil, target)
 	switch {
 	case aud == "":
 		return target.Scheme + "://" + target.Host, nil

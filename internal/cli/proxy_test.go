@@ -78,7 +78,7 @@ func TestProxyCommand(t *testing.T) {
 		{"in X-Serverless-Authorization", []string{"--audience", f.SampleServiceURL(), "--header", "x-serverless-authorization"}, http.StatusOK, fakegoogle.DefaultServiceAccount},
 		// The default audience is the target's scheme and host, which the
 		// sample service (audience: its full URL) refuses, naming both.
-		{"default audience", nil, http.StatusUnauthorized, `the ID token is for "` + f.URL + `"`},
+		{"default audience", nil, http.StatusUnauthorized, `the ID token is for \"` + f.URL + `\"`},
 		{"access token", []string{"--access-token"}, http.StatusUnauthorized, "not a JWT"},
 	}
 	for _, tt := range tests {

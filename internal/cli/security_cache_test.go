@@ -439,3 +439,40 @@ func TestSecurityPlantedLockSymlinkNotFollowed(t *testing.T) {
 		t.Errorf("the lock symlink was followed: %s exists", target)
 	}
 }
+
+// TestSecurityCurlDropsRevokedCachedToken: the attack is a revoked token
+// (a sign-out elsewhere, a key disabled after a leak) that keeps being
+// served from the cache until it expires. A cached access token the server
+// refuses with 401 is dropped and replaced once; a fresh token that is
+// refused is not fetched again.
+func TestSecurityCurlDropsRevokedCachedToken(t *testing.T) {
+	t.Parallel()
+	f := ownFake(t)
+	e := newEnv(t)
+	key := saKeyFile(t, f)
+	project := f.URL + "/v1/projects/" + fakegoogle.DefaultProjectID
+	cached := strings.TrimSpace(run(t, e, "", "print-access-token", "--credentials", key).stdout)
+	f.RevokeToken(cached)
+	before := f.RequestCount("/token")
+
+	r := run(t, e, "", "curl", "--credentials", key, project)
+	wantCode(t, r, ExitOK)
+	if !strings.Contains(r.stderr, "the server refused the cached access token (HTTP 401): dropping it from the cache and retrying once with a new one") {
+		t.Errorf("curl did not say it retried: %q", r.stderr)
+	}
+	if got := f.RequestCount("/token") - before; got != 1 {
+		t.Errorf("%d token requests; want 1 (the replacement)", got)
+	}
+	again := strings.TrimSpace(run(t, e, "", "print-access-token", "--credentials", key).stdout)
+	if again == cached || again == "" {
+		t.Errorf("the cache still serves the revoked token")
+	}
+
+	// A token fetched by this very command is not fetched again.
+	before = f.RequestCount("/token")
+	r = run(t, e, "", "curl", "--credentials", key, "--no-cache", "--audience", "https://other.example", f.SampleServiceURL())
+	wantCode(t, r, ExitHTTP)
+	if got := f.RequestCount("/token") - before; got != 1 || strings.Contains(r.stderr, "retrying") {
+		t.Errorf("a fresh token's 401: %d token requests, stderr %q; want 1 and no retry", got, r.stderr)
+	}
+}

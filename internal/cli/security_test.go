@@ -84,7 +84,7 @@ func TestSecurityPrintedTokenCannotInject(t *testing.T) {
 	for _, tok := range hostile {
 		for _, format := range []string{"text", "header", "env", "json"} {
 			var out bytes.Buffer
-			err := writeToken(&out, format, shellPOSIX, tok, creds, time.Now())
+			err := writeToken(&out, format, shellPOSIX, tok, creds, credentials.TokenRequest{}, time.Now())
 			printed := out.String()
 			if strings.ContainsAny(printed, terminalControls) {
 				t.Errorf("--format %s of %q printed control characters: %q", format, tok.Value, printed)

@@ -130,7 +130,8 @@ func TestDemo(t *testing.T) {
 		"== 1. Service-account key -> access token ==",
 		"== 2. Service-account key -> ID token for the sample service ==",
 		"== 3. The ID token's claims",
-		"== 4. Call the protected sample service ==",
+		"== 4. Call the protected sample service (a private Cloud Function's stand-in) ==",
+		`gcptoken curl -X POST -H 'Content-Type: application/json' -d '{"start": 1, "end": 5}' URL`,
 		"HTTP 200",
 		"HTTP 401",
 		"== 5. User credentials",
@@ -140,6 +141,10 @@ func TestDemo(t *testing.T) {
 		`with the federated ID token: HTTP 200 { "range": [ 1, 2, 3, 4, 5 ], "caller": "` + fakegoogle.DefaultTargetServiceAccount + `" }`,
 		"== Done ==",
 		"watch every request, token and grant in its console: http://127.0.0.1:8086/_gcptoken/console/",
+		// The test binary is a `go build` one, in a temporary directory.
+		"`make install` (or `go install ./cmd/gcptoken`) puts gcptoken on PATH",
+		`gcptoken emulator wait --state-dir ./fake-google`,
+		`gcptoken curl -X POST -H 'Content-Type: application/json' -d '{"start": 1, "end": 5}' "$GCPTOKEN_SAMPLE_URL"`,
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)

@@ -60,13 +60,14 @@ A rejected token exits 3 with the reason; unreachable keys exit 4.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.audiences, "audience", nil, "accepted `AUDIENCE` (repeatable; required unless --no-audience-check)")
+	f.StringSliceVar(&o.audiences, "audience", nil, "accepted `AUDIENCE` (repeatable or comma-separated: any one of them; required unless --no-audience-check)")
 	f.StringArrayVar(&o.issuers, "issuer", nil, "accepted `ISSUER` (repeatable; default Google's, or IAP's with --iap)")
 	f.StringVar(&o.certsURL, "certs-url", "", "JWKS `URL` of the signing keys (default $"+envCertsURL+", else Google's)")
 	f.BoolVar(&o.iap, "iap", false, "verify an Identity-Aware Proxy assertion (ES256, IAP issuer and keys)")
 	f.StringArrayVar(&o.allowedEmails, "allowed-email", nil, "accept only tokens for this verified `EMAIL` (repeatable; case-insensitive)")
 	f.BoolVar(&o.noAudienceCheck, "no-audience-check", false, "accept any audience (inspection only: a service must check its audience)")
 	f.StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
+	bindTimeout(cmd, app, 0)
 	return cmd
 }
 
@@ -88,6 +89,9 @@ func verifyRun(cmd *cobra.Command, app *App, o *verifyOptions, args []string) er
 	}
 	token, err := readTokenArg(cmd.Context(), app, "verify", args)
 	if err != nil {
+		return err
+	}
+	if err := checkIDTokenShape(token); err != nil {
 		return err
 	}
 
@@ -114,6 +118,7 @@ func verifyRun(cmd *cobra.Command, app *App, o *verifyOptions, args []string) er
 	if err != nil {
 		return usagef("verify: %v", err)
 	}
+	app.progress.phase("the signing keys", []string{certsURL}, 1)
 	claims, err := v.Verify(cmd.Context(), token)
 	var ve *idtoken.VerifyError
 	switch {
@@ -225,4 +230,18 @@ func (o *verifyOptions) keysURL(app *App) (string, error) {
 		return "", usagef("verify: %v", err)
 	}
 	return u, nil
+}
+
+// checkIDTokenShape refuses, with the command to use instead, a token that
+// is not a JWT: most often an access token given to verify, which checks ID
+// tokens only.
+func checkIDTokenShape(token string) error {
+	what := "not a JWT (it has not three dot-separated parts), so not an ID token: an opaque access token?"
+	switch {
+	case strings.HasPrefix(token, "ya29."):
+		what = "a Google OAuth access token (ya29.…), not an ID token"
+	case strings.HasPrefix(token, "eyJ") || strings.Count(token, ".") == 2:
+		return nil // JWT-shaped: the verifier says what is wrong with it
+	}
+	return credentialErrorf("verify: this is %s: verify checks ID tokens; `gcptoken info TOKEN` asks Google's tokeninfo what an access token is for", what)
 }

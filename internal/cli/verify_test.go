@@ -72,7 +72,7 @@ func TestVerify(t *testing.T) {
 		{"tampered", e, "", []string{"verify", tampered, "--audience", aud, "--certs-url", certs}, ExitCredentials,
 			[]string{"verify: token rejected: signature does not verify with key"}},
 		{"access token", e, "", []string{"verify", "ya29.a0AfB_byC-not-a-jwt", "--audience", aud, "--certs-url", certs}, ExitCredentials,
-			[]string{"verify: token rejected: not a JWT"}},
+			[]string{"verify: this is a Google OAuth access token", "gcptoken info TOKEN"}},
 		{"wrong issuer", e, "", []string{"verify", tok, "--audience", aud, "--certs-url", certs, "--issuer", "https://issuer.example"}, ExitCredentials,
 			[]string{`issuer "https://accounts.google.com" is not one of ["https://issuer.example"]`}},
 		{"email not allowed", e, "", []string{"verify", tok, "--audience", aud, "--certs-url", certs, "--allowed-email", "someone@example.com"}, ExitCredentials,

@@ -4,12 +4,21 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X github.com/gcptoken/gcptoken/internal/cli.Version=v1.2.3".
-var Version = ""
+// Version and Commit are set at build time, for builds that record no VCS
+// information (GOFLAGS=-buildvcs=false, a source archive, a container
+// build without .git): the Makefile's build, install, demo and image
+// targets pass
+//
+//	-ldflags "-X github.com/gcptoken/gcptoken/internal/cli.Version=v1.2.3 -X github.com/gcptoken/gcptoken/internal/cli.Commit=<git rev-parse HEAD>"
+var (
+	Version = ""
+	Commit  = ""
+)
 
 // version returns the release version, else the module version recorded by
 // `go install`, else "devel".
@@ -23,16 +32,16 @@ func version() string {
 	return "devel"
 }
 
-// versionLine is what `gcptoken version` and `gcptoken --version` print
-// after "gcptoken ": the version, the VCS commit the binary was built from
-// (when the build recorded it) and the Go toolchain and platform.
-func versionLine() string {
-	var commit, modified string
-	if bi, ok := debug.ReadBuildInfo(); ok {
+// commit returns the VCS commit the binary was built from (shortened, with
+// "+modified" for a tree with changes): Commit, else what the Go
+// toolchain recorded, else "".
+func commit() string {
+	c, modified := Commit, ""
+	if bi, ok := debug.ReadBuildInfo(); ok && c == "" {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				commit = s.Value
+				c = s.Value
 			case "vcs.modified":
 				if s.Value == "true" {
 					modified = "+modified"
@@ -40,13 +49,28 @@ func versionLine() string {
 			}
 		}
 	}
-	if len(commit) > 12 {
-		commit = commit[:12]
+	c, m := strings.CutSuffix(c, "+modified")
+	if m {
+		modified = "+modified"
 	}
-	if commit != "" {
-		commit = "commit " + commit + modified + ", "
+	if len(c) > 12 {
+		c = c[:12]
 	}
-	return fmt.Sprintf("%s (%s%s, %s/%s)", version(), commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if c == "" {
+		return ""
+	}
+	return c + modified
+}
+
+// versionLine is what `gcptoken version` and `gcptoken --version` print
+// after "gcptoken ": the version, the VCS commit the binary was built from
+// (or that it is unknown) and the Go toolchain and platform.
+func versionLine() string {
+	c := "commit unknown"
+	if id := commit(); id != "" {
+		c = "commit " + id
+	}
+	return fmt.Sprintf("%s (%s, %s, %s/%s)", version(), c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func newVersionCmd(app *App) *cobra.Command {

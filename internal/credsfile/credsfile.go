@@ -178,6 +178,9 @@ func Parse(data []byte) (*File, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("is larger than %d bytes; not a credentials file", MaxSize)
 	}
+	if err := recognize(data); err != nil {
+		return nil, err
+	}
 	// encoding/json would report the first odd byte ("invalid character
 	// '\x00'"), which does not tell the user what is wrong with the file.
 	switch {

@@ -1,6 +1,7 @@
 package diskcache
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -73,10 +74,13 @@ type entry struct {
 	Version int    `json:"version"`
 	Key     string `json:"key"`
 	// Identity and Owner are digests of KeyParts.Identity and Owner.
-	Identity string       `json:"identity"`
-	Owner    string       `json:"owner"`
-	Request  entryRequest `json:"request"`
-	Token    entryToken   `json:"token"`
+	Identity string `json:"identity"`
+	Owner    string `json:"owner"`
+	// Principal is KeyParts.Principal, in the clear; absent in entries
+	// written before it was recorded.
+	Principal string       `json:"principal,omitempty"`
+	Request   entryRequest `json:"request"`
+	Token     entryToken   `json:"token"`
 }
 
 // entryRequest is what the caller asked for; the token's own scope and
@@ -286,7 +290,10 @@ func newEntry(p KeyParts, t *gcptoken.Token) (*entry, error) {
 		Identity: digest(identityLabel, p.Identity),
 		Owner:    digest(ownerLabel, p.owner()),
 		Request:  newRequest(p),
-		Token:    entryToken{Type: t.Type, Value: t.Value, Expiry: t.Expiry.UTC()},
+		// Whom the token is for: shown by List, so it must not act on a
+		// terminal.
+		Principal: safetext.OneLine(p.Principal),
+		Token:     entryToken{Type: t.Type, Value: t.Value, Expiry: t.Expiry.UTC()},
 	}
 	if t.Metadata != nil {
 		e.Token.Scope = t.Metadata[gcptoken.MetaScope]
@@ -367,6 +374,91 @@ func (c *Cache) ForgetOwner(owner string) (removed int, err error) {
 		return removed, fmt.Errorf("forget cached tokens: %w", err)
 	}
 	return removed, nil
+}
+
+// Listing describes one cached token without its value: whom it is for,
+// what was asked, and when it expires.
+type Listing struct {
+	// Principal is whom the token is for; "" for entries that did not
+	// record it.
+	Principal string
+	Kind      gcptoken.Kind
+	// Scopes and Audience are what was asked; Scope is what the token
+	// endpoint granted, when it said.
+	Scopes   []string
+	Audience string
+	Scope    string
+	Expiry   time.Time
+}
+
+// List describes every entry of this format in Dir, expired ones included,
+// sorted by principal, kind and expiry. It never returns a token value.
+// Entries it cannot read are skipped; a missing Dir is an empty cache.
+func (c *Cache) List() ([]Listing, error) {
+	var out []Listing
+	err := c.eachEntry(func(_ *dir, _ string, e *entry, _ os.FileInfo) error {
+		out = append(out, Listing{Principal: e.Principal, Kind: gcptoken.Kind(e.Request.Kind),
+			Scopes: e.Request.Scopes, Audience: e.Request.Audience, Scope: e.Token.Scope, Expiry: e.Token.Expiry})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Listing) int {
+		return cmp.Or(cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Kind, b.Kind), a.Expiry.Compare(b.Expiry))
+	})
+	if err != nil {
+		return out, fmt.Errorf("list cached tokens: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetPrincipal removes every entry recorded for principal (all its
+// kinds, scopes and audiences) and returns how many it removed. Entries
+// that did not record a principal are left alone.
+func (c *Cache) ForgetPrincipal(principal string) (removed int, err error) {
+	var errs []error
+	err = c.eachEntry(func(d *dir, name string, e *entry, fi os.FileInfo) error {
+		if principal == "" || e.Principal != principal {
+			return nil
+		}
+		if err := d.removeIfSame(name, fi); err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		removed++
+		return nil
+	})
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return removed, fmt.Errorf("forget cached tokens: %w", err)
+	}
+	return removed, nil
+}
+
+// eachEntry calls fn for every readable entry of this format in Dir.
+func (c *Cache) eachEntry(fn func(d *dir, name string, e *entry, fi os.FileInfo) error) error {
+	d, err := c.open(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if !ownedName(name, entrySuffix) {
+			continue
+		}
+		e, fi, err := d.readEntry(name)
+		if err != nil || e.Version != formatVersion {
+			continue
+		}
+		if err := fn(d, name, e, fi); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Clear removes every cache entry in Dir and returns how many entries it

@@ -2,6 +2,7 @@ package diskcache
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -477,5 +478,64 @@ func BenchmarkCacheHit(b *testing.B) {
 		if _, ok := c.Get(key, 5*time.Minute); !ok {
 			b.Fatal("miss")
 		}
+	}
+}
+
+// TestListAndForgetPrincipal: List shows whom each entry is for and what
+// it was asked for, never the token; ForgetPrincipal drops one
+// principal's entries and nothing else.
+func TestListAndForgetPrincipal(t *testing.T) {
+	t.Parallel()
+	c := &Cache{Dir: t.TempDir(), Now: fixedNow(t0)}
+	sa := KeyParts{Identity: "sa", Kind: gcptoken.AccessToken, Scopes: []string{"s2", "s1"}, Principal: "sa@p.iam.gserviceaccount.com"}
+	saID := KeyParts{Identity: "sa", Kind: gcptoken.IDToken, Audience: "https://svc.example", Principal: "sa@p.iam.gserviceaccount.com"}
+	user := KeyParts{Identity: "user", Kind: gcptoken.AccessToken, Principal: "me@example.com"}
+	anon := KeyParts{Identity: "anon", Kind: gcptoken.AccessToken} // written before principals were recorded
+	id := &gcptoken.Token{Value: "eyJ.secret-id", Type: "Bearer", Kind: gcptoken.IDToken, Expiry: t0.Add(2 * time.Hour)}
+	for _, put := range []struct {
+		p   KeyParts
+		tok *gcptoken.Token
+	}{{sa, newToken("ya29.secret-sa", t0.Add(time.Hour))}, {saID, id}, {user, newToken("ya29.secret-user", t0.Add(time.Hour))}, {anon, newToken("ya29.secret-anon", t0.Add(time.Hour))}} {
+		if err := c.Put(put.p, put.tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range l {
+		got = append(got, fmt.Sprintf("%s %s %v %s %s", e.Principal, e.Kind, e.Scopes, e.Audience, e.Expiry.Sub(t0)))
+	}
+	want := []string{
+		" access_token []  1h0m0s",
+		"me@example.com access_token []  1h0m0s",
+		"sa@p.iam.gserviceaccount.com access_token [s1 s2]  1h0m0s",
+		"sa@p.iam.gserviceaccount.com id_token [] https://svc.example 2h0m0s",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("List =\n%q\nwant\n%q", got, want)
+	}
+	if s := fmt.Sprintf("%+v", l); strings.Contains(s, "secret") {
+		t.Errorf("List shows a token: %s", s)
+	}
+
+	n, err := c.ForgetPrincipal("sa@p.iam.gserviceaccount.com")
+	if err != nil || n != 2 {
+		t.Fatalf("ForgetPrincipal = %d, %v; want 2, nil", n, err)
+	}
+	for _, p := range []KeyParts{sa, saID} {
+		if _, ok := c.Get(p, 0); ok {
+			t.Errorf("%s %s still cached", p.Principal, p.Kind)
+		}
+	}
+	for _, p := range []KeyParts{user, anon} {
+		if _, ok := c.Get(p, 0); !ok {
+			t.Errorf("%q's token was dropped with another principal's", p.Principal)
+		}
+	}
+	if n, err := c.ForgetPrincipal(""); n != 0 || err != nil {
+		t.Errorf(`ForgetPrincipal("") = %d, %v; want 0, nil: entries without a principal are not anyone's`, n, err)
 	}
 }

@@ -38,6 +38,11 @@ type KeyParts struct {
 	// minted when it is revoked. Optional; default Identity. Not part of
 	// the key: Identity already decides it.
 	Owner string
+	// Principal is whom the token is for (an email, a federated
+	// principal), recorded in the clear for List and ForgetPrincipal:
+	// `gcptoken status` shows it and `gcptoken cache clear PRINCIPAL`
+	// drops its tokens. Optional. Not part of the key, and not secret.
+	Principal string
 }
 
 func (p *KeyParts) validate() error {
