@@ -10,8 +10,11 @@ GO ?= go
 # (credentials/gcloudstore), the CLI (internal/cli, cmd/gcptoken) and the
 # test-heavy parts (crosscheck, deploy, the image builder, kubetest) are
 # nested modules with their own dependencies. PKGS names every package of
-# every module but kubetest, which has a target of its own.
+# every module but kubetest and metadataserver/kubeidentity, whose tests
+# need a real kube-apiserver and have a target of their own (make
+# kubetest); `make vet` vets them too.
 PKGS = ./... ./credentials/gcloudstore/... ./internal/cli/... ./cmd/gcptoken/... ./crosscheck/... ./deploy/... ./internal/tools/mkimage/...
+KUBE_PKGS = ./kubetest/... ./metadataserver/kubeidentity/...
 
 .PHONY: demo install test deps vet build man bench bench-cli clean fuzz soak image manifests conformance census kubetest cross deps-wine wine-test
 
@@ -59,7 +62,7 @@ deps:
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet $(PKGS)
+	$(GO) vet $(PKGS) $(KUBE_PKGS)
 	cd crosscheck/gapic && GOWORK=off $(GO) vet ./...
 
 test: deps vet
@@ -219,14 +222,19 @@ SOAKTIME ?= 60s
 soak:
 	$(GO) run ./internal/soak/cmd/soak -duration $(SOAKTIME) -clients 200
 
-# Tests against a real kube-apiserver and etcd (./kubetest, a nested module
-# that `go test ./...` above does not enter). The first run on a machine
+# Tests against a real kube-apiserver and etcd: the harness itself
+# (./kubetest) and per-pod workload identity (./metadataserver/kubeidentity,
+# with Google's Python and Node clients as pods, hence deps), nested modules
+# that `go test ./...` above does not enter. The first run on a machine
 # builds both servers from source through the Go module proxy into the user
-# cache directory (kube-apiserver takes minutes); kubetest-build does that
-# before the tests so that their timeout covers only the tests.
-kubetest:
+# cache directory (kube-apiserver takes minutes, about 17 on two cores);
+# kubetest-build does that before the tests so that their timeout covers
+# only the tests.
+kubetest: deps
 	cd kubetest && $(GO) run ./cmd/kubetest-build >/dev/null
-	cd kubetest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) vet $(KUBE_PKGS)
+	$(GO) test -race -count=1 -timeout 15m ./kubetest/...
+	$(GO) test -race -count=1 -timeout 30m ./metadataserver/kubeidentity/...
 
 clean:
 	rm -rf bin

@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in rendered/")
 var kustomizations = []string{
 	"overlays/keyfile",
 	"overlays/workload-identity",
+	"overlays/kubernetes",
 	"examples/proxy-sidecar",
 }
 

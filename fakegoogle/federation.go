@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -105,6 +106,20 @@ type IdentityProvider struct {
 	AllowedAudiences []string `json:"allowed_audiences,omitempty"`
 	// Disabled providers answer every exchange with invalid_target.
 	Disabled bool `json:"disabled,omitempty"`
+	// Issuer is the iss an OIDC provider's subject tokens carry (Google's
+	// oidc.issuerUri), an https URL. Optional; default the fake's own
+	// identity provider (OIDCIssuer). Requires JWKS.
+	Issuer string `json:"issuer,omitempty"`
+	// JWKS is Issuer's JSON Web Key Set (Google's oidc.jwksJson): the
+	// keys its tokens are checked with. The fake fetches no keys. Required
+	// with Issuer; for a Kubernetes cluster, its /openid/v1/jwks.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// AttributeMapping maps google.subject (and attribute.NAME, which the
+	// fake checks but does not use) to a claim: assertion.CLAIM or
+	// assertion['CLAIM']['FIELD']. Optional; default google.subject =
+	// assertion.sub, which for a Kubernetes service-account token is
+	// system:serviceaccount:NAMESPACE:NAME.
+	AttributeMapping map[string]string `json:"attribute_mapping,omitempty"`
 }
 
 // Name is the provider's resource name, without the //iam.googleapis.com/
@@ -161,7 +176,7 @@ func (p *IdentityProvider) validate() error {
 	case p.Type == ProviderAWS && p.AWSAccountID != "" && (len(p.AWSAccountID) != 12 || !isDigits(p.AWSAccountID)):
 		return fmt.Errorf("AWS account id %q must be 12 digits", p.AWSAccountID)
 	}
-	return nil
+	return p.validateIssuer()
 }
 
 // AddIdentityProvider registers (or replaces) a pool provider.
@@ -173,6 +188,7 @@ func (s *Server) AddIdentityProvider(p IdentityProvider) error {
 		p.AWSAccountID = FakeAWSAccountID
 	}
 	p.AllowedAudiences = slices.Clone(p.AllowedAudiences)
+	p.JWKS, p.AttributeMapping = slices.Clone(p.JWKS), maps.Clone(p.AttributeMapping)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fed.providers[p.Name()] = &p
@@ -224,6 +240,7 @@ func (f *federation) providerList() []IdentityProvider {
 	for _, p := range f.providers {
 		c := *p
 		c.AllowedAudiences = slices.Clone(p.AllowedAudiences)
+		c.JWKS, c.AttributeMapping = slices.Clone(p.JWKS), maps.Clone(p.AttributeMapping)
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b IdentityProvider) int { return strings.Compare(a.Name(), b.Name()) })

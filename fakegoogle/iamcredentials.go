@@ -511,7 +511,7 @@ func (s *Server) authorizeChain(caller string, delegates []string, name string, 
 			perm = permImplicitDelegation
 		}
 		resource := saResourcePrefix + sa.info.Email
-		if !tokenCreatorLocked(sa, principal) { // principal may be federated (federation.go)
+		if !permittedLocked(sa, principal, perm) { // principal may be federated (federation.go)
 			s.log.Debug("fakegoogle: IAM decision", "method", m.rpc, "caller", caller, "denied", perm,
 				"principal", principal, "resource", resource)
 			return nil, &iamError{code: http.StatusForbidden, status: "PERMISSION_DENIED",

@@ -108,8 +108,9 @@ func (s *Server) handleIDP(w http.ResponseWriter, r *http.Request) {
 }
 
 // verifyOIDCSubjectToken checks an OIDC subject token for provider p as STS
-// does (protocol.md §7.1) and returns its sub. The issuer must be the fake
-// identity provider: the fake cannot fetch other issuers' keys offline.
+// does (protocol.md §7.1) and returns its mapped subject. The issuer is the
+// fake identity provider, or the provider's Issuer with its uploaded JWKS
+// (federation_issuer.go): the fake fetches no keys.
 // Errors are invalid_grant descriptions; [?] Google's texts were not
 // observed.
 func (s *Server) verifyOIDCSubjectToken(r *http.Request, tok string, p *IdentityProvider) (string, error) {
@@ -123,10 +124,7 @@ func (s *Server) verifyOIDCSubjectToken(r *http.Request, tok string, p *Identity
 	if jwt.header(jwt.kid) == "" {
 		return "", errors.New("The subject token's header has no kid.")
 	}
-	s.mu.Lock()
-	keys := slices.Clone(s.fed.idpKeys)
-	s.mu.Unlock()
-	if !jwt.verifyWith(keys) {
+	if !s.verifyProviderSignature(jwt, p) {
 		return "", errors.New("The subject token's signature is invalid: it was not signed by a key of the issuer's JWKS.")
 	}
 	var c struct {
@@ -139,7 +137,7 @@ func (s *Server) verifyOIDCSubjectToken(r *http.Request, tok string, p *Identity
 	if err := json.Unmarshal(jwt.payload, &c); err != nil {
 		return "", fmt.Errorf("The subject token's claims are malformed: %v.", err)
 	}
-	if want := s.baseFor(r) + idpPath; c.Iss != want {
+	if want := s.providerIssuer(r, p); c.Iss != want {
 		return "", fmt.Errorf("The subject token's issuer %q is not the issuer %q that provider %s trusts.", c.Iss, want, p.Audience())
 	}
 	if c.Sub == "" {
@@ -171,7 +169,7 @@ func (s *Server) verifyOIDCSubjectToken(r *http.Request, tok string, p *Identity
 	}
 	for _, a := range auds {
 		if slices.Contains(allowed, a) {
-			return c.Sub, nil
+			return p.mappedSubject(jwt.payload)
 		}
 	}
 	return "", fmt.Errorf("The audience in the subject token %q does not match the expected audience %s.",

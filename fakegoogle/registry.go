@@ -34,6 +34,10 @@ type serviceAccount struct {
 	tokenCreators     map[string]bool // members holding roles/iam.serviceAccountTokenCreator on it
 	lifetimeExtension bool            // listed in constraints/iam.allowServiceAccountCredentialLifetimeExtension
 	dwdScopes         []string        // domain-wide delegation allow-list; nil: no DWD
+
+	// workloadIdentityUsers are federated members holding
+	// roles/iam.workloadIdentityUser on it (workloadidentityuser.go).
+	workloadIdentityUsers map[string]bool
 }
 
 // User is a registered end user, for refresh tokens.

@@ -72,6 +72,9 @@ type stateSA struct {
 	TokenCreators     []string `json:"token_creators,omitempty"`
 	LifetimeExtension bool     `json:"lifetime_extension,omitempty"`
 	DWDScopes         []string `json:"dwd_scopes,omitempty"`
+	// WorkloadIdentityUsers are federated members (principal://…,
+	// principalSet://…) holding roles/iam.workloadIdentityUser.
+	WorkloadIdentityUsers []string `json:"workload_identity_users,omitempty"`
 }
 
 type stateClient struct {
@@ -135,6 +138,7 @@ func (s *Server) snapshot() (*stateSnapshot, error) {
 		snap.sas = append(snap.sas, saSnapshot{stateSA{
 			Email: sa.info.Email, UniqueID: sa.info.UniqueID, ProjectID: sa.info.ProjectID, Disabled: sa.info.Disabled,
 			TokenCreators: tokenCreatorsOf(sa), LifetimeExtension: sa.lifetimeExtension, DWDScopes: slices.Clone(sa.dwdScopes),
+			WorkloadIdentityUsers: workloadIdentityUsersOf(sa),
 		}, slices.Clone(sa.keys)})
 	}
 	for _, u := range s.users {
@@ -310,6 +314,9 @@ func (l *loaded) addServiceAccounts(st *state) error {
 		}
 		if err := loadTokenCreators(sa, v.TokenCreators); err != nil {
 			return err
+		}
+		if err := loadWorkloadIdentityUsers(sa, v.WorkloadIdentityUsers); err != nil {
+			return fmt.Errorf("fakegoogle: load state: service account %q: %w", v.Email, err)
 		}
 		l.sas[v.Email] = sa
 	}

@@ -21,6 +21,12 @@ type Pod struct {
 	Namespace      string
 	Name           string
 	ServiceAccount string // the pod's Kubernetes service account
+	// UID is the pod's UID, when the lookup knows it. Optional.
+	UID string
+	// HostNetwork marks a caller with the node's address (the node, or a
+	// hostNetwork pod) that a lookup maps to an account the node names:
+	// Name is then the node's, Namespace and ServiceAccount the account's.
+	HostNetwork bool
 }
 
 // ErrPodNotFound is returned by a PodLookup when no pod has the address.
@@ -69,11 +75,28 @@ type PodIdentityOptions struct {
 	Server Options
 	// LookupTimeout bounds one PodLookup call. Optional; default 2s.
 	LookupTimeout time.Duration
+	// Resolver decides each pod's identity when it asks, instead of
+	// Identities and SourceFor, which must then be unset
+	// (podidentity_resolver.go). Optional.
+	Resolver IdentityResolver
+	// MaxIdentities bounds how many resolved identities keep a Server
+	// (and its token cache); the least recently used is dropped. Optional;
+	// default 1000; only with Resolver.
+	MaxIdentities int
 }
 
 func (o *PodIdentityOptions) validate() error {
 	if o.Pods == nil {
 		return errors.New("PodIdentityOptions.Pods is required")
+	}
+	if o.LookupTimeout < 0 || o.MaxIdentities < 0 {
+		return errors.New("PodIdentityOptions.LookupTimeout and MaxIdentities must not be negative")
+	}
+	if o.Resolver != nil {
+		if o.Identities != nil || o.SourceFor != nil {
+			return errors.New("PodIdentityOptions.Resolver replaces Identities and SourceFor: set one or the other")
+		}
+		return nil
 	}
 	if len(o.Identities) == 0 {
 		return errors.New("PodIdentityOptions.Identities is required: map at least one namespace/serviceaccount to a Google service account")
@@ -86,9 +109,6 @@ func (o *PodIdentityOptions) validate() error {
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 			return fmt.Errorf("PodIdentityOptions.Identities: key %q is not namespace/serviceaccount", ksa)
 		}
-	}
-	if o.LookupTimeout < 0 {
-		return errors.New("PodIdentityOptions.LookupTimeout must not be negative")
 	}
 	return nil
 }
@@ -121,6 +141,8 @@ type PodIdentityServer struct {
 	m          *metrics
 	lookups    *promtext.CounterVec // result
 	ops        *Server              // any one identity's server: /healthz, /metrics, error replies, logs
+	resolver   IdentityResolver     // with PodIdentityOptions.Resolver
+	resolved   *identityServers     // with PodIdentityOptions.Resolver
 }
 
 // Results of a pod lookup, the lookups metric's label.
@@ -153,6 +175,12 @@ func NewPodIdentityServer(opts *PodIdentityOptions) (*PodIdentityServer, error) 
 	p.lookups = p.m.reg.NewCounterVec("gcptoken_metadataserver_pod_lookups_total",
 		"Caller identifications by result: found (a mapped pod), unknown_pod (no pod has the source address), unmapped (the pod's service account has no Google service account), error (the lookup failed).",
 		"result")
+	if opts.Resolver != nil {
+		if err := p.newResolvedIdentities(opts); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	emails := slices.Sorted(maps.Values(p.identities))
 	for _, email := range slices.Compact(emails) {
 		src, err := opts.SourceFor(email)
@@ -226,10 +254,16 @@ func (p *PodIdentityServer) identify(r *http.Request) (*Server, int, string) {
 	switch {
 	case errors.Is(err, ErrPodNotFound):
 		p.lookups.With(podUnknown).Inc()
+		if err != ErrPodNotFound { // the lookup says why
+			return nil, http.StatusForbidden, oneLine(err.Error())
+		}
 		return nil, http.StatusForbidden, fmt.Sprintf("no pod on this node has the address %s (hostNetwork pods and the node itself get no pod identity)", ip)
 	case err != nil:
 		p.lookups.With(podError).Inc()
 		return nil, http.StatusServiceUnavailable, "pod lookup failed: " + oneLine(err.Error())
+	}
+	if p.resolver != nil {
+		return p.identifyResolved(ctx, pod)
 	}
 	ksa := pod.Namespace + "/" + pod.ServiceAccount
 	email, ok := p.identities[ksa]

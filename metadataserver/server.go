@@ -183,8 +183,8 @@ func (o *Options) validate() error {
 	if o.ServiceAccountEmail == "" {
 		return errors.New("Options.ServiceAccountEmail is required")
 	}
-	if !strings.Contains(o.ServiceAccountEmail, "@") || o.ServiceAccountEmail == "default" {
-		return fmt.Errorf("Options.ServiceAccountEmail %q is not an email address", o.ServiceAccountEmail)
+	if !isAccountName(o.ServiceAccountEmail) {
+		return fmt.Errorf("Options.ServiceAccountEmail %q is not an email address (or a workload pool, PROJECT_ID.svc.id.goog)", o.ServiceAccountEmail)
 	}
 	if o.ProjectID == "" {
 		return errors.New("Options.ProjectID is required")

@@ -37,6 +37,7 @@ type metadataServerOptions struct {
 	logFormat          string
 	allowHosts         []string
 	allowClientAud     bool
+	kube               kubeFlags // metadataserver_kube.go
 }
 
 // metadataConfig is the --config file: the same settings as the flags, for
@@ -131,11 +132,23 @@ the VM's description:
      "id": "123", "hostname": "…", "machine_type": "e2-medium", "image": "projects/…",
      "cpu_platform": "…", "description": "…", "tags": ["web"], "licenses": ["123"],
      "internal_ip": "10.128.0.2", "external_ip": "203.0.113.2", "network": "default",
-     "creation_timestamp": "2024-05-06T07:08:09Z"}}`,
+     "creation_timestamp": "2024-05-06T07:08:09Z"}}
+
+On a Kubernetes node (--kubernetes, as a DaemonSet) it serves each pod the
+identity of the pod's ServiceAccount, told apart by the source address: a
+Kubernetes token of that ServiceAccount (TokenRequest, audience
+--workload-identity-provider) exchanged at Google's STS, impersonating the
+Google service account of its iam.gke.io/gcp-service-account annotation if
+it has one. No credential of its own is used (docs/kubernetes.md).`,
 		Example: `  gcptoken metadata-server --credentials key.json
-  gcptoken metadata-server --project my-project --instance-attribute env=dev`,
+  gcptoken metadata-server --project my-project --instance-attribute env=dev
+  gcptoken metadata-server --kubernetes --listen 0.0.0.0:8087 --project my-project \
+    --workload-identity-provider //iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/clusters/providers/prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkKubernetesFlags(cmd, &o.kube); err != nil {
+				return err
+			}
 			return metadataServerRun(cmd.Context(), app, o)
 		},
 	}
@@ -154,6 +167,7 @@ the VM's description:
 	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
 	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT), e.g. a DNS name clients use; others get 421 (repeatable)")
 	f.BoolVar(&o.allowClientAud, "allow-client-audience", false, "with user credentials, answer identity requests for any audience with the user's ID token, whose audience is the OAuth client")
+	o.kube.bind(f)
 	return cmd
 }
 
@@ -185,9 +199,11 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 	if err != nil {
 		return err
 	}
-	creds, err := o.creds.load(ctx, app)
-	if err != nil {
-		return err
+	creds := &credentials.Credentials{ProjectID: app.Getenv("GOOGLE_CLOUD_PROJECT")}
+	if !o.kube.enabled { // with it, each pod's identity is its own
+		if creds, err = o.creds.load(ctx, app); err != nil {
+			return err
+		}
 	}
 	opts := &metadataserver.Options{
 		Source:                metadataserver.FromCredentials(creds),
@@ -212,6 +228,9 @@ func metadataServerRun(ctx context.Context, app *App, o *metadataServerOptions) 
 	}
 	if err := cfg.instanceOptions(opts); err != nil {
 		return err
+	}
+	if o.kube.enabled {
+		return metadataServerKubernetesRun(ctx, app, o, opts)
 	}
 	if opts.ServiceAccountEmail == "" {
 		return usagef("metadata-server: the %s credentials name no account: pass --service-account-email", creds.Type)
