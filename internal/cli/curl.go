@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -201,7 +200,7 @@ func describeTargetError(err error) error {
 	switch {
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return &describedError{fmt.Sprintf("no such host %q: check the URL's host name", dnsErr.Name), err}
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case isConnectionRefused(err):
 		return &describedError{"connection refused: nothing listens there; is the service running, and is the port right?", err}
 	}
 	return err

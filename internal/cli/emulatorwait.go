@@ -72,18 +72,22 @@ func waitForEmulator(ctx context.Context, app *App, dir string) (string, error) 
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var last error // why the emulator was not ready, from an attempt ctx did not cut short
 	for {
 		u, err := emulatorReady(ctx, client, dir)
 		if err == nil {
 			return u, nil
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return "", ctx.Err() // interrupted
 			}
-			return "", &timeoutFailure{err: err, msg: fmt.Sprintf("emulator wait: timed out after %s (--timeout): %v; is `gcptoken emulator --state-dir %s` running? (its output says why it stopped)",
-				app.timeout, err, dir)}
+			return "", &timeoutFailure{err: last, msg: fmt.Sprintf("emulator wait: timed out after %s (--timeout): %v; is `gcptoken emulator --state-dir %s` running? (its output says why it stopped)",
+				app.timeout, last, dir)}
 		case <-tick.C:
 		}
 	}
