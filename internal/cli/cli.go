@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -45,10 +44,11 @@ type App struct {
 
 // Main runs gcptoken with the process's arguments and streams and returns
 // the exit code. It turns SIGINT/SIGTERM into context cancellation so that
-// servers shut down cleanly.
+// servers shut down cleanly, from the moment a command first waits on its
+// context (interruptContext).
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := newInterruptContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer ctx.Stop()
 	app := &App{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Now: time.Now}
 	return Run(ctx, app, mainArgs(os.Args))
 }
