@@ -31,6 +31,11 @@ var (
 // that is often mistaken for a credentials file, and nil otherwise.
 func recognize(data []byte) error {
 	text := bytes.TrimSpace(data)
+	if len(text) > 0 && text[0] == '{' {
+		// A JSON object, as every credentials file is, is none of
+		// these: the patterns below need not be compiled.
+		return nil
+	}
 	if m := pemLabel().FindSubmatch(text); m != nil {
 		return pemError(string(m[1]))
 	}
