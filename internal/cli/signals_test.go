@@ -74,7 +74,9 @@ func TestCachedTokenCommandsInstallNoSignalHandler(t *testing.T) {
 			}
 			for i, wantWatched := range []bool{true, false} { // a miss, then a hit
 				ctx := newInterruptContext(context.Background(), os.Interrupt)
-				app := &App{In: strings.NewReader(tt.stdin)}
+				// forceProgress: stderr is a terminal, as when a user
+				// runs the command, or $(gcptoken print-access-token).
+				app := &App{In: strings.NewReader(tt.stdin), forceProgress: true}
 				r := runApp(t, ctx, ee, app, 30*time.Second, tt.args...)
 				ctx.Stop()
 				wantCode(t, r, ExitOK)
