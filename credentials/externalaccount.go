@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
@@ -49,7 +50,9 @@ const (
 // workforceAudience matches the audiences of workforce pool providers, the
 // only ones workforce_pool_user_project is allowed with (as in Google's
 // libraries).
-var workforceAudience = regexp.MustCompile(`^//iam\.googleapis\.com/locations/[^/]+/workforcePools/`)
+var workforceAudience = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^//iam\.googleapis\.com/locations/[^/]+/workforcePools/`)
+})
 
 // externalAccount exchanges subject tokens at STS.
 type externalAccount struct {
@@ -141,7 +144,7 @@ func checkExternalAccount(ea *credsfile.ExternalAccount) error {
 		return missing("subject_token_type", ea.Type)
 	case ea.CredentialSource == nil:
 		return missing("credential_source", ea.Type)
-	case ea.WorkforcePoolUserProject != "" && !workforceAudience.MatchString(ea.Audience):
+	case ea.WorkforcePoolUserProject != "" && !workforceAudience().MatchString(ea.Audience):
 		return &credsfile.FieldError{Field: "workforce_pool_user_project",
 			Err: errors.New("is only allowed with a workforce pool audience (//iam.googleapis.com/locations/global/workforcePools/…)")}
 	}

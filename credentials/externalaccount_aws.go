@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,7 +43,7 @@ const (
 // awsRegionName matches AWS region names (us-east-2, us-gov-west-1), so
 // that an availability zone or a typo is caught here rather than as an
 // opaque STS refusal.
-var awsRegionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+var awsRegionName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 
 // awsSource signs GetCallerIdentity with credentials from the environment or
 // the EC2 instance-metadata service (IMDSv1, or v2 when
@@ -184,7 +185,7 @@ func (a *awsSource) resolve(ctx context.Context) (creds aws.Credentials, region 
 			return aws.Credentials{}, "", err
 		}
 	}
-	if !awsRegionName.MatchString(region) {
+	if !awsRegionName().MatchString(region) {
 		return aws.Credentials{}, "", fmt.Errorf("the AWS region %q (from %s) is not a region name like us-east-2", trimForError(region), regionFrom)
 	}
 	if keyID != "" {

@@ -194,7 +194,7 @@ func (c *ExternalAccountConfig) subjectTokenType() string {
 		return c.SubjectTokenType
 	case c.Source.AWS != nil:
 		return SubjectTokenTypeAWS
-	case workforceAudience.MatchString(c.Audience):
+	case workforceAudience().MatchString(c.Audience):
 		return SubjectTokenTypeIDToken
 	}
 	return SubjectTokenTypeJWT

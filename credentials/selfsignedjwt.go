@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcptoken/gcptoken"
+	"github.com/gcptoken/gcptoken/internal/credsfile"
 )
 
 // selfSignedLifetime is the lifetime of self-signed JWTs: Google's APIs
@@ -89,7 +90,11 @@ func (sa *serviceAccount) selfSigned(audience string, scopes []string) gcptoken.
 
 // sign signs claims with the key, naming it in the header.
 func (sa *serviceAccount) sign(claims jwtClaims) (string, error) {
-	return signRS256(sa.key, jwtHeader{Alg: "RS256", Typ: "JWT", Kid: sa.keyID}, claims)
+	key, err := sa.key()
+	if err != nil {
+		return "", &credsfile.FieldError{Field: "private_key", Err: err}
+	}
+	return signRS256(key, jwtHeader{Alg: "RS256", Typ: "JWT", Kid: sa.keyID}, claims)
 }
 
 type jwtHeader struct {

@@ -6,12 +6,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcptoken/gcptoken"
@@ -27,7 +31,11 @@ import (
 type serviceAccount struct {
 	email string
 	keyID string
-	key   *rsa.PrivateKey
+	// key parses the private key on first use (sync.OnceValues): a
+	// cached token needs none, and parsing, with the arithmetic checks
+	// crypto/rsa makes, is the costliest step of loading a key file.
+	// newServiceAccount has checked the key's structure.
+	key func() (*rsa.PrivateKey, error)
 	tokenEndpoint
 	// universe is the key's universe domain, never "".
 	universe string
@@ -50,12 +58,13 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 	if sa.PrivateKey == "" {
 		return nil, missing("private_key", sa.Type)
 	}
-	// Parse now, so that a broken key fails at load with the file's name
+	// Check now, so that a broken key fails at load with the file's name
 	// rather than at the first token request.
-	key, err := parseRSAKey([]byte(sa.PrivateKey))
-	if err != nil {
+	pemKey := []byte(sa.PrivateKey)
+	if err := checkRSAKey(pemKey); err != nil {
 		return nil, &credsfile.FieldError{Field: "private_key", Err: err}
 	}
+	key := sync.OnceValues(func() (*rsa.PrivateKey, error) { return parseRSAKey(pemKey) })
 	u, err := tokenURL(s, sa.TokenURI, sa.UniverseDomain)
 	if err != nil {
 		return nil, err
@@ -84,6 +93,72 @@ func newServiceAccount(f *credsfile.File, s *settings) (*Credentials, error) {
 			idTokenURL:    idTokenURL,
 		},
 	}, nil
+}
+
+// checkRSAKey returns the error parseRSAKey would, without its cost where
+// it can: a PEM block whose DER has the structure of an unencrypted RSA
+// private key passes on a look at that structure; anything else is parsed
+// in full, for parseRSAKey's precise error. What only the full parse can
+// find (a modulus that is not the product of the primes) fails at the
+// first signature instead.
+func checkRSAKey(pemBytes []byte) error {
+	if block, _ := pem.Decode(pemBytes); block != nil && wellFormedRSAKey(block) {
+		return nil
+	}
+	_, err := parseRSAKey(pemBytes)
+	return err
+}
+
+// pkcs8Envelope and pkcs1Key are the ASN.1 structures of PKCS#8 (RFC
+// 5208) and PKCS#1 (RFC 8017) private keys, as crypto/x509 reads them;
+// it does not export them.
+type pkcs8Envelope struct {
+	Version    int
+	Algo       pkix.AlgorithmIdentifier
+	PrivateKey []byte
+}
+
+type pkcs1Key struct {
+	Version               int
+	N                     *big.Int
+	E                     int
+	D, P, Q, Dp, Dq, Qinv *big.Int
+}
+
+// oidRSAEncryption is PKCS#8's algorithm for RSA keys (RFC 8017 A.1).
+var oidRSAEncryption = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+
+// wellFormedRSAKey reports whether block is an unencrypted two-prime RSA
+// private key in PKCS#8 or PKCS#1, with nothing left over, judging by its
+// ASN.1 structure alone. It is strict: whatever it refuses, parseRSAKey
+// judges.
+func wellFormedRSAKey(block *pem.Block) bool {
+	if len(block.Headers) > 0 { // Proc-Type: an encrypted key
+		return false
+	}
+	der := block.Bytes
+	switch block.Type {
+	case "PRIVATE KEY":
+		var env pkcs8Envelope
+		if rest, err := asn1.Unmarshal(der, &env); err != nil || len(rest) > 0 ||
+			env.Version != 0 || !env.Algo.Algorithm.Equal(oidRSAEncryption) {
+			return false
+		}
+		der = env.PrivateKey
+	case "RSA PRIVATE KEY":
+	default:
+		return false
+	}
+	var k pkcs1Key
+	if rest, err := asn1.Unmarshal(der, &k); err != nil || len(rest) > 0 || k.Version != 0 || k.E < 3 {
+		return false
+	}
+	for _, n := range []*big.Int{k.N, k.D, k.P, k.Q, k.Dp, k.Dq, k.Qinv} {
+		if n.Sign() <= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRSAKey accepts an unencrypted PEM RSA key, PKCS#8 or PKCS#1: the

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
@@ -362,7 +363,8 @@ func redirectWith(w http.ResponseWriter, r *http.Request, req *authRequest, para
 
 // consentPage lists the fake's users; the radio button of the login_hint
 // user (else the first) is checked.
-var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+var consentPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in - Fake Google Accounts</title>
 <style>
 body{font-family:sans-serif;background:#f0f4f9;margin:0}
@@ -392,6 +394,7 @@ button{font-size:1em;padding:.6em 1.6em;border-radius:2em;border:1px solid #7477
 <p class="note">fakegoogle: a fake of Google's consent page for tests; nothing here is Google.</p>
 </main></body></html>
 `))
+})
 
 type consentUser struct {
 	Email   string
@@ -436,7 +439,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authRe
 	}
 	setHTMLHeaders(w)
 	w.WriteHeader(http.StatusOK)
-	consentPage.Execute(w, struct {
+	consentPage().Execute(w, struct {
 		ClientID, Action, ID string
 		Users                []consentUser
 		Scopes               []string
@@ -515,13 +518,14 @@ func (s *Server) authErrorPage(w http.ResponseWriter, r *http.Request, status in
 	s.log.Debug("fakegoogle: authorization error page", "path", r.URL.Path, "status", status, "error", code)
 	setHTMLHeaders(w)
 	w.WriteHeader(status)
-	errorPage.Execute(w, struct {
+	errorPage().Execute(w, struct {
 		Status     int
 		Code, Desc string
 	}{status, code, desc})
 }
 
-var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+var errorPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Error {{.Status}}: {{.Code}}</title></head>
 <body style="font-family:sans-serif;max-width:36em;margin:3em auto">
 <h1>Access blocked: Authorization Error</h1>
@@ -529,6 +533,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <p>{{.Desc}}</p>
 </body></html>
 `))
+})
 
 func setHTMLHeaders(w http.ResponseWriter) {
 	h := w.Header()

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -322,11 +323,11 @@ func verifySigV4(method, rawURL string, headers map[string]string, payloadHash s
 }
 
 // awsRegionRE matches AWS region names like us-east-2 or us-gov-west-1.
-var awsRegionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+var awsRegionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 
 // awsSTSHost matches GetCallerIdentity hosts: sts.amazonaws.com, or
 // sts.{region}.amazonaws.com (the form the libraries use).
-var awsSTSHost = regexp.MustCompile(`^sts(-fips)?(\.([a-z0-9-]+))?\.amazonaws\.com$`)
+var awsSTSHost = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sts(-fips)?(\.([a-z0-9-]+))?\.amazonaws\.com$`) })
 
 // verifyAWSSubjectToken checks an AWS subject token (protocol.md §8.4) for
 // provider p and returns the caller's ARN, the federated subject. Its
@@ -392,7 +393,7 @@ func parseAWSSubjectToken(tok string) (*awsSubjectToken, error) {
 	if err != nil || u.Scheme != "https" {
 		return nil, errors.New("The AWS subject token's url is not an https URL.")
 	}
-	m := awsSTSHost.FindStringSubmatch(u.Host)
+	m := awsSTSHost().FindStringSubmatch(u.Host)
 	q := u.Query()
 	if m == nil || q.Get("Action") != "GetCallerIdentity" || q.Get("Version") != "2011-06-15" {
 		return nil, fmt.Errorf("The AWS subject token's url %q is not an AWS STS GetCallerIdentity request (https://sts.REGION.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15).", st.url)
@@ -416,7 +417,7 @@ func (s *Server) checkAWSRequest(st *awsSubjectToken, audience string) (*sigV4Au
 		return nil, fmt.Errorf("The AWS subject token is not signed: %v.", err)
 	}
 	switch {
-	case !awsRegionRE.MatchString(a.region):
+	case !awsRegionRE().MatchString(a.region):
 		return nil, fmt.Errorf("The AWS region %q in the subject token's signature is not an AWS region name (like us-east-2).", a.region)
 	case st.urlRegion != "" && st.urlRegion != a.region:
 		return nil, fmt.Errorf("The AWS subject token is signed for region %q but addressed to %s.", a.region, st.host)

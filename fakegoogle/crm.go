@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,15 +33,15 @@ type Project struct {
 }
 
 var (
-	projectIDRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	projectNumberRE = regexp.MustCompile(`^[0-9]{6,20}$`)
+	projectIDRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`) })
+	projectNumberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{6,20}$`) })
 )
 
 func (p *Project) validate() error {
 	switch {
-	case !projectIDRE.MatchString(p.ID):
+	case !projectIDRE().MatchString(p.ID):
 		return fmt.Errorf("project id %q: want 6 to 30 lowercase letters, digits or hyphens, starting with a letter", p.ID)
-	case !projectNumberRE.MatchString(p.Number):
+	case !projectNumberRE().MatchString(p.Number):
 		return fmt.Errorf("project %s: number %q is not 6 to 20 digits", p.ID, p.Number)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -292,7 +293,8 @@ func (s *Server) decideDeviceCode(userCode, userEmail string, deny bool) error {
 // nonce; POST with the nonce records the decision. The nonce, which a page
 // of another site cannot read, keeps such a page from approving a device
 // for the user with a code of its own choosing.
-var devicePage = template.Must(template.New("device").Parse(`<!doctype html>
+var devicePage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("device").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>` + devicePageTitle + `</title>
 <style>
 body{font-family:sans-serif;background:#f0f4f9;margin:0}
@@ -320,6 +322,7 @@ button{font-size:1em;padding:.6em 1.6em;border-radius:2em;border:1px solid #7477
 {{end}}<p class="note">fakegoogle: a fake of Google's device page for tests; nothing here is Google.</p>
 </main></body></html>
 `))
+})
 
 type devicePageData struct {
 	Done, Error, Nonce, UserCode, ClientID, Action string
@@ -348,7 +351,7 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	}
 	setHTMLHeaders(w)
 	w.WriteHeader(status)
-	devicePage.Execute(w, page)
+	devicePage().Execute(w, page)
 }
 
 // deviceConfirmation looks up an entered code and fills the confirmation

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,30 +46,32 @@ const (
 	iamRPCPrefix           = "google.iam.credentials.v1.IAMCredentials."
 )
 
-var iamMethods = map[string]*iamMethod{
-	"generateAccessToken": {
-		rpc: iamRPCPrefix + "GenerateAccessToken", permission: "iam.serviceAccounts.getAccessToken",
-		fields: map[string]string{"name": "name", "delegates": "delegates", "scope": "scope", "lifetime": "lifetime"},
-	},
-	"generateIdToken": {
-		rpc: iamRPCPrefix + "GenerateIdToken", permission: "iam.serviceAccounts.getOpenIdToken",
-		fields: map[string]string{
-			"name": "name", "delegates": "delegates", "audience": "audience",
-			"includeEmail": "include_email", "include_email": "include_email",
-			// Not in the discovery document, but Python and Node send it
-			// and Google honours it (§3.2 B).
-			"useEmailAzp": "use_email_azp", "use_email_azp": "use_email_azp",
+var iamMethods = sync.OnceValue(func() map[string]*iamMethod {
+	return map[string]*iamMethod{
+		"generateAccessToken": {
+			rpc: iamRPCPrefix + "GenerateAccessToken", permission: "iam.serviceAccounts.getAccessToken",
+			fields: map[string]string{"name": "name", "delegates": "delegates", "scope": "scope", "lifetime": "lifetime"},
 		},
-	},
-	"signBlob": {
-		rpc: iamRPCPrefix + "SignBlob", permission: "iam.serviceAccounts.signBlob",
-		fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
-	},
-	"signJwt": {
-		rpc: iamRPCPrefix + "SignJwt", permission: "iam.serviceAccounts.signJwt",
-		fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
-	},
-}
+		"generateIdToken": {
+			rpc: iamRPCPrefix + "GenerateIdToken", permission: "iam.serviceAccounts.getOpenIdToken",
+			fields: map[string]string{
+				"name": "name", "delegates": "delegates", "audience": "audience",
+				"includeEmail": "include_email", "include_email": "include_email",
+				// Not in the discovery document, but Python and Node send it
+				// and Google honours it (§3.2 B).
+				"useEmailAzp": "use_email_azp", "use_email_azp": "use_email_azp",
+			},
+		},
+		"signBlob": {
+			rpc: iamRPCPrefix + "SignBlob", permission: "iam.serviceAccounts.signBlob",
+			fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
+		},
+		"signJwt": {
+			rpc: iamRPCPrefix + "SignJwt", permission: "iam.serviceAccounts.signJwt",
+			fields: map[string]string{"name": "name", "delegates": "delegates", "payload": "payload"},
+		},
+	}
+})
 
 // Scopes that let a token call the IAM Credentials API.
 const (
@@ -172,12 +175,12 @@ type iamRequest struct {
 func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 	nm := r.PathValue("nameAndMethod") // unescaped: %40 is already "@"
 	i := strings.LastIndex(nm, ":")
-	if i < 0 || iamMethods[nm[i+1:]] == nil {
+	if i < 0 || iamMethods()[nm[i+1:]] == nil {
 		s.handleUnmodelled(w, r)
 		return
 	}
 	name, methodName := nm[:i], nm[i+1:]
-	m := iamMethods[methodName]
+	m := iamMethods()[methodName]
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, fmt.Sprintf("Method %s not allowed on %s; use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
@@ -207,7 +210,7 @@ func (s *Server) handleIAMCredentials(w http.ResponseWriter, r *http.Request) {
 // runIAM checks and runs one call of method for caller on the account
 // projects/{project}/serviceAccounts/{account}, however it arrived.
 func (s *Server) runIAM(caller, method, project, account string, req *iamRequest) (*iamResult, *iamError) {
-	m := iamMethods[method]
+	m := iamMethods()[method]
 	if e := validateIAMRequest(method, req); e != nil {
 		return nil, e
 	}
@@ -375,11 +378,11 @@ func jsonBool(v json.RawMessage) (bool, bool) {
 }
 
 // durationRE is the JSON form of google.protobuf.Duration.
-var durationRE = regexp.MustCompile(`^(-?)([0-9]{1,12})(?:\.([0-9]{1,9}))?s$`)
+var durationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(-?)([0-9]{1,12})(?:\.([0-9]{1,9}))?s$`) })
 
 // parseProtoDuration parses "3600s", "1.5s", "-2s".
 func parseProtoDuration(s string) (time.Duration, bool) {
-	m := durationRE.FindStringSubmatch(s)
+	m := durationRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0, false
 	}

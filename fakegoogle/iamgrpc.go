@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -36,19 +37,23 @@ import (
 const iamGRPCPath = "/google.iam.credentials.v1.IAMCredentials/"
 
 // iamGRPCMethods maps each RPC to the REST method it shares a handler with.
-var iamGRPCMethods = map[string]string{
-	"GenerateAccessToken": "generateAccessToken",
-	"GenerateIdToken":     "generateIdToken",
-	"SignBlob":            "signBlob",
-	"SignJwt":             "signJwt",
-}
+var iamGRPCMethods = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"GenerateAccessToken": "generateAccessToken",
+		"GenerateIdToken":     "generateIdToken",
+		"SignBlob":            "signBlob",
+		"SignJwt":             "signJwt",
+	}
+})
 
 // grpcCodes are the google.rpc.Code numbers of the statuses the API
 // answers with.
-var grpcCodes = map[string]int{
-	"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "PERMISSION_DENIED": 7, "FAILED_PRECONDITION": 9,
-	"UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAUTHENTICATED": 16,
-}
+var grpcCodes = sync.OnceValue(func() map[string]int {
+	return map[string]int{
+		"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "PERMISSION_DENIED": 7, "FAILED_PRECONDITION": 9,
+		"UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAUTHENTICATED": 16,
+	}
+})
 
 // handleIAMGRPC serves one unary gRPC call.
 func (s *Server) handleIAMGRPC(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +64,7 @@ func (s *Server) handleIAMGRPC(w http.ResponseWriter, r *http.Request) {
 			"(the googlehosts proxy offers HTTP/2 for iamcredentials.googleapis.com)", http.StatusUnsupportedMediaType)
 		return
 	}
-	method, ok := iamGRPCMethods[r.PathValue("rpc")]
+	method, ok := iamGRPCMethods()[r.PathValue("rpc")]
 	if !ok {
 		s.log.Warn("fakegoogle: unmodelled gRPC method", "path", r.URL.Path)
 		s.writeGRPCError(w, r, &iamError{status: "UNIMPLEMENTED", message: "Method not found: " + r.URL.Path})
@@ -68,7 +73,7 @@ func (s *Server) handleIAMGRPC(w http.ResponseWriter, r *http.Request) {
 	msg, e := readGRPCMessage(r)
 	var caller string
 	if e == nil {
-		caller, e = s.iamCaller(w, r, iamMethods[method])
+		caller, e = s.iamCaller(w, r, iamMethods()[method])
 	}
 	var req *iamRequest
 	var project, account string
@@ -123,9 +128,9 @@ func writeGRPCMessage(w http.ResponseWriter, msg []byte) {
 // details in grpc-status-details-bin as Google's servers send it.
 func (s *Server) writeGRPCError(w http.ResponseWriter, r *http.Request, e *iamError) {
 	s.log.Debug("fakegoogle: IAM Credentials gRPC error", "path", r.URL.Path, "status", e.status, "message", e.message)
-	code, ok := grpcCodes[e.status]
+	code, ok := grpcCodes()[e.status]
 	if !ok {
-		code = grpcCodes["INTERNAL"]
+		code = grpcCodes()["INTERNAL"]
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
@@ -152,12 +157,14 @@ func grpcPercentEncode(msg string) string {
 // Field numbers of google.iam.credentials.v1's request messages, per
 // method (common.proto). payload is bytes for SignBlob, a string for
 // SignJwt; lifetime a google.protobuf.Duration.
-var iamProtoFields = map[string]map[protowire.Number]string{
-	"generateAccessToken": {1: "name", 2: "delegates", 4: "scope", 7: "lifetime"},
-	"generateIdToken":     {1: "name", 2: "delegates", 3: "audience", 4: "include_email"},
-	"signBlob":            {1: "name", 3: "delegates", 5: "payload"},
-	"signJwt":             {1: "name", 3: "delegates", 5: "payload"},
-}
+var iamProtoFields = sync.OnceValue(func() map[string]map[protowire.Number]string {
+	return map[string]map[protowire.Number]string{
+		"generateAccessToken": {1: "name", 2: "delegates", 4: "scope", 7: "lifetime"},
+		"generateIdToken":     {1: "name", 2: "delegates", 3: "audience", 4: "include_email"},
+		"signBlob":            {1: "name", 3: "delegates", 5: "payload"},
+		"signJwt":             {1: "name", 3: "delegates", 5: "payload"},
+	}
+})
 
 // decodeIAMProto decodes a request message into the REST request it
 // stands for, and splits its resource name
@@ -165,7 +172,7 @@ var iamProtoFields = map[string]map[protowire.Number]string{
 // skipped, as proto3 parsers do.
 func decodeIAMProto(method string, msg []byte) (*iamRequest, string, string, *iamError) {
 	req := &iamRequest{}
-	fields := iamProtoFields[method]
+	fields := iamProtoFields()[method]
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {

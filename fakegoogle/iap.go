@@ -119,7 +119,7 @@ func (s *Server) MintIAPAssertion(audience, email, subject string) (string, erro
 // checkIAPAudience accepts IAP's two audience forms.
 func checkIAPAudience(aud string) error {
 	parts := strings.Split(aud, "/")
-	ok := len(parts) >= 5 && parts[0] == "" && parts[1] == "projects" && projectNumberRE.MatchString(parts[2]) &&
+	ok := len(parts) >= 5 && parts[0] == "" && parts[1] == "projects" && projectNumberRE().MatchString(parts[2]) &&
 		(len(parts) == 5 && parts[3] == "apps" && parts[4] != "" ||
 			len(parts) == 6 && parts[3] == "global" && parts[4] == "backendServices" && parts[5] != "")
 	if !ok {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 )
 
 // STS's token exchange also takes its request as JSON, which is how
@@ -21,13 +22,15 @@ import (
 // token_type, expires_in), as its generated struct tags show.
 
 // stsJSONFields maps each accepted JSON name to the form parameter.
-var stsJSONFields = map[string]string{
-	"grantType": "grant_type", "grant_type": "grant_type",
-	"requestedTokenType": "requested_token_type", "requested_token_type": "requested_token_type",
-	"subjectToken": "subject_token", "subject_token": "subject_token",
-	"subjectTokenType": "subject_token_type", "subject_token_type": "subject_token_type",
-	"audience": "audience", "scope": "scope", "options": "options",
-}
+var stsJSONFields = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"grantType": "grant_type", "grant_type": "grant_type",
+		"requestedTokenType": "requested_token_type", "requested_token_type": "requested_token_type",
+		"subjectToken": "subject_token", "subject_token": "subject_token",
+		"subjectTokenType": "subject_token_type", "subject_token_type": "subject_token_type",
+		"audience": "audience", "scope": "scope", "options": "options",
+	}
+})
 
 // parseSTSBody reads the exchange's parameters into r.PostForm, from a
 // form or a JSON body, and reports whether to go on; on failure it has
@@ -65,7 +68,7 @@ func decodeSTSJSON(r *http.Request) (url.Values, *iamError) {
 	}
 	form := url.Values{}
 	for _, k := range slices.Sorted(maps.Keys(raw)) { // deterministic errors
-		field, ok := stsJSONFields[k]
+		field, ok := stsJSONFields()[k]
 		if !ok {
 			return nil, invalidArgument("", fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot find field.", k))
 		}

@@ -2,6 +2,7 @@ package metadataserver
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/gcptoken/gcptoken/internal/promtext"
 )
@@ -40,17 +41,20 @@ func newMetrics() *metrics {
 	}
 }
 
-// codeLabels avoids formatting the status code on every request.
-var codeLabels = func() (l [600]string) {
+// codeLabels avoids formatting the status code on every request. It is
+// built on first use, not at package init: every run of the CLI links
+// this package, and few of them serve.
+var codeLabels = sync.OnceValue(func() *[600]string {
+	var l [600]string
 	for i := range l {
 		l[i] = strconv.Itoa(i)
 	}
-	return l
-}()
+	return &l
+})
 
 func codeLabel(code int) string {
-	if code >= 0 && code < len(codeLabels) {
-		return codeLabels[code]
+	if labels := codeLabels(); code >= 0 && code < len(labels) {
+		return labels[code]
 	}
 	return strconv.Itoa(code)
 }

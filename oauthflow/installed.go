@@ -370,17 +370,19 @@ func setPageHeaders(w http.ResponseWriter) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>body{font-family:sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#202124}h1{font-weight:400}</style>
 </head><body><h1 id="status">{{.Title}}</h1><p>{{.Text}}</p></body></html>
 `))
+})
 
 func writePage(w http.ResponseWriter, status int, title, text string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	setPageHeaders(w)
 	w.WriteHeader(status)
-	pageTmpl.Execute(w, struct{ Title, Text string }{title, text})
+	pageTmpl().Execute(w, struct{ Title, Text string }{title, text})
 }
 
 const defaultSuccessPage = `<!doctype html>

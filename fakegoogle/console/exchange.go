@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -102,10 +103,10 @@ func parseBody(contentType string, b []byte) body {
 	return out
 }
 
-var titleRE = regexp.MustCompile(`(?is)<title>(.*?)</title>`)
+var titleRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?is)<title>(.*?)</title>`) })
 
 func htmlTitle(b []byte) string {
-	if m := titleRE.FindSubmatch(b); m != nil {
+	if m := titleRE().FindSubmatch(b); m != nil {
 		return strings.TrimSpace(string(m[1]))
 	}
 	return ""

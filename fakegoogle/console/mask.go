@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 )
@@ -67,14 +68,16 @@ func publicPrefix(secret string) string {
 // secretNames are the fields, parameters and headers whose values are
 // secrets, normalized by normalizeName. "token" covers tokeninfo's and
 // revoke's parameter, generateIdToken's answer and AWS's session token.
-var secretNames = map[string]bool{
-	"accesstoken": true, "refreshtoken": true, "idtoken": true, "token": true, "assertion": true,
-	"subjecttoken": true, "actortoken": true, "clientsecret": true, "code": true, "codeverifier": true,
-	"devicecode": true, "privatekey": true, "secretaccesskey": true, "sessiontoken": true, "signedjwt": true,
-	"signedblob": true, "password": true, "secret": true, "consent": true, "authorization": true,
-	"proxyauthorization": true, "cookie": true, "setcookie": true, "xgoogiapjwtassertion": true,
-	"xamzsecuritytoken": true, "xawsec2metadatatoken": true, "xgoogapikey": true, "key": true,
-}
+var secretNames = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		"accesstoken": true, "refreshtoken": true, "idtoken": true, "token": true, "assertion": true,
+		"subjecttoken": true, "actortoken": true, "clientsecret": true, "code": true, "codeverifier": true,
+		"devicecode": true, "privatekey": true, "secretaccesskey": true, "sessiontoken": true, "signedjwt": true,
+		"signedblob": true, "password": true, "secret": true, "consent": true, "authorization": true,
+		"proxyauthorization": true, "cookie": true, "setcookie": true, "xgoogiapjwtassertion": true,
+		"xamzsecuritytoken": true, "xawsec2metadatatoken": true, "xgoogapikey": true, "key": true,
+	}
+})
 
 // normalizeName folds "access_token", "accessToken" and "Access-Token"
 // together.
@@ -87,7 +90,7 @@ func normalizeName(name string) string {
 // "privatekey" in it (aws_secret_access_key, x-api-key).
 func isSecretName(name string) bool {
 	n := normalizeName(name)
-	if secretNames[n] {
+	if secretNames()[n] {
 		return true
 	}
 	for _, part := range []string{"secret", "password", "apikey", "privatekey"} {
@@ -100,7 +103,9 @@ func isSecretName(name string) bool {
 
 // secretPatterns find Google's tokens and keys in text that is not a
 // named field: log-like bodies, error texts, unknown parameters.
-var secretPatterns = regexp.MustCompile(`ya29\.[A-Za-z0-9._\-]+|1//[A-Za-z0-9._\-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]*-----END [A-Z ]*PRIVATE KEY-----|[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}`)
+var secretPatterns = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`ya29\.[A-Za-z0-9._\-]+|1//[A-Za-z0-9._\-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]*-----END [A-Z ]*PRIVATE KEY-----|[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}`)
+})
 
 // masker masks one exchange and collects the JWTs it finds, decoded.
 type masker struct {
@@ -131,7 +136,7 @@ func (m *masker) secret(where, v string) string {
 
 // text masks the tokens and keys found in free text.
 func (m *masker) text(where, s string) string {
-	return secretPatterns.ReplaceAllStringFunc(s, func(found string) string {
+	return secretPatterns().ReplaceAllStringFunc(s, func(found string) string {
 		if strings.Count(found, ".") == 2 && !strings.HasPrefix(found, "ya29.") && !strings.HasPrefix(found, "1//") {
 			if !jwtinfo.LooksLikeJWT(found) {
 				return found // dotted names, not a token
@@ -237,14 +242,14 @@ func (m *masker) authorization(where, v string) string {
 		}
 		return fmt.Sprintf("%s (client id %s, client secret %s)", scheme, m.text(where, id), maskSecret(secret))
 	case "aws4-hmac-sha256":
-		return awsSignature.ReplaceAllStringFunc(v, func(sig string) string {
+		return awsSignature().ReplaceAllStringFunc(v, func(sig string) string {
 			return "Signature=" + maskSecret(strings.TrimPrefix(sig, "Signature="))
 		})
 	}
 	return maskSecret(v)
 }
 
-var awsSignature = regexp.MustCompile(`Signature=[0-9a-fA-F]+`)
+var awsSignature = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Signature=[0-9a-fA-F]+`) })
 
 // url masks a URL's secret query and fragment parameters (an
 // authorization code or implicit-flow token in a redirect).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
@@ -56,18 +57,20 @@ func endpointName(path string) string {
 }
 
 // grantNames shortens grant type URNs.
-var grantNames = map[string]string{
-	"urn:ietf:params:oauth:grant-type:jwt-bearer":     "jwt-bearer",
-	"urn:ietf:params:oauth:grant-type:token-exchange": "token-exchange",
-	"urn:ietf:params:oauth:grant-type:device_code":    "device_code",
-}
+var grantNames = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"urn:ietf:params:oauth:grant-type:jwt-bearer":     "jwt-bearer",
+		"urn:ietf:params:oauth:grant-type:token-exchange": "token-exchange",
+		"urn:ietf:params:oauth:grant-type:device_code":    "device_code",
+	}
+})
 
 func (s *summarizer) summarize() {
 	e := s.e
 	e.Endpoint = endpointName(e.Path)
 	if gt := s.params.Get("grant_type"); gt != "" {
 		e.Grant = gt
-		if short, ok := grantNames[gt]; ok {
+		if short, ok := grantNames()[gt]; ok {
 			e.Grant = short
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -45,10 +44,11 @@ type App struct {
 
 // Main runs gcptoken with the process's arguments and streams and returns
 // the exit code. It turns SIGINT/SIGTERM into context cancellation so that
-// servers shut down cleanly.
+// servers shut down cleanly, from the moment a command first waits on its
+// context (interruptContext).
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := newInterruptContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer ctx.Stop()
 	app := &App{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Now: time.Now}
 	return Run(ctx, app, mainArgs(os.Args))
 }
@@ -57,7 +57,7 @@ func Main() int {
 // printed to app.Err as one line.
 func Run(ctx context.Context, app *App, args []string) int {
 	app.defaults()
-	root := newRootCmd(app)
+	root := newRootCmdFor(app, args)
 	if isCompletionRequest(args) {
 		registerCompletions(root, app)
 	}
@@ -101,7 +101,68 @@ func (a *App) defaults() {
 	}
 }
 
+// subcommands are gcptoken's commands, each with the name its constructor
+// gives it (TestSubcommandNames keeps the two in step). A command that
+// works on the whole tree (completion writes the shells' scripts from
+// it) needs every other one.
+var subcommands = []struct {
+	name      string
+	build     func(*App) *cobra.Command
+	needsTree bool
+}{
+	{"print-access-token", newPrintAccessTokenCmd, false},
+	{"print-identity-token", newPrintIdentityTokenCmd, false},
+	{"info", newInfoCmd, false},
+	{"curl", newCurlCmd, false},
+	{"verify", newVerifyCmd, false},
+	{"proxy", newProxyCmd, false},
+	{"explain", newExplainCmd, false},
+	{"status", newStatusCmd, false},
+	{"cache", newCacheCmd, false},
+	{"metadata-server", newMetadataServerCmd, false},
+	{"emulator", newEmulatorCmd, false},
+	{"create-cred-config", newCreateCredConfigCmd, false},
+	{"demo", newDemoCmd, false},
+	{"login", newLoginCmd, false},
+	{"logout", newLogoutCmd, false},
+	{"version", newVersionCmd, false},
+	{"kubectl-credential", newKubectlCredentialCmd, false},
+	{"configure-kubectl", newConfigureKubectlCmd, false},
+	{"docker-credential", newDockerCredentialCmd, false},
+	{"configure-docker", newConfigureDockerCmd, false},
+	{"git-credential", newGitCredentialCmd, false},
+	{"configure-git", newConfigureGitCmd, false},
+	{"completion", newCompletionCmd, true},
+}
+
+// newRootCmdFor returns the command tree that runs args. When args start
+// with a command's name, the tree holds that command alone: building all
+// of them, with their flags and help, costs a short command (a cached
+// token) a measurable part of its run. Anything else (no command, a flag
+// first, help, a completion request, a misspelt name that cobra should
+// correct) gets the whole tree.
+func newRootCmdFor(app *App, args []string) *cobra.Command {
+	if len(args) > 0 {
+		for _, sub := range subcommands {
+			if sub.name == args[0] && !sub.needsTree {
+				return newRoot(app, sub.build(app))
+			}
+		}
+	}
+	return newRootCmd(app)
+}
+
+// newRootCmd returns the whole command tree.
 func newRootCmd(app *App) *cobra.Command {
+	cmds := make([]*cobra.Command, len(subcommands))
+	for i, sub := range subcommands {
+		cmds[i] = sub.build(app)
+	}
+	return newRoot(app, cmds...)
+}
+
+// newRoot returns the root command with cmds under it.
+func newRoot(app *App, cmds ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "gcptoken",
 		Short: "Get, use and check Google Cloud bearer tokens",
@@ -127,31 +188,7 @@ metadata server, prints or uses them, and explains them.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.Version = versionLine()
 	root.SetVersionTemplate("gcptoken {{.Version}}\n")
-	root.AddCommand(
-		newPrintAccessTokenCmd(app),
-		newPrintIdentityTokenCmd(app),
-		newInfoCmd(app),
-		newCurlCmd(app),
-		newVerifyCmd(app),
-		newProxyCmd(app),
-		newExplainCmd(app),
-		newStatusCmd(app),
-		newCacheCmd(app),
-		newMetadataServerCmd(app),
-		newEmulatorCmd(app),
-		newCreateCredConfigCmd(app),
-		newDemoCmd(app),
-		newLoginCmd(app),
-		newLogoutCmd(app),
-		newVersionCmd(app),
-		newKubectlCredentialCmd(app),
-		newConfigureKubectlCmd(app),
-		newDockerCredentialCmd(app),
-		newConfigureDockerCmd(app),
-		newGitCredentialCmd(app),
-		newConfigureGitCmd(app),
-		newCompletionCmd(app),
-	)
+	root.AddCommand(cmds...)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 		c.Args = wrapArgs(c.Args)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -31,8 +32,12 @@ const (
 
 // providerName matches workload and workforce pool provider resource names.
 var (
-	workloadProviderName  = regexp.MustCompile(`^projects/[0-9]+/locations/global/workloadIdentityPools/[^/]+/providers/[^/]+$`)
-	workforceProviderName = regexp.MustCompile(`^locations/global/workforcePools/[^/]+/providers/[^/]+$`)
+	workloadProviderName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^projects/[0-9]+/locations/global/workloadIdentityPools/[^/]+/providers/[^/]+$`)
+	})
+	workforceProviderName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^locations/global/workforcePools/[^/]+/providers/[^/]+$`)
+	})
 )
 
 type createCredConfigOptions struct {
@@ -148,8 +153,8 @@ func checkOutputFile(path string) error {
 // names the flag to fix.
 func (o *createCredConfigOptions) config(getenv func(string) string) (*credentials.ExternalAccountConfig, error) {
 	name := strings.TrimPrefix(strings.TrimSpace(o.provider), "//iam.googleapis.com/")
-	workforce := workforceProviderName.MatchString(name)
-	if !workforce && !workloadProviderName.MatchString(name) {
+	workforce := workforceProviderName().MatchString(name)
+	if !workforce && !workloadProviderName().MatchString(name) {
 		return nil, usagef("provider %q: want projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER "+
 			"or locations/global/workforcePools/POOL/providers/PROVIDER (a project number, not a project id)", o.provider)
 	}

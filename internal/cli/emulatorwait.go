@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,9 @@ runs its next line at once, before env.sh exists. Gives up after
 }
 
 // emulatorURLLine is env.sh's line naming the emulator's URL.
-var emulatorURLLine = regexp.MustCompile(`(?m)^export GCPTOKEN_EMULATOR_URL='(http://[^'\s]+)'$`)
+var emulatorURLLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^export GCPTOKEN_EMULATOR_URL='(http://[^'\s]+)'$`)
+})
 
 // waitForEmulator polls until the emulator of dir answers, and returns its
 // URL. On ctx's end it returns the last reason it was not ready.
@@ -104,7 +107,7 @@ func emulatorReady(ctx context.Context, client *http.Client, dir string) (string
 	if err != nil {
 		return "", err
 	}
-	m := emulatorURLLine.FindSubmatch(env)
+	m := emulatorURLLine().FindSubmatch(env)
 	if m == nil {
 		return "", errors.New("env.sh names no GCPTOKEN_EMULATOR_URL")
 	}

@@ -65,7 +65,7 @@ func bindTimeout(cmd *cobra.Command, app *App, def time.Duration) {
 		app.progress, app.timeout = p, timeout
 		defer func() { app.progress, app.timeout = nil, 0 }()
 		c.SetContext(ctx)
-		stop := p.start(ctx)
+		stop := p.start()
 		err := run(c, args)
 		stop()
 		if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
@@ -137,9 +137,12 @@ func (p *progress) trace() *httptrace.ClientTrace {
 	}
 }
 
-// start shows the status line while ctx lasts; the returned function
-// erases it and stops.
-func (p *progress) start(ctx context.Context) (stop func()) {
+// start shows the status line, from the delay on, until the returned
+// function erases it and stops. Nothing runs before the delay: most
+// commands (a cached token) are done by then, and a goroutine waiting on
+// the command's context would install its signal handler
+// (interruptContext) for nothing.
+func (p *progress) start() (stop func()) {
 	p.start0 = time.Now()
 	if !p.show {
 		return func() {}
@@ -150,25 +153,24 @@ func (p *progress) start(ctx context.Context) (stop func()) {
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	go func() {
+	timer := time.AfterFunc(delay, func() {
 		defer close(finished)
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			p.render()
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
-				return
 			case <-tick.C:
 			}
-			if time.Since(p.start0) >= delay {
-				p.render()
-			}
 		}
-	}()
+	})
 	return func() {
 		close(done)
+		if timer.Stop() {
+			return // it never showed
+		}
 		<-finished
 		p.erase()
 	}

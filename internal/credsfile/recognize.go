@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // Files people pass for a credentials file by mistake, recognised so that
@@ -19,20 +20,27 @@ const keyHelp = "a service-account key file is JSON (\"type\": \"service_account
 const keyCreate = "`gcloud iam service-accounts keys create key.json --iam-account=SA_EMAIL` makes one"
 
 var (
-	pemLabel = regexp.MustCompile(`^-----BEGIN ([A-Z0-9 ]{1,40})-----`)
+	pemLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-----BEGIN ([A-Z0-9 ]{1,40})-----`) })
 	// jwtShape is three base64url segments, the first a JSON object.
-	jwtShape = regexp.MustCompile(`^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$`)
+	jwtShape = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$`)
+	})
 )
 
 // recognize returns an error saying what data is when it is a kind of file
 // that is often mistaken for a credentials file, and nil otherwise.
 func recognize(data []byte) error {
 	text := bytes.TrimSpace(data)
-	if m := pemLabel.FindSubmatch(text); m != nil {
+	if len(text) > 0 && text[0] == '{' {
+		// A JSON object, as every credentials file is, is none of
+		// these: the patterns below need not be compiled.
+		return nil
+	}
+	if m := pemLabel().FindSubmatch(text); m != nil {
 		return pemError(string(m[1]))
 	}
 	switch {
-	case jwtShape.Match(text):
+	case jwtShape().Match(text):
 		return errors.New("is a JWT (a token), not a credentials file: `gcptoken info < FILE` shows what it is; " +
 			"a workload's OIDC token file is the subject token of an external_account file " +
 			"(`gcptoken create-cred-config PROVIDER --credential-source-file FILE` writes one)")

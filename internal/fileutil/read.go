@@ -64,6 +64,12 @@ func ReadFile(ctx context.Context, path string, maxBytes int64) ([]byte, error) 
 		// A 2 GiB sparse file is refused at once; /proc files report
 		// size 0 and are read (and bounded) like pipes.
 		return nil, &TooLargeError{Size: st.Size(), Max: maxBytes}
+	case st.Mode().IsRegular():
+		// A regular file's reads do not wait on anyone, and its size is
+		// bounded: read it here, without a goroutine, and without
+		// waiting on ctx (which, for the CLI, would install its signal
+		// handler).
+		return readBounded(f, maxBytes)
 	}
 	return ReadAll(ctx, f, maxBytes)
 }

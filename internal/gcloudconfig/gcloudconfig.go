@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/gcptoken/gcptoken/internal/fileutil"
 )
@@ -52,7 +53,7 @@ const maxFile = 1 << 20
 // validName is gcloud's _VALID_CONFIG_NAME_REGEX. Checking it also keeps a
 // hostile CLOUDSDK_ACTIVE_CONFIG_NAME ("../../x") from naming a file
 // outside the configurations directory.
-var validName = regexp.MustCompile(`^[a-z][-a-z0-9]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][-a-z0-9]*$`) })
 
 // Dir returns gcloud's configuration directory: $CLOUDSDK_CONFIG, else
 // ~/.config/gcloud, else on Windows %APPDATA%\gcloud. home is the home
@@ -124,7 +125,7 @@ func Load(ctx context.Context, dir string, getenv func(string) string) (*Config,
 func (c *Config) chooseName(ctx context.Context) error {
 	name, from := c.getenv(EnvActiveConfig), EnvActiveConfig
 	if name != "" {
-		if name != noneConfig && !validName.MatchString(name) {
+		if name != noneConfig && !validName().MatchString(name) {
 			return fmt.Errorf("%s=%q is not a gcloud configuration name (lower-case letters, digits and dashes, starting with a letter)", EnvActiveConfig, name)
 		}
 	} else {
@@ -145,7 +146,7 @@ func (c *Config) nameFromFile(ctx context.Context) (name, from string) {
 	data, err := fileutil.ReadFile(ctx, path, maxFile)
 	if err == nil {
 		// gcloud writes the name without a newline; an editor adds one.
-		if n := strings.TrimSpace(string(data)); n == noneConfig || validName.MatchString(n) {
+		if n := strings.TrimSpace(string(data)); n == noneConfig || validName().MatchString(n) {
 			return n, path
 		}
 	}

@@ -28,7 +28,7 @@ import (
 	"sync/atomic"
 )
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`) })
 
 // Registry holds metric vectors and writes them out. Its methods panic on
 // programming errors (bad or duplicate names, wrong label counts), as
@@ -58,11 +58,11 @@ type child struct {
 }
 
 func (r *Registry) register(name, help, typ string, buckets []float64, labels []string) *vec {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		panic("promtext: invalid metric name " + strconv.Quote(name))
 	}
 	for _, l := range labels {
-		if !nameRE.MatchString(l) || strings.Contains(l, ":") || l == "le" {
+		if !nameRE().MatchString(l) || strings.Contains(l, ":") || l == "le" {
 			panic("promtext: invalid label name " + strconv.Quote(l))
 		}
 	}
