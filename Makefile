@@ -23,18 +23,23 @@ KUBE_PKGS = ./kubetest/... ./metadataserver/kubeidentity/...
 # stamping is set (GOFLAGS=-buildvcs=false, a worktree, a source copy).
 GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo +modified)
 GIT_TAG := $(shell git describe --tags --exact-match 2>/dev/null)
+# Build tags of the binary. `make install TAGS=kubernetes` adds
+# metadata-server --kubernetes (client-go; the container image always has
+# it), left out by default because it slows every command's start-up
+# (docs/performance.md).
+TAGS ?=
 VERSION_LDFLAGS = $(if $(GIT_COMMIT),-X github.com/gcptoken/gcptoken/internal/cli.Commit=$(GIT_COMMIT)) $(if $(GIT_TAG),-X github.com/gcptoken/gcptoken/internal/cli.Version=$(GIT_TAG))
 
 # The demo runs bin/gcptoken, which it builds first, and ends by saying how
 # to run what it suggests with that binary.
 demo:
-	@$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
+	@$(GO) build -tags "$(TAGS)" -ldflags "$(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
 	@bin/gcptoken demo
 
 # gcptoken on PATH from the checkout: `go install` into $(go env GOBIN),
 # else $(go env GOPATH)/bin; it says where, and whether that is on PATH.
 install:
-	$(GO) install -ldflags "$(VERSION_LDFLAGS)" ./cmd/gcptoken
+	$(GO) install -tags "$(TAGS)" -ldflags "$(VERSION_LDFLAGS)" ./cmd/gcptoken
 	@bindir=$$($(GO) env GOBIN); [ -n "$$bindir" ] || bindir=$$($(GO) env GOPATH)/bin; \
 	echo "installed $$bindir/gcptoken"; \
 	case ":$$PATH:" in *":$$bindir:"*) ;; \
@@ -63,13 +68,14 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS) $(KUBE_PKGS)
+	$(GO) vet -tags kubernetes ./internal/cli/... ./cmd/gcptoken/...
 	cd crosscheck/gapic && GOWORK=off $(GO) vet ./...
 
 test: deps vet
 	$(GO) test -race -count=1 $(PKGS)
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
+	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(TAGS)" -ldflags "-s -w $(VERSION_LDFLAGS)" -o bin/gcptoken ./cmd/gcptoken
 
 # Man pages from the command tree (cobra/doc, in a tool of the CLI module so
 # that neither the library nor the binary links go-md2man): bin/man/man1.
@@ -177,11 +183,12 @@ census: deps
 # by internal/tools/mkimage into bin/gcptoken-image.tar (`docker load -i` or
 # `podman load -i`). Reproducible: timestamps come from SOURCE_DATE_EPOCH
 # (default 0). The CA bundle, when the build machine has one, lets the
-# image reach Google over TLS.
+# image reach Google over TLS. The image's binary has metadata-server
+# --kubernetes (the kubernetes tag): the DaemonSet is where it runs.
 IMAGE_TAG ?= gcptoken:dev
 CA_CERTS ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 image:
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -buildid= $(VERSION_LDFLAGS)" -o bin/linux/gcptoken ./cmd/gcptoken
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -tags kubernetes -ldflags "-s -w -buildid= $(VERSION_LDFLAGS)" -o bin/linux/gcptoken ./cmd/gcptoken
 	$(GO) run ./internal/tools/mkimage -binary bin/linux/gcptoken -out bin/gcptoken-image.tar -tag $(IMAGE_TAG) \
 		-version $(patsubst gcptoken:%,%,$(IMAGE_TAG)) -revision "$$(git rev-parse HEAD 2>/dev/null)" \
 		$(if $(CA_CERTS),-ca-certs $(CA_CERTS))
@@ -235,6 +242,7 @@ kubetest: deps
 	$(GO) vet $(KUBE_PKGS)
 	$(GO) test -race -count=1 -timeout 15m ./kubetest/...
 	$(GO) test -race -count=1 -timeout 30m ./metadataserver/kubeidentity/...
+	$(GO) test -race -count=1 -tags kubernetes -run Kubernetes ./internal/cli/
 
 clean:
 	rm -rf bin

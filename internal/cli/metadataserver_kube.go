@@ -10,11 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/klog/v2"
 
-	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/metadataserver"
-	"github.com/gcptoken/gcptoken/metadataserver/kubeidentity"
 )
 
 // kubeFlags are metadata-server's flags for per-pod identity from the
@@ -30,7 +27,7 @@ type kubeFlags struct {
 }
 
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
-	f.BoolVar(&k.enabled, "kubernetes", false, "serve each pod of this Kubernetes node its own identity: its ServiceAccount's, through workload identity federation (docs/kubernetes.md)")
+	f.BoolVar(&k.enabled, "kubernetes", false, "serve each pod of this Kubernetes node its own identity: its ServiceAccount's, through workload identity federation; in builds with the kubernetes tag, as the container image (docs/kubernetes.md)")
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "with --kubernetes: kubeconfig `FILE` (default: in-cluster configuration, else $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&k.nodeName, "node-name", "", "with --kubernetes: the `NODE` whose pods are served (default $NODE_NAME, from the downward API's spec.nodeName)")
 	f.StringVar(&k.provider, "workload-identity-provider", "", "with --kubernetes: the workload identity pool `PROVIDER` that trusts the cluster's service-account issuer, //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
@@ -59,6 +56,17 @@ func checkKubernetesFlags(cmd *cobra.Command, k *kubeFlags) error {
 	return nil
 }
 
+// kubeNode is what --kubernetes needs of the Kubernetes side: the pods of
+// one node and their identities, from informers that run until ctx ends.
+// newKubernetesNode makes it in builds with the kubernetes tag
+// (metadataserver_kubenode.go); other builds say how to get one.
+type kubeNode interface {
+	metadataserver.PodLookup
+	metadataserver.IdentityResolver
+	Run(ctx context.Context)
+	WaitForSync(ctx context.Context) error
+}
+
 // metadataServerKubernetesRun serves every pod of the node its own
 // identity (kubeidentity.Node behind metadataserver.PodIdentityServer).
 // It lists pods, ServiceAccounts and the Node before it listens, so that a
@@ -75,9 +83,6 @@ func metadataServerKubernetesRun(ctx context.Context, app *App, o *metadataServe
 	case opts.ProjectID == "":
 		return usagef("--kubernetes needs --project or $GOOGLE_CLOUD_PROJECT")
 	}
-	if err := kubeidentity.CheckProvider(k.provider); err != nil {
-		return usagef("--workload-identity-provider: %v", err)
-	}
 	var hostAddrs []netip.Addr
 	for _, s := range k.hostNetwork {
 		a, err := netip.ParseAddr(s)
@@ -86,18 +91,9 @@ func metadataServerKubernetesRun(ctx context.Context, app *App, o *metadataServe
 		}
 		hostAddrs = append(hostAddrs, a.Unmap())
 	}
-	klog.SetSlogLogger(opts.Logger) // client-go's own messages, in the server's log format
-	cfg, err := kubeidentity.RESTConfig(k.kubeconfig)
+	node, err := newKubernetesNode(app, k, nodeName, hostAddrs, opts)
 	if err != nil {
-		return usagef("--kubernetes: %v", err)
-	}
-	node, err := kubeidentity.NewNode(&kubeidentity.Options{
-		Config: cfg, NodeName: nodeName, Audience: k.provider, ProjectID: opts.ProjectID,
-		HostNetworkAddresses: hostAddrs, Logger: opts.Logger,
-		Credentials: &credentials.Options{Getenv: app.Getenv, HTTPClient: app.HTTPClient},
-	})
-	if err != nil {
-		return usagef("--kubernetes: %v", err)
+		return err
 	}
 	srv, err := metadataserver.NewPodIdentityServer(&metadataserver.PodIdentityOptions{
 		Pods: node, Resolver: node, Server: *opts, MaxIdentities: k.maxIdentities,

@@ -59,14 +59,15 @@ func TestCLIKubernetes(t *testing.T) {
 	}
 }
 
-// buildGcptoken builds the gcptoken command from this workspace.
+// buildGcptoken builds the gcptoken command from this workspace, with the
+// kubernetes tag, as the container image has it.
 func buildGcptoken(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gcptoken")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/gcptoken")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-tags", "kubernetes", "-o", bin, "./cmd/gcptoken")
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/gcptoken: %v\n%s", err, out)
+		t.Fatalf("go build -tags kubernetes ./cmd/gcptoken: %v\n%s", err, out)
 	}
 	return bin
 }
