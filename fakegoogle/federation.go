@@ -316,7 +316,14 @@ func (s *Server) GrantFederatedTokenCreator(member, serviceAccount string) error
 // principal://… from STS) holds Token Creator on sa, directly or, for a
 // federated principal, through its pool's principalSet. s.mu must be held.
 func tokenCreatorLocked(sa *serviceAccount, principal string) bool {
-	if sa.tokenCreators[principal] {
+	return grantedTo(sa.tokenCreators, principal)
+}
+
+// grantedTo reports whether principal is one of members, directly or, for
+// a federated principal://…/subject/…, through its pool's principalSet
+// (every identity in the pool), as IAM matches role bindings.
+func grantedTo(members map[string]bool, principal string) bool {
+	if members[principal] {
 		return true
 	}
 	rest, ok := strings.CutPrefix(principal, "principal:"+iamHost)
@@ -324,7 +331,7 @@ func tokenCreatorLocked(sa *serviceAccount, principal string) bool {
 		return false
 	}
 	pool, _, ok := strings.Cut(rest, "/subject/")
-	return ok && sa.tokenCreators["principalSet:"+iamHost+pool+"/*"]
+	return ok && members["principalSet:"+iamHost+pool+"/*"]
 }
 
 // STS error texts observed from Google (protocol.md §7.1).

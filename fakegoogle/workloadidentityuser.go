@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // roles/iam.workloadIdentityUser: what Google's documentation has a
@@ -51,18 +50,7 @@ func permittedLocked(sa *serviceAccount, principal, permission string) bool {
 	if tokenCreatorLocked(sa, principal) {
 		return true
 	}
-	if !slices.Contains(workloadIdentityUserPermissions, permission) {
-		return false
-	}
-	if sa.workloadIdentityUsers[principal] {
-		return true
-	}
-	rest, ok := strings.CutPrefix(principal, "principal:"+iamHost)
-	if !ok {
-		return false
-	}
-	pool, _, ok := strings.Cut(rest, "/subject/")
-	return ok && sa.workloadIdentityUsers["principalSet:"+iamHost+pool+"/*"]
+	return slices.Contains(workloadIdentityUserPermissions, permission) && grantedTo(sa.workloadIdentityUsers, principal)
 }
 
 // workloadIdentityUsersOf returns the sorted members holding Workload
