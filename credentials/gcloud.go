@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"io/fs"
 	"path/filepath"
 	"strings"
 
 	"github.com/gcptoken/gcptoken/internal/credsfile"
+	"github.com/gcptoken/gcptoken/internal/endpoints"
 	"github.com/gcptoken/gcptoken/internal/gcloudconfig"
 )
 

@@ -6,7 +6,6 @@
 package crosscheck_test
 
 import (
-	"github.com/gcptoken/gcptoken/internal/promtext"
 	"io"
 	"maps"
 	"math"
@@ -18,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/gcptoken/gcptoken/internal/promtext"
 )
 
 // parse checks the output with Prometheus's own text parser.
