@@ -5,6 +5,7 @@ package kubeidentity_test
 import (
 	"bufio"
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/kubetest"
@@ -42,6 +45,14 @@ func TestCLIKubernetes(t *testing.T) {
 	eachPeer(t, addr, ipBatch, "", func(t *testing.T, r podResult) {
 		if r.Error != "" || w.tokenInfo(t, r.Token) != w.principal("batch") {
 			t.Fatalf("pod batch-1 through the CLI: error %q; want %s's token", r.Error, w.principal("batch"))
+		}
+	})
+
+	// In the cluster, as the DaemonSet runs it: no --kubeconfig.
+	inCluster := startInClusterCLI(t, bin, w, cfg)
+	eachPeer(t, inCluster, ipBatch, "", func(t *testing.T, r podResult) {
+		if r.Error != "" || w.tokenInfo(t, r.Token) != w.principal("batch") {
+			t.Fatalf("pod batch-1 through the in-cluster server: error %q; want %s's token", r.Error, w.principal("batch"))
 		}
 	})
 
@@ -82,9 +93,14 @@ func cliEnv(t *testing.T, w *world) []string {
 	}
 }
 
+// cliArgs is the DaemonSet's command line, with --kubeconfig unless it is
+// "" (in-cluster configuration).
 func cliArgs(w *world, kubeconfig string, extra ...string) []string {
-	return append([]string{"metadata-server", "--kubernetes", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0",
-		"--workload-identity-provider", w.provider.Audience()}, extra...)
+	args := []string{"metadata-server", "--kubernetes", "--listen", "127.0.0.1:0", "--workload-identity-provider", w.provider.Audience()}
+	if kubeconfig != "" {
+		args = append(args, "--kubeconfig", kubeconfig)
+	}
+	return append(args, extra...)
 }
 
 var listening = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
@@ -94,6 +110,45 @@ func startCLI(t *testing.T, bin string, w *world, kubeconfig string) string {
 	t.Helper()
 	cmd := exec.Command(bin, cliArgs(w, kubeconfig)...)
 	cmd.Env = cliEnv(t, w)
+	return serveCLI(t, cmd)
+}
+
+// startInClusterCLI starts the server without --kubeconfig, so that
+// client-go takes its in-cluster configuration, as in the DaemonSet's pod:
+// KUBERNETES_SERVICE_HOST and _PORT, and the ServiceAccount's token, CA
+// and namespace mounted at /var/run/secrets/kubernetes.io/serviceaccount.
+// That path is fixed, so the server runs in a mount namespace of its own
+// (unshare) with a tmpfs over /run that holds them: nothing of the
+// machine's /run is touched or seen by anyone else.
+func startInClusterCLI(t *testing.T, bin string, w *world, cfg *rest.Config) string {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the in-cluster run needs root and unshare (util-linux): %v", err)
+		}
+		t.Skip("the in-cluster run needs root and unshare (util-linux)")
+	}
+	u, err := url.Parse(cfg.Host)
+	must(t, err)
+	mounted := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(mounted, "token"), []byte(cfg.BearerToken), 0o600))
+	must(t, os.WriteFile(filepath.Join(mounted, "ca.crt"), cfg.CAData, 0o600))
+	must(t, os.WriteFile(filepath.Join(mounted, "namespace"), []byte(serverNS), 0o600))
+	const mount = `set -e
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/secrets/kubernetes.io/serviceaccount
+cp "$MOUNTED"/token "$MOUNTED"/ca.crt "$MOUNTED"/namespace /run/secrets/kubernetes.io/serviceaccount/
+exec "$@"`
+	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "sh", "-c", mount, "sh", bin}, cliArgs(w, "")...)...)
+	cmd.Env = append(cliEnv(t, w), "MOUNTED="+mounted, "KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port())
+	return serveCLI(t, cmd)
+}
+
+// serveCLI starts cmd, a metadata server, and returns its address from its
+// banner; a server that exits first fails the test at once.
+func serveCLI(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
 	var stderr strings.Builder
@@ -106,8 +161,9 @@ func startCLI(t *testing.T, bin string, w *world, kubeconfig string) string {
 			t.Logf("gcptoken's log:\n%s", stderr.String())
 		}
 	})
-	found := make(chan string, 1)
+	found, ended := make(chan string, 1), make(chan struct{})
 	go func() {
+		defer close(ended)
 		s := bufio.NewScanner(stdout)
 		for s.Scan() {
 			if m := listening.FindStringSubmatch(s.Text()); m != nil {
@@ -118,6 +174,9 @@ func startCLI(t *testing.T, bin string, w *world, kubeconfig string) string {
 	select {
 	case addr := <-found:
 		return addr
+	case <-ended:
+		t.Fatal("gcptoken metadata-server --kubernetes exited before it listened (its log follows)")
+		return ""
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("gcptoken metadata-server --kubernetes did not start listening; log:\n%s", stderr.String())
 		return ""
