@@ -48,13 +48,44 @@ type GcloudCredential struct {
 	JSON []byte
 }
 
-// gcloudSelection is the account the gcloud step would use.
+// gcloudSelection is the account the gcloud step would use, or the
+// credential file that gcloud uses instead of any account.
 type gcloudSelection struct {
 	cfg      *gcloudconfig.Config
 	account  string
 	from     string // where account came from, for Steps
 	universe string // core/universe_domain, else DefaultUniverseDomain
 	db       string // credentials.db
+
+	// override is auth/credential_file_override: when set, gcloud loads
+	// its credentials from that file and ignores the account and the
+	// store (googlecloudsdk/core/credentials/store.py _Load).
+	override     string
+	overrideFrom string // where override came from
+}
+
+// name is what the selection is called in error messages.
+func (sel *gcloudSelection) name() string {
+	if sel.override != "" {
+		return sel.source()
+	}
+	return fmt.Sprintf("gcloud account %q in %s", sel.account, sel.db)
+}
+
+// parseSource names the credential to the parser, as it names a file.
+func (sel *gcloudSelection) parseSource() string {
+	if sel.override != "" {
+		return sel.override
+	}
+	return "gcloud account " + sel.account
+}
+
+// source is Credentials.Source of the selection.
+func (sel *gcloudSelection) source() string {
+	if sel.override != "" {
+		return fmt.Sprintf("gcloud's credential file override %s (%s)", sel.override, sel.overrideFrom)
+	}
+	return fmt.Sprintf("gcloud account %q (%s; %s)", sel.account, sel.from, sel.db)
 }
 
 // accountID is account as gcloud's store keys it in universe.
@@ -83,6 +114,11 @@ func selectGcloudAccount(ctx context.Context, s *settings) (sel *gcloudSelection
 		}
 		sel.universe = u
 	}
+	if f, from := cfg.Get("auth", "credential_file_override"); f != "" {
+		// It wins over the active and a named account alike, as in gcloud.
+		sel.override, sel.overrideFrom = f, from
+		return sel, "", nil
+	}
 	sel.account, sel.from = s.GcloudAccount, "named explicitly"
 	if sel.account == "" {
 		sel.account, sel.from = cfg.Get("core", "account")
@@ -110,6 +146,8 @@ func (d *detection) gcloud(ctx context.Context, s *settings) (*Credentials, erro
 	case sel == nil:
 		d.skip(why)
 		return nil, nil
+	case sel.override != "":
+		return d.gcloudOverride(ctx, sel, s)
 	}
 	rows, err := s.GcloudStore.GcloudCredentials(ctx, sel.db)
 	switch {
@@ -141,6 +179,25 @@ func (d *detection) gcloud(ctx context.Context, s *settings) (*Credentials, erro
 		return nil, err
 	}
 	detail := fmt.Sprintf("account %s (%s; %s)", sel.account, sel.from, sel.db)
+	if len(notes) > 0 {
+		detail += "; " + strings.Join(notes, "; ")
+	}
+	return d.use(c, nil, detail)
+}
+
+// gcloudOverride loads gcloud's auth/credential_file_override as gcloud
+// does: a credential file of any type, with gcloud's token endpoint,
+// project, impersonation and quota project properties applied.
+func (d *detection) gcloudOverride(ctx context.Context, sel *gcloudSelection, s *settings) (*Credentials, error) {
+	data, err := readFile(ctx, sel.override)
+	if err != nil {
+		return nil, invalid("credentials: "+sel.name(), err)
+	}
+	c, notes, err := sel.load(&GcloudCredential{JSON: data}, s)
+	if err != nil {
+		return nil, err
+	}
+	detail := fmt.Sprintf("credential file %s (%s), which gcloud uses instead of any account", sel.override, sel.overrideFrom)
 	if len(notes) > 0 {
 		detail += "; " + strings.Join(notes, "; ")
 	}
@@ -187,7 +244,7 @@ func (sel *gcloudSelection) find(rows []GcloudCredential) (stored *GcloudCredent
 // properties applied: the token endpoint, the project, impersonation and
 // the quota project. notes describe what the properties changed.
 func (sel *gcloudSelection) load(stored *GcloudCredential, s *settings) (c *Credentials, notes []string, err error) {
-	name := fmt.Sprintf("gcloud account %q in %s", sel.account, sel.db)
+	name := sel.name()
 	typ := storedType(stored.JSON)
 	switch typ {
 	case gcloudTypeGCE:
@@ -204,16 +261,18 @@ func (sel *gcloudSelection) load(stored *GcloudCredential, s *settings) (c *Cred
 		ps.TokenURL = host
 		notes = append(notes, "token endpoint "+host+" ("+from+")")
 	}
-	c, err = parseCredential(stored.JSON, "gcloud account "+sel.account, "", &ps, 0)
+	c, err = parseCredential(stored.JSON, sel.parseSource(), sel.override, &ps, 0)
 	if err != nil {
 		return nil, nil, invalid(name, err)
 	}
-	c.Source = fmt.Sprintf("gcloud account %q (%s; %s)", sel.account, sel.from, sel.db)
-	if au, ok := c.impl.(*authorizedUser); ok {
-		au.account = sel.account // gcloud's stored user credentials name no account
-	}
-	if c.Principal == "" {
-		c.Principal = sel.account
+	c.Source = sel.source()
+	if sel.override == "" {
+		if au, ok := c.impl.(*authorizedUser); ok {
+			au.account = sel.account // gcloud's stored user credentials name no account
+		}
+		if c.Principal == "" {
+			c.Principal = sel.account
+		}
 	}
 	if p, _ := sel.cfg.Get("core", "project"); p != "" {
 		c.ProjectID = p

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gcptoken/gcptoken"
 	"github.com/gcptoken/gcptoken/fakegoogle"
 	"github.com/gcptoken/gcptoken/internal/endpoints"
 )
@@ -282,6 +283,81 @@ func TestDetectGcloudProperties(t *testing.T) {
 		if c.Type != TypeAuthorizedUser || c.Principal != gcloudUser {
 			t.Errorf("got %s %s; want the user's own credentials", c.Type, c.Principal)
 		}
+	})
+}
+
+// TestDetectGcloudCredentialFileOverride: gcloud's
+// auth/credential_file_override makes gcloud load its credentials from
+// that file, whatever the account (store.py _Load). So does the gcloud
+// step, with gcloud's properties on top, without reading the store.
+func TestDetectGcloudCredentialFileOverride(t *testing.T) {
+	t.Parallel()
+	g := newGcloudFixture(t)
+	key, err := g.fake.ServiceAccountKeyJSON(gcloudSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "override.json")
+	writeFileAt(t, keyFile, key)
+	g.config(t, "[core]\naccount = "+gcloudUser+"\nproject = my-project\n[auth]\ncredential_file_override = "+keyFile+"\n")
+	fromConfig := `auth/credential_file_override in configuration "default"`
+	for _, tt := range []struct {
+		name          string
+		vars          map[string]string
+		account       string
+		wantPrincipal string
+		wantDetail    string
+	}{
+		{"from the configuration", nil, "", gcloudSA,
+			fmt.Sprintf("credential file %s (%s), which gcloud uses instead of any account (service_account)", keyFile, fromConfig)},
+		{"over a named account, as in gcloud", nil, gcloudUser, gcloudSA,
+			fmt.Sprintf("credential file %s (%s), which gcloud uses instead of any account (service_account)", keyFile, fromConfig)},
+		{"with impersonation", map[string]string{"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT": fakegoogle.DefaultTargetServiceAccount}, "", fakegoogle.DefaultTargetServiceAccount,
+			fmt.Sprintf("credential file %s (%s), which gcloud uses instead of any account; impersonating %s (CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT) (impersonated_service_account)",
+				keyFile, fromConfig, fakegoogle.DefaultTargetServiceAccount)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &memStore{err: errors.New("the store must not be read")}
+			opts := g.opts(t, tt.vars)
+			opts.GcloudStore, opts.GcloudAccount = store, tt.account
+			c, err := Detect(t.Context(), opts)
+			if err != nil {
+				t.Fatalf("Detect: %v", err)
+			}
+			if c.Principal != tt.wantPrincipal || c.ProjectID != "my-project" {
+				t.Errorf("got Principal, ProjectID = %q, %q; want %q, my-project", c.Principal, c.ProjectID, tt.wantPrincipal)
+			}
+			if step := c.Steps[3]; !step.Used || step.Detail != tt.wantDetail {
+				t.Errorf("got step %+v; want it used with detail %q", step, tt.wantDetail)
+			}
+			if len(store.paths) != 0 {
+				t.Errorf("the store was read (%v); gcloud does not read it under an override", store.paths)
+			}
+			tok, err := c.AccessToken(t.Context(), DefaultScope, "https://www.googleapis.com/auth/userinfo.email")
+			if err != nil {
+				t.Fatalf("AccessToken: %v", err)
+			}
+			if email := tokenEmail(t, g.fake.URL, tok.Value); email != tt.wantPrincipal {
+				t.Errorf("got a token of %q; want %q", email, tt.wantPrincipal)
+			}
+		})
+	}
+	t.Run("a file that is not there", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "gone.json")
+		_, err := Detect(t.Context(), g.opts(t, map[string]string{"CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": missing}))
+		if err == nil || errors.Is(err, ErrNoCredentials) {
+			t.Fatalf("got error %v; want a failure", err)
+		}
+		wantErrContains(t, err, "gcloud's credential file override "+missing+" (CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE)", "does not exist")
+	})
+	t.Run("a broken file", func(t *testing.T) {
+		broken := filepath.Join(t.TempDir(), "broken.json")
+		writeFileAt(t, broken, []byte(`{"type": "authorized_user", "client_id": "x"}`))
+		_, err := Detect(t.Context(), g.opts(t, map[string]string{"CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": broken}))
+		if err == nil || !errors.Is(err, gcptoken.ErrInvalidCredentials) {
+			t.Fatalf("got error %v; want invalid credentials", err)
+		}
+		wantErrContains(t, err, broken, "client_secret: missing or empty")
 	})
 }
 

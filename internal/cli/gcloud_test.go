@@ -14,6 +14,7 @@ import (
 
 	"github.com/gcptoken/gcptoken/credentials/gcloudstore/gcloudtest"
 	"github.com/gcptoken/gcptoken/fakegoogle"
+	"github.com/gcptoken/gcptoken/fakegoogle/googlehosts"
 	"github.com/gcptoken/gcptoken/internal/jwtinfo"
 )
 
@@ -197,6 +198,39 @@ func TestGcloudImpersonation(t *testing.T) {
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "principal:       "+fakegoogle.DefaultServiceAccount) {
 		t.Errorf("the flag does not replace gcloud's property:\n%s", r.stdout)
+	}
+}
+
+// TestGcloudCredentialFileOverride: with gcloud's
+// auth/credential_file_override set, gcloud uses that file instead of its
+// accounts, and so does gcptoken's gcloud step: both tokens are the file's
+// service account's, and explain says why.
+func TestGcloudCredentialFileOverride(t *testing.T) {
+	e, g := gcloudEnv(t)
+	key, err := g.Fake.ServiceAccountKeyJSON(fakegoogle.DefaultTargetServiceAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err = googlehosts.GoogleURLs(key, g.Fake.URL); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := writeFile(t, "override.json", key)
+	g.Run(t, "config", "set", "auth/credential_file_override", keyFile)
+
+	ours := tokenJSONOf(t, e, "print-access-token", "--scopes", "cloud-platform,userinfo.email")
+	if ours.CredentialType != "service_account" || ours.Principal != fakegoogle.DefaultTargetServiceAccount {
+		t.Errorf("got %s %s; want the override's service account", ours.CredentialType, ours.Principal)
+	}
+	theirs := g.Run(t, "auth", "print-access-token")
+	oursEmail, oursAzp := fakeTokenInfo(t, g.Fake, ours.Token)
+	theirsEmail, theirsAzp := fakeTokenInfo(t, g.Fake, theirs)
+	if oursEmail != fakegoogle.DefaultTargetServiceAccount || oursEmail != theirsEmail || oursAzp != theirsAzp {
+		t.Errorf("gcptoken's token is %s (azp %s), gcloud's %s (azp %s); want both the override's", oursEmail, oursAzp, theirsEmail, theirsAzp)
+	}
+	r := run(t, e, "", "explain")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "credential file "+keyFile+` (auth/credential_file_override in configuration "default"), which gcloud uses instead of any account`) {
+		t.Errorf("explain does not show the override:\n%s", r.stdout)
 	}
 }
 
