@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gcptoken/gcptoken/credentials"
 	"github.com/gcptoken/gcptoken/internal/hostcheck"
@@ -89,9 +90,43 @@ func (cfg *metadataConfig) instanceOptions(opts *metadataserver.Options) error {
 func newMetadataServerCmd(app *App) *cobra.Command {
 	o := &metadataServerOptions{}
 	cmd := &cobra.Command{
-		Use:   "metadata-server",
-		Short: "Serve a GCE metadata server that hands out tokens from any credential",
-		Long: `Serve the Compute Engine metadata server's /computeMetadata/v1/ tree, backed by
+		Use:     "metadata-server",
+		Short:   "Serve a GCE metadata server that hands out tokens from any credential",
+		Long:    metadataServerLong,
+		Example: metadataServerExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkKubernetesFlags(cmd, &o.kube); err != nil {
+				return err
+			}
+			return metadataServerRun(cmd.Context(), app, o)
+		},
+	}
+	o.bind(cmd.Flags())
+	return cmd
+}
+
+// bind defines metadata-server's flags on f.
+func (o *metadataServerOptions) bind(f *pflag.FlagSet) {
+	o.creds.bind(f)
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8087", "listen `ADDR` (host:port; loopback by default)")
+	f.StringVar(&o.configFile, "config", "", "JSON config `FILE` (see above); flags override it")
+	f.StringVar(&o.email, "service-account-email", "", "`EMAIL` of the default service account (default: the credential's account)")
+	f.StringVar(&o.project, "project", "", "project `ID` (default: the credential's project, or $GOOGLE_CLOUD_PROJECT)")
+	f.StringVar(&o.numericProject, "numeric-project-id", "", "project `NUMBER` (default: derived from the project id)")
+	f.StringSliceVar(&o.scopes, "scopes", nil, "`SCOPES` of the default account, used when a client asks for none (default cloud-platform)")
+	f.StringVar(&o.instanceName, "instance-name", "", "instance `NAME`")
+	f.StringVar(&o.zone, "zone", "", "instance `ZONE`, e.g. us-central1-a")
+	f.StringToStringVar(&o.instanceAttributes, "instance-attribute", nil, "instance attribute `KEY=VALUE` (repeatable)")
+	f.StringToStringVar(&o.projectAttributes, "project-attribute", nil, "project attribute `KEY=VALUE` (repeatable)")
+	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
+	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT), e.g. a DNS name clients use; others get 421 (repeatable)")
+	f.BoolVar(&o.allowClientAud, "allow-client-audience", false, "with user credentials, answer identity requests for any audience with the user's ID token, whose audience is the OAuth client")
+	o.kube.bind(f)
+}
+
+// metadataServerLong is metadata-server's help text.
+const metadataServerLong = `Serve the Compute Engine metadata server's /computeMetadata/v1/ tree, backed by
 the selected credentials, so unmodified programs that use Google's client
 libraries (Go, Python, Node, Java, gcloud) get tokens locally exactly as they
 do on Compute Engine, GKE or Cloud Run. Point them at it with:
@@ -139,37 +174,13 @@ identity of the pod's ServiceAccount, told apart by the source address: a
 Kubernetes token of that ServiceAccount (TokenRequest, audience
 --workload-identity-provider) exchanged at Google's STS, impersonating the
 Google service account of its iam.gke.io/gcp-service-account annotation if
-it has one. No credential of its own is used (docs/kubernetes.md).`,
-		Example: `  gcptoken metadata-server --credentials key.json
+it has one. No credential of its own is used (docs/kubernetes.md).`
+
+// metadataServerExample is metadata-server's help examples.
+const metadataServerExample = `  gcptoken metadata-server --credentials key.json
   gcptoken metadata-server --project my-project --instance-attribute env=dev
   gcptoken metadata-server --kubernetes --listen 0.0.0.0:8087 --project my-project \
-    --workload-identity-provider //iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/clusters/providers/prod`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkKubernetesFlags(cmd, &o.kube); err != nil {
-				return err
-			}
-			return metadataServerRun(cmd.Context(), app, o)
-		},
-	}
-	o.creds.bind(cmd.Flags())
-	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8087", "listen `ADDR` (host:port; loopback by default)")
-	f.StringVar(&o.configFile, "config", "", "JSON config `FILE` (see above); flags override it")
-	f.StringVar(&o.email, "service-account-email", "", "`EMAIL` of the default service account (default: the credential's account)")
-	f.StringVar(&o.project, "project", "", "project `ID` (default: the credential's project, or $GOOGLE_CLOUD_PROJECT)")
-	f.StringVar(&o.numericProject, "numeric-project-id", "", "project `NUMBER` (default: derived from the project id)")
-	f.StringSliceVar(&o.scopes, "scopes", nil, "`SCOPES` of the default account, used when a client asks for none (default cloud-platform)")
-	f.StringVar(&o.instanceName, "instance-name", "", "instance `NAME`")
-	f.StringVar(&o.zone, "zone", "", "instance `ZONE`, e.g. us-central1-a")
-	f.StringToStringVar(&o.instanceAttributes, "instance-attribute", nil, "instance attribute `KEY=VALUE` (repeatable)")
-	f.StringToStringVar(&o.projectAttributes, "project-attribute", nil, "project attribute `KEY=VALUE` (repeatable)")
-	f.StringVar(&o.logFormat, "log-format", "text", "access log `FORMAT`: text or json (on stderr; never contains tokens)")
-	f.StringArrayVar(&o.allowHosts, "allow-host", nil, "also answer requests addressed to `NAME` (or NAME:PORT), e.g. a DNS name clients use; others get 421 (repeatable)")
-	f.BoolVar(&o.allowClientAud, "allow-client-audience", false, "with user credentials, answer identity requests for any audience with the user's ID token, whose audience is the OAuth client")
-	o.kube.bind(f)
-	return cmd
-}
+    --workload-identity-provider //iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/clusters/providers/prod`
 
 // allowedHostNames returns the names a server listening on listen answers
 // besides IP addresses and localhost: the listen host when it is a name,
