@@ -2,11 +2,9 @@ package gcloudstore
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -108,31 +106,6 @@ func tokenEmail(t *testing.T, base, tok string) string {
 	return info.Email
 }
 
-// snapshot lists every file of dir with its size, time and digest.
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %d %d %x\n", p, fi.Size(), fi.ModTime().UnixNano(), sha256.Sum256(data))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
 // copyDB copies gcloud's credentials.db into a directory of its own.
 func copyDB(t *testing.T, g *gcloudtest.Gcloud) string {
 	t.Helper()
@@ -151,13 +124,13 @@ func copyDB(t *testing.T, g *gcloudtest.Gcloud) string {
 // no file (no journal, no WAL, and no database where there was none).
 func TestReadOnly(t *testing.T) {
 	g := newGcloud(t)
-	before := snapshot(t, g.Dir)
+	before := g.Snapshot(t)
 	for range 3 {
 		if _, err := (Store{}).GcloudCredentials(t.Context(), filepath.Join(g.Dir, "credentials.db")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if after := snapshot(t, g.Dir); after != before {
+	if after := g.Snapshot(t); after != before {
 		t.Errorf("gcloud's directory changed:\n%s\nwant\n%s", after, before)
 	}
 	missing := filepath.Join(t.TempDir(), "credentials.db")
@@ -180,7 +153,7 @@ func TestReadOnly(t *testing.T) {
 	if _, err := db.ExecContext(t.Context(), `DELETE FROM "credentials"`); err == nil {
 		t.Error("a write through the read-only connection succeeded")
 	}
-	if after := snapshot(t, g.Dir); after != before {
+	if after := g.Snapshot(t); after != before {
 		t.Errorf("gcloud's directory changed after a refused write")
 	}
 }

@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"crypto/sha256"
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,34 +61,13 @@ func fakeTokenInfo(t *testing.T, f *fakegoogle.Running, tok string) (email, azp 
 	return info.Email, info.Azp
 }
 
-// dirDigest lists every file under dir with a digest of its contents.
-func dirDigest(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s %x\n", p, sha256.Sum256(data))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
 // TestGcloudAccounts: with only `gcloud auth login`-style credentials,
 // print-access-token, print-identity-token and curl work and name the
 // account; --account picks another; explain and status show them; and
 // gcloud's files are left as they were (tokens go to gcptoken's cache).
 func TestGcloudAccounts(t *testing.T) {
 	e, g := gcloudEnv(t)
-	before := dirDigest(t, g.Dir)
+	before := g.Snapshot(t)
 
 	doc := tokenJSONOf(t, e, "print-access-token")
 	if doc.CredentialType != "authorized_user" || doc.Principal != gcloudLoginUser {
@@ -142,7 +117,7 @@ func TestGcloudAccounts(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if after := dirDigest(t, g.Dir); after != before {
+	if after := g.Snapshot(t); after != before {
 		t.Errorf("gcptoken changed gcloud's directory:\n%s\nwant\n%s", after, before)
 	}
 }

@@ -21,7 +21,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -131,6 +134,33 @@ func startProxy(t testing.TB, fake *fakegoogle.Running, dir string) (addr, caFil
 		<-done
 	})
 	return ln.Addr().String(), caFile
+}
+
+// Snapshot lists every file of gcloud's configuration directory with its
+// size, modification time and digest, so that a test can check that
+// gcptoken, which only reads it, left it exactly as gcloud wrote it.
+func (g *Gcloud) Snapshot(t testing.TB) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(g.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %d %x\n", p, fi.Size(), fi.ModTime().UnixNano(), sha256.Sum256(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // EmulatorHost is the value of GCPTOKEN_EMULATOR_HOST that sends gcptoken's
